@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Build the sample WAR with the JDK alone (javac against Tomcat's servlet API, then jar).
+#
+#   examples/webapp/build.sh --version 2 --out /tmp/app-2.war
+#   examples/webapp/build.sh --version 3 --health-fail --out /tmp/broken.war   # never passes its health gate
+#   examples/webapp/build.sh --version 4 --error-every 5 --out /tmp/errors.war # every 5th page is a 500
+#   examples/webapp/build.sh --version 5 --delay-ms 300 --out /tmp/slow.war    # each page 300 ms slower
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+servlet_api=${SERVLET_API_JAR:-/usr/share/tomcat10/lib/servlet-api.jar}
+version="" out="" health_fail=false error_every=0 delay_ms=0
+
+usage() { sed -n '2,8s/^# \{0,1\}//p' "$0" >&2; exit 2; }
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --version) version=$2; shift 2 ;;
+    --out) out=$2; shift 2 ;;
+    --health-fail) health_fail=true; shift ;;
+    --error-every) error_every=$2; shift 2 ;;
+    --delay-ms) delay_ms=$2; shift 2 ;;
+    -h|--help) usage ;;
+    *) echo "build.sh: unknown option $1" >&2; usage ;;
+  esac
+done
+[ -n "$version" ] && [ -n "$out" ] || usage
+[[ "$version" =~ ^[A-Za-z0-9._-]+$ ]] || { echo "build.sh: --version may hold letters, digits, . _ - only" >&2; exit 2; }
+[ -r "$servlet_api" ] || { echo "build.sh: $servlet_api not found; install tomcat10 or set SERVLET_API_JAR" >&2; exit 2; }
+
+stage=$(mktemp -d)
+trap 'rm -rf "$stage"' EXIT
+mkdir -p "$stage/war/WEB-INF/classes"
+javac --release 17 -nowarn -cp "$servlet_api" -d "$stage/war/WEB-INF/classes" "$here"/src/org/example/app/*.java
+cp "$here/web/WEB-INF/web.xml" "$stage/war/WEB-INF/web.xml"
+cat > "$stage/war/WEB-INF/app.properties" <<PROPS
+health.fail=$health_fail
+error.every=$error_every
+delay.ms=$delay_ms
+PROPS
+printf 'Implementation-Title: sample-webapp\nImplementation-Version: %s\n' "$version" > "$stage/manifest.txt"
+mkdir -p "$(dirname "$out")"
+# Write beside the target, then rename: a reader never sees half a WAR.
+jar --create --file "$out.tmp" --manifest "$stage/manifest.txt" -C "$stage/war" .
+mv -f "$out.tmp" "$out"
+echo "$out"

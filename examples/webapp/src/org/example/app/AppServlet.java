@@ -1,0 +1,91 @@
+package org.example.app;
+
+import jakarta.servlet.ServletConfig;
+import jakarta.servlet.ServletException;
+import jakarta.servlet.http.HttpServlet;
+import jakarta.servlet.http.HttpServletRequest;
+import jakarta.servlet.http.HttpServletResponse;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.util.Properties;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.jar.Attributes;
+import java.util.jar.Manifest;
+
+/**
+ * The sample application: a page and a health endpoint.
+ *
+ * The version comes from the WAR's own META-INF/MANIFEST.MF (Implementation-Version), the same
+ * field the deploy reads to know which release it expects to answer. WEB-INF/app.properties holds
+ * the fault knobs that tests use to build misbehaving releases:
+ *   health.fail   - /health answers 503 (the release never passes its health gate)
+ *   error.every   - every Nth page request answers 500 (0 = never)
+ *   delay.ms      - each page request is slowed by this many milliseconds
+ */
+public class AppServlet extends HttpServlet {
+    private String version = "unknown";
+    private boolean healthFail;
+    private long errorEvery;
+    private long delayMs;
+    private final AtomicLong requests = new AtomicLong();
+
+    @Override
+    public void init(ServletConfig config) throws ServletException {
+        super.init(config);
+        try (InputStream in = config.getServletContext().getResourceAsStream("/META-INF/MANIFEST.MF")) {
+            if (in != null) {
+                String v = new Manifest(in).getMainAttributes().getValue(Attributes.Name.IMPLEMENTATION_VERSION);
+                if (v != null) {
+                    version = v;
+                }
+            }
+        } catch (IOException e) {
+            throw new ServletException("cannot read META-INF/MANIFEST.MF", e);
+        }
+        Properties knobs = new Properties();
+        try (InputStream in = config.getServletContext().getResourceAsStream("/WEB-INF/app.properties")) {
+            if (in != null) {
+                knobs.load(in);
+            }
+        } catch (IOException e) {
+            throw new ServletException("cannot read WEB-INF/app.properties", e);
+        }
+        healthFail = Boolean.parseBoolean(knobs.getProperty("health.fail", "false"));
+        errorEvery = Long.parseLong(knobs.getProperty("error.every", "0"));
+        delayMs = Long.parseLong(knobs.getProperty("delay.ms", "0"));
+    }
+
+    @Override
+    protected void doGet(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+        if ("/health".equals(req.getServletPath())) {
+            health(resp);
+        } else {
+            page(resp);
+        }
+    }
+
+    private void health(HttpServletResponse resp) throws IOException {
+        resp.setContentType("application/json");
+        resp.setStatus(healthFail ? 503 : 200);
+        String status = healthFail ? "DOWN" : "UP";
+        resp.getWriter().write("{\"status\":\"" + status + "\",\"version\":\"" + version + "\"}\n");
+    }
+
+    private void page(HttpServletResponse resp) throws IOException {
+        long n = requests.incrementAndGet();
+        if (delayMs > 0) {
+            try {
+                Thread.sleep(delayMs);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+        if (errorEvery > 0 && n % errorEvery == 0) {
+            resp.sendError(500, "injected failure");
+            return;
+        }
+        resp.setContentType("text/plain");
+        resp.getWriter().write("Hello from version " + version + "\n");
+    }
+}

@@ -1,0 +1,123 @@
+#!/usr/bin/python
+"""Ansible module: take one HAProxy server out of rotation gently, or put it back."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: haproxy_server
+short_description: Drain, maint or ready one HAProxy server through the admin socket
+description:
+  - The project's own module, chosen over C(community.general.haproxy), which ships only in the
+    full C(ansible) package and has known faults for rolling deploys: a DOWN server never reaches
+    DRAIN (ansible-collections/community.general#8092), no check mode, and a silent no-op on a
+    socket without C(level admin).
+  - C(state=maint) drains first, waits until the server's current sessions and queue are both 0
+    (bounded by I(drain_timeout)), and only then sets maint, so no request in flight is cut.
+  - C(state=ready) leaves maint/drain and, with I(wait_up), waits until the status reads UP.
+    Check Tomcat's own health before this: HAProxy puts a server leaving maint in rotation at once.
+  - Every reply is parsed; a refused command fails the task with HAProxy's own words.
+  - Without I(state) the module only reports the server's row.
+  - Supports check mode.
+options:
+  socket: {description: Path of the admin socket (needs C(level admin)), required: true, type: path}
+  backend: {description: Backend name, required: true, type: str}
+  server: {description: Server name in that backend, required: true, type: str}
+  state: {description: Wanted admin state, choices: [ready, drain, maint], type: str}
+  drain_timeout: {description: Seconds to wait for sessions and queue to reach 0 before maint, default: 30, type: float}
+  wait_up: {description: With state=ready, wait until the status starts with UP, default: true, type: bool}
+  up_timeout: {description: Seconds to wait for UP, default: 30, type: float}
+  weight: {description: Set this weight (0-256) as well, type: int}
+"""
+
+RETURN = r"""
+status: {description: HAProxy status after the change (UP, DRAIN, MAINT, DOWN...), type: str}
+previous_status: {description: Status before the change, type: str}
+in_flight: {description: Sessions plus queued requests when the module finished, type: int}
+drain_seconds: {description: Time spent waiting for in-flight requests, type: float}
+drain_timed_out: {description: True when maint was set with requests still in flight, type: bool}
+"""
+
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.haproxy_admin import (
+    HAProxyAdminError,
+    admin_state,
+    in_flight,
+    is_up,
+    server_stat,
+    set_state,
+    silent_command,
+    wait_for,
+)
+
+
+def run(module: AnsibleModule) -> dict:
+    p = module.params
+    sock, backend, server, wanted = p["socket"], p["backend"], p["server"], p["state"]
+    before = server_stat(sock, backend, server)
+    result = {"changed": False, "previous_status": before["status"], "status": before["status"],
+              "in_flight": in_flight(before), "drain_seconds": 0.0, "drain_timed_out": False}
+
+    if p["weight"] is not None and str(p["weight"]) != before.get("weight"):
+        result["changed"] = True
+        if not module.check_mode:
+            silent_command(sock, f"set server {backend}/{server} weight {p['weight']}")
+
+    if wanted is None or admin_state(before) == wanted:
+        return result
+    result["changed"] = True
+    if module.check_mode:
+        return result
+
+    if wanted == "ready":
+        set_state(sock, backend, server, "ready")
+        if p["wait_up"]:
+            row, ok = wait_for(is_up, sock, backend, server, timeout=p["up_timeout"])
+            result["status"] = row["status"]
+            if not ok:
+                module.fail_json(msg=f"{backend}/{server} is in rotation but not UP after {p['up_timeout']}s "
+                                     f"(status {row['status']}, last check: {row.get('check_desc') or row.get('check_status')})",
+                                 **result)
+        return result
+
+    # drain and maint both start by stopping new traffic, then wait for what is in flight.
+    if admin_state(before) != "drain":
+        set_state(sock, backend, server, "drain")
+    started = time.monotonic()
+    row, drained = wait_for(lambda r: in_flight(r) == 0, sock, backend, server, timeout=p["drain_timeout"])
+    result["drain_seconds"] = round(time.monotonic() - started, 3)
+    result["drain_timed_out"] = not drained
+    if wanted == "maint":
+        set_state(sock, backend, server, "maint")
+        row = server_stat(sock, backend, server)
+    result["status"], result["in_flight"] = row["status"], in_flight(row)
+    if not drained:
+        module.warn(f"{backend}/{server} still had {in_flight(row)} request(s) in flight after {p['drain_timeout']}s")
+    return result
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=dict(
+            socket=dict(type="path", required=True),
+            backend=dict(type="str", required=True),
+            server=dict(type="str", required=True),
+            state=dict(type="str", choices=["ready", "drain", "maint"]),
+            drain_timeout=dict(type="float", default=30),
+            wait_up=dict(type="bool", default=True),
+            up_timeout=dict(type="float", default=30),
+            weight=dict(type="int"),
+        ),
+        supports_check_mode=True,
+    )
+    if module.params["weight"] is not None and not 0 <= module.params["weight"] <= 256:
+        module.fail_json(msg=f"weight must be 0-256, got {module.params['weight']}")
+    try:
+        module.exit_json(**run(module))
+    except HAProxyAdminError as exc:
+        module.fail_json(msg=str(exc))
+
+
+if __name__ == "__main__":
+    main()

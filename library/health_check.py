@@ -1,0 +1,92 @@
+#!/usr/bin/python
+"""Ansible module: wait until an HTTP health endpoint answers as expected."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: health_check
+short_description: Poll a health URL until it answers the expected status (and version)
+description:
+  - Polls every I(interval) seconds inside one task, so a node is seen healthy within a tenth of
+    a second of being so. Ansible's own C(until)/C(delay) loop only takes whole seconds.
+  - With I(expect_json), every named field of the JSON body must equal the given value: this is
+    how the deploy knows the release answering is the one it installed, not a stale one.
+  - Fails after I(timeout) seconds with the last status, body or connection error.
+options:
+  url: {description: URL to poll, required: true, type: str}
+  expect_status: {description: Wanted HTTP status, default: 200, type: int}
+  expect_json: {description: Fields the JSON body must have with these values, type: dict, default: {}}
+  timeout: {description: Seconds before giving up, default: 60, type: float}
+  interval: {description: Seconds between attempts, default: 0.1, type: float}
+"""
+
+RETURN = r"""
+status: {description: Last HTTP status (0 when no connection), type: int}
+body: {description: Last body (first 2000 characters), type: str}
+attempts: {description: Attempts made, type: int}
+seconds: {description: Time until healthy, type: float}
+"""
+
+import json
+import time
+import urllib.error
+import urllib.request
+
+from ansible.module_utils.basic import AnsibleModule
+
+
+def probe(url: str, timeout: float) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return resp.status, resp.read(65536).decode(errors="replace")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read(65536).decode(errors="replace")
+    except (urllib.error.URLError, OSError) as exc:
+        return 0, f"no answer: {getattr(exc, 'reason', exc)}"
+
+
+def mismatch(body: str, expected: dict) -> str:
+    """Why the body does not match ``expected``, or '' when it does."""
+    if not expected:
+        return ""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return "the body is not JSON"
+    for key, want in expected.items():
+        got = data.get(key) if isinstance(data, dict) else None
+        if str(got) != str(want):
+            return f"'{key}' is {got!r}, expected {want!r}"
+    return ""
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=dict(
+            url=dict(type="str", required=True),
+            expect_status=dict(type="int", default=200),
+            expect_json=dict(type="dict", default={}),
+            timeout=dict(type="float", default=60),
+            interval=dict(type="float", default=0.1),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    began = time.monotonic()
+    deadline = began + p["timeout"]
+    attempts = 0
+    while True:
+        attempts += 1
+        status, body = probe(p["url"], timeout=min(5.0, max(0.5, p["timeout"])))
+        reason = f"status {status}" if status != p["expect_status"] else mismatch(body, p["expect_json"])
+        if not reason:
+            module.exit_json(changed=False, status=status, body=body[:2000], attempts=attempts,
+                             seconds=round(time.monotonic() - began, 3))
+        if time.monotonic() >= deadline:
+            module.fail_json(msg=f"{p['url']} not healthy after {p['timeout']}s: {reason}; last answer: {body[:300].strip()}",
+                             status=status, body=body[:2000], attempts=attempts)
+        time.sleep(p["interval"])
+
+
+if __name__ == "__main__":
+    main()

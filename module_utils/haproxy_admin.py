@@ -1,0 +1,1 @@
+../orchestrator/haproxy_admin.py

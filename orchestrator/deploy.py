@@ -1,0 +1,113 @@
+"""Roll a WAR across the fleet: playbooks/deploy.yml through ansible-runner."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Callable
+
+from orchestrator import warfile
+from orchestrator.errors import DeployFailed, InputError
+from orchestrator.inventory import Fleet, load_fleet
+from orchestrator.progress import DeployProgress, NodeProgress
+from orchestrator.project import playbook
+from orchestrator.runner import Event, RunResult, run_playbook
+
+
+@dataclass(frozen=True)
+class War:
+    path: Path
+    sha256: str
+    version: str
+    release_id: str
+
+    @classmethod
+    def inspect(cls, path: Path) -> "War":
+        try:
+            facts = warfile.inspect(str(path))
+        except ValueError as exc:
+            raise InputError(f"{exc}; pass --war with the path of a built .war file") from None
+        return cls(Path(path).resolve(), facts["war_sha256"], facts["war_version"], facts["war_release_id"])
+
+
+@dataclass(frozen=True)
+class DeployResult:
+    deploy_id: str
+    war: War
+    fleet: Fleet
+    nodes: dict[str, NodeProgress]
+    releases: dict[str, dict[str, str]]  # node -> {"old": ..., "new": ...}
+    run: RunResult
+    seconds: float
+
+
+def _failure_message(run: RunResult) -> tuple[str, bool]:
+    """(message, before_any_node_was_touched) from a failed run's events."""
+    if not run.failures:
+        return f"ansible-playbook ended {run.status} (rc {run.rc}); see {run.artifacts}", False
+    # The rescue's final fail says everything; otherwise the first failure is the cause.
+    final = [e for e in run.failures if e.phase == "rescue"]
+    event = final[-1] if final else run.failures[0]
+    preflight = event.phase == "preflight"
+    where = event.host if event.host else "ansible"
+    if event.phase == "rescue":
+        return event.message, False
+    if event.kind == "runner_on_unreachable":
+        return f"{where} is unreachable in task '{event.task}': {event.message}", preflight
+    return f"{where}: task '{event.task}' failed: {event.message}", preflight
+
+
+@dataclass(frozen=True)
+class DeployPlan:
+    """What a deploy will do, checked before anything runs."""
+
+    war: War
+    fleet: Fleet
+    serial: str | None
+
+
+def plan(war_path: Path, *, inventory: Path, serial: str | None = None) -> DeployPlan:
+    """Check the WAR and the inventory; raises InputError naming what is wrong."""
+    return DeployPlan(War.inspect(war_path), load_fleet(inventory), serial)
+
+
+def deploy(
+    deploy_plan: DeployPlan,
+    *,
+    state_dir: Path,
+    on_phase: Callable[[NodeProgress, str], None] | None = None,
+    on_event: Callable[[Event], None] | None = None,
+    stop: threading.Event | None = None,
+) -> DeployResult:
+    """Run a planned deploy; raises InputError (nothing touched) or DeployFailed.
+
+    The playbook's preflight checks what only Ansible can see (settings, every load balancer's
+    admin socket) before any node is drained.
+    """
+    war, fleet, serial = deploy_plan.war, deploy_plan.fleet, deploy_plan.serial
+    began = datetime.now()
+    deploy_id = f"{began:%Y%m%dT%H%M%S}-{war.release_id}"
+    progress = DeployProgress(on_phase=on_phase)
+
+    def handle(event: Event) -> None:
+        progress.feed(event)
+        if on_event is not None:
+            on_event(event)
+
+    extravars = {"war": str(war.path)}
+    if serial is not None:
+        extravars["deploy_serial"] = serial
+    run = run_playbook(playbook("deploy.yml"), inventory=fleet.inventory, run_dir=state_dir / "deploys" / deploy_id,
+                       extravars=extravars, on_event=handle, stop=stop)
+    failed_hosts = {e.host for e in run.failures}
+    progress.finish(failed_hosts)
+    result = DeployResult(deploy_id, war, fleet, progress.nodes, run.stats.get("releases", {}), run,
+                          (datetime.now() - began).total_seconds())
+    if not run.ok:
+        message, before_any_node = _failure_message(run)
+        error = InputError(message) if before_any_node else DeployFailed(f"deploy {deploy_id} failed: {message}")
+        error.result = result
+        raise error
+    return result

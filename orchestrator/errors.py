@@ -1,0 +1,21 @@
+"""The orchestrator's exceptions. Library code raises these; only the CLI prints them."""
+
+
+class OrchestratorError(Exception):
+    """Something went wrong; the message says what and what to do. Exit code 1."""
+
+    exit_code = 1
+
+
+class InputError(OrchestratorError):
+    """Bad input found before anything was changed: a file, a setting, an inventory. Exit code 2."""
+
+    exit_code = 2
+
+
+class DeployFailed(OrchestratorError):
+    """A deploy started and failed on a node; the message names the node and the task."""
+
+
+class SandboxError(OrchestratorError):
+    """The local sandbox could not be set up, reached or stopped."""

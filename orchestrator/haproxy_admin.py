@@ -1,0 +1,127 @@
+"""Talk to HAProxy's runtime API (the admin stats socket).
+
+Standard library only: Ansible modules import this same file through
+``module_utils/haproxy_admin.py`` (a link to it), and they run on hosts where the
+orchestrator package is not installed.
+
+Facts this code is built on (HAProxy 2.6):
+
+* A socket without ``level admin`` answers state changes with "Permission denied" as
+  text; nothing signals an error otherwise. Every reply to a command that should be
+  silent is therefore checked, and any text in it is an error.
+* ``show stat`` columns are read by the header's names, never by position.
+* Right after leaving maint the status reads ``UP 1/3`` until the next check, so a
+  server counts as up when its status *starts with* ``UP``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import socket
+import time
+
+DEFAULT_TIMEOUT = 5.0
+
+
+class HAProxyAdminError(Exception):
+    """The admin socket could not be reached or refused a command."""
+
+
+def command(socket_path: str, line: str, *, timeout: float = DEFAULT_TIMEOUT) -> str:
+    """Send one command, return the whole reply (the socket closes after it)."""
+    if "\n" in line or ";" in line:
+        raise HAProxyAdminError(f"refusing to send a command with a newline or ';': {line!r}")
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(timeout)
+            sock.connect(socket_path)
+            sock.sendall(line.encode() + b"\n")
+            chunks = []
+            while True:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+    except FileNotFoundError:
+        raise HAProxyAdminError(f"HAProxy admin socket {socket_path} does not exist") from None
+    except (ConnectionRefusedError, socket.timeout, OSError) as exc:
+        raise HAProxyAdminError(f"HAProxy admin socket {socket_path} does not answer: {exc}") from None
+    return b"".join(chunks).decode(errors="replace")
+
+
+def silent_command(socket_path: str, line: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+    """Send a command whose success is an empty reply; any text in the reply is an error."""
+    reply = command(socket_path, line, timeout=timeout).strip()
+    if reply:
+        hint = ""
+        if "Permission denied" in reply:
+            hint = " (the stats socket needs 'level admin' in haproxy.cfg)"
+        raise HAProxyAdminError(f"HAProxy refused '{line}': {reply}{hint}")
+
+
+def parse_stat_csv(text: str) -> list[dict[str, str]]:
+    """Parse ``show stat`` output into one dict per row, keyed by the header's column names."""
+    lines = text.splitlines()
+    if not lines or not lines[0].startswith("# "):
+        raise HAProxyAdminError(f"unexpected 'show stat' reply: {text[:200]!r}")
+    header = lines[0][2:]
+    body = "\n".join(line for line in lines[1:] if line.strip())
+    reader = csv.DictReader(io.StringIO(header + "\n" + body))
+    return [dict(row) for row in reader]
+
+
+def show_stat(socket_path: str, *, timeout: float = DEFAULT_TIMEOUT) -> list[dict[str, str]]:
+    return parse_stat_csv(command(socket_path, "show stat", timeout=timeout))
+
+
+def server_stat(socket_path: str, backend: str, server: str, *, timeout: float = DEFAULT_TIMEOUT) -> dict[str, str]:
+    """The ``show stat`` row of one server; an error naming what exists when it is not there."""
+    rows = show_stat(socket_path, timeout=timeout)
+    for row in rows:
+        if row.get("pxname") == backend and row.get("svname") == server:
+            return row
+    known = sorted(r["svname"] for r in rows if r.get("pxname") == backend and r.get("svname") not in ("FRONTEND", "BACKEND"))
+    if not known and not any(r.get("pxname") == backend for r in rows):
+        raise HAProxyAdminError(f"HAProxy has no backend '{backend}'")
+    raise HAProxyAdminError(f"HAProxy backend '{backend}' has no server '{server}' (it has: {', '.join(known) or 'none'})")
+
+
+def is_up(row: dict[str, str]) -> bool:
+    return row.get("status", "").startswith("UP")
+
+
+def in_flight(row: dict[str, str]) -> int:
+    """Sessions the server is still serving plus requests queued for it."""
+    return int(row.get("scur") or 0) + int(row.get("qcur") or 0)
+
+
+def admin_state(row: dict[str, str]) -> str:
+    """'maint', 'drain' or 'ready', as ``set server ... state`` names them."""
+    status = row.get("status", "")
+    if status.startswith("MAINT"):
+        return "maint"
+    if status.startswith("DRAIN"):
+        return "drain"
+    return "ready"
+
+
+def set_state(socket_path: str, backend: str, server: str, state: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+    if state not in ("ready", "drain", "maint"):
+        raise HAProxyAdminError(f"unknown server state {state!r}")
+    silent_command(socket_path, f"set server {backend}/{server} state {state}", timeout=timeout)
+
+
+def wait_for(predicate, socket_path: str, backend: str, server: str, *, timeout: float, interval: float = 0.05):
+    """Poll the server's row until ``predicate(row)`` holds or ``timeout`` passes.
+
+    Returns ``(row, satisfied)``: the last row read and whether the predicate held.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        row = server_stat(socket_path, backend, server)
+        if predicate(row):
+            return row, True
+        if time.monotonic() >= deadline:
+            return row, False
+        time.sleep(interval)

@@ -1,0 +1,46 @@
+"""Read an Ansible inventory the way ansible-playbook will, and check it can be deployed to."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from orchestrator.errors import InputError
+
+APP_GROUP = "appservers"
+LB_GROUP = "loadbalancers"
+
+
+@dataclass(frozen=True)
+class Fleet:
+    inventory: Path
+    appservers: tuple[str, ...]
+    loadbalancers: tuple[str, ...]
+
+
+def load_fleet(inventory: Path) -> Fleet:
+    """Parse ``inventory`` (a file or directory) with Ansible's own loader."""
+    inventory = Path(inventory).resolve()
+    if not inventory.exists():
+        raise InputError(f"inventory {inventory} does not exist: pass --inventory with an inventory file or "
+                         "directory (for the sandbox, run 'orchestrator sandbox up' first)")
+    # Imported here: loading Ansible takes a moment, and most commands never need it.
+    from ansible.inventory.manager import InventoryManager
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.utils.display import Display
+
+    Display().verbosity = 0
+    manager = InventoryManager(loader=DataLoader(), sources=[str(inventory)])
+    groups = manager.get_groups_dict()
+    if not manager.hosts and not groups.get("all"):
+        raise InputError(f"inventory {inventory} has no hosts (or could not be parsed): "
+                         f"list app servers under '{APP_GROUP}' and HAProxy hosts under '{LB_GROUP}'")
+    missing = [g for g in (APP_GROUP, LB_GROUP) if not groups.get(g)]
+    if missing:
+        what = {APP_GROUP: "the Tomcat nodes", LB_GROUP: "the HAProxy hosts"}
+        raise InputError(
+            f"inventory {inventory} has no hosts in "
+            + " or ".join(f"'{g}'" for g in missing)
+            + ": add a group " + " and a group ".join(f"'{g}' listing {what[g]}" for g in missing)
+        )
+    return Fleet(inventory, tuple(groups[APP_GROUP]), tuple(groups[LB_GROUP]))

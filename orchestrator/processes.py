@@ -1,0 +1,63 @@
+"""Stop processes we started, by PID, and only those."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+
+def read_pid(pid_file: Path) -> int | None:
+    try:
+        return int(Path(pid_file).read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def owned_pid(pid_file: Path, marker: str) -> int | None:
+    """The PID in ``pid_file`` if that process is alive and its command line contains ``marker``.
+
+    The marker (a path only our process has on its command line) keeps a recycled PID from
+    being taken for ours.
+    """
+    pid = read_pid(pid_file)
+    if pid is None or not alive(pid) or marker not in cmdline(pid):
+        return None
+    return pid
+
+
+def terminate(pid: int, *, timeout: float = 15.0) -> bool:
+    """SIGTERM, wait until the process is gone (bounded), then SIGKILL. True if it had to be killed."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    deadline = time.monotonic() + timeout
+    while alive(pid):
+        if time.monotonic() >= deadline:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                return False
+            kill_deadline = time.monotonic() + 5
+            while alive(pid) and time.monotonic() < kill_deadline:
+                time.sleep(0.02)
+            return True
+        time.sleep(0.02)
+    return False

@@ -1,0 +1,79 @@
+"""Follow a rolling deploy from its events: which phase each node is in, and how long each took."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from orchestrator.runner import DEPLOY_PHASES, Event
+
+TASK_END = ("runner_on_ok", "runner_on_failed", "runner_on_skipped", "runner_on_unreachable")
+
+
+@dataclass
+class NodeProgress:
+    """One node's way through the deploy."""
+
+    name: str
+    phase: str = "waiting"
+    rescued: bool = False
+    # phase -> [first start, last end] of the tasks that ran (skipped tasks do not count)
+    spans: dict[str, list[datetime]] = field(default_factory=dict)
+    started: datetime | None = None
+    finished: datetime | None = None
+
+    def seconds(self, phase: str) -> float | None:
+        span = self.spans.get(phase)
+        return (span[1] - span[0]).total_seconds() if span else None
+
+    @property
+    def total(self) -> float | None:
+        if self.started is None or self.finished is None:
+            return None
+        return (self.finished - self.started).total_seconds()
+
+
+class DeployProgress:
+    """Feed it every event; it calls ``on_phase(node, phase)`` when a node enters a new phase."""
+
+    def __init__(self, on_phase=None):
+        self.nodes: dict[str, NodeProgress] = {}
+        self.on_phase = on_phase
+        self._task_start: dict[tuple[str, str], datetime] = {}
+
+    def node(self, name: str) -> NodeProgress:
+        return self.nodes.setdefault(name, NodeProgress(name))
+
+    def feed(self, event: Event) -> None:
+        phase = event.phase
+        if not event.host or phase not in DEPLOY_PHASES:
+            return
+        node = self.node(event.host)
+        if event.kind == "runner_on_start":
+            self._task_start[(event.host, event.task)] = event.created
+            if phase == "rescue":
+                node.rescued = True
+            shown = f"rescue/{phase}" if node.rescued and phase != "rescue" else phase
+            if node.started is None:
+                node.started = event.created
+            if shown != node.phase:
+                node.phase = shown
+                if self.on_phase:
+                    self.on_phase(node, shown)
+        elif event.kind in TASK_END:
+            begun = self._task_start.pop((event.host, event.task), event.created)
+            node.finished = event.created
+            if event.kind == "runner_on_skipped" or node.rescued:
+                return  # rescue steps are not the release's phases
+            span = node.spans.setdefault(phase, [begun, event.created])
+            span[0], span[1] = min(span[0], begun), max(span[1], event.created)
+
+    def finish(self, failed_hosts: set[str]) -> None:
+        """Settle each node's final state once the run is over."""
+        for node in self.nodes.values():
+            if node.name in failed_hosts:
+                node.phase = "failed"
+            elif "enable" in node.spans:
+                node.phase = "done"
+            else:
+                node.phase = "untouched"

@@ -1,0 +1,37 @@
+"""Where the playbooks, roles and ansible.cfg live."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from orchestrator.errors import InputError
+
+
+def project_dir() -> Path:
+    """The directory holding ansible.cfg and playbooks/.
+
+    ORCHESTRATOR_PROJECT wins; otherwise the checkout this package was installed from
+    (``pip install -e .``), then the current directory.
+    """
+    candidates = []
+    if os.environ.get("ORCHESTRATOR_PROJECT"):
+        candidates.append(Path(os.environ["ORCHESTRATOR_PROJECT"]))
+    candidates += [Path(__file__).resolve().parent.parent, Path.cwd()]
+    for candidate in candidates:
+        if (candidate / "playbooks" / "deploy.yml").is_file() and (candidate / "ansible.cfg").is_file():
+            return candidate.resolve()
+    raise InputError(
+        "cannot find the project's playbooks (playbooks/deploy.yml and ansible.cfg): "
+        "run from the project directory or set ORCHESTRATOR_PROJECT to it"
+    )
+
+
+def playbook(name: str) -> Path:
+    return project_dir() / "playbooks" / name
+
+
+def default_state_dir() -> Path:
+    """Deploy records and runner artifacts: ORCHESTRATOR_STATE_DIR, else .orchestrator/ in the project."""
+    env = os.environ.get("ORCHESTRATOR_STATE_DIR")
+    return Path(env) if env else project_dir() / ".orchestrator"

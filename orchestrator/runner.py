@@ -1,0 +1,146 @@
+"""Run a playbook through ansible-runner and hand its events on as typed objects.
+
+ansible-runner's private-data-dir layout is kept (one directory per run, artifacts inside),
+the same layout AWX executes jobs through.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable
+
+import ansible_runner
+
+from orchestrator.project import project_dir
+
+# Task names are "<phase> | what it does"; these are the phases a node goes through.
+DEPLOY_PHASES = ("ship", "drain", "stop", "install", "start", "verify", "enable", "rescue")
+
+
+@dataclass(frozen=True)
+class Event:
+    """One ansible-runner event, with the fields the orchestrator reads."""
+
+    kind: str  # runner_on_ok, runner_on_failed, playbook_on_stats, ...
+    created: datetime
+    host: str
+    task: str
+    play: str
+    ignore_errors: bool
+    result: dict[str, Any] = field(default_factory=dict)
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_runner(cls, data: dict[str, Any]) -> "Event":
+        event_data = data.get("event_data") or {}
+        created = data.get("created")
+        return cls(
+            kind=data.get("event", ""),
+            created=datetime.fromisoformat(created) if created else datetime.now(),
+            host=event_data.get("host") or "",
+            task=event_data.get("task") or "",
+            play=event_data.get("play") or "",
+            ignore_errors=bool(event_data.get("ignore_errors")),
+            result=event_data.get("res") or {},
+            raw=data,
+        )
+
+    @property
+    def phase(self) -> str:
+        """The part of the task name before ' | ', e.g. 'drain'."""
+        head, sep, _ = self.task.partition(" | ")
+        return head.strip() if sep else ""
+
+    @property
+    def is_failure(self) -> bool:
+        return (self.kind == "runner_on_failed" and not self.ignore_errors) or self.kind == "runner_on_unreachable"
+
+    @property
+    def message(self) -> str:
+        """The failure message of a failed task, looking into loop items when needed."""
+        msg = self.result.get("msg")
+        if not msg:
+            for item in self.result.get("results") or []:
+                if isinstance(item, dict) and item.get("failed"):
+                    msg = item.get("msg")
+                    break
+        if not msg and self.result.get("assertion"):
+            msg = f"assertion failed: {self.result['assertion']}"
+        return str(msg or self.result.get("stderr") or "no message")
+
+
+@dataclass(frozen=True)
+class RunResult:
+    status: str  # successful, failed, canceled, timeout
+    rc: int
+    artifacts: Path
+    stats: dict[str, Any]
+    failures: tuple[Event, ...]
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "successful" and self.rc == 0
+
+
+def run_playbook(
+    playbook: Path,
+    *,
+    inventory: Path,
+    run_dir: Path,
+    extravars: dict[str, Any] | None = None,
+    on_event: Callable[[Event], None] | None = None,
+    stop: threading.Event | None = None,
+) -> RunResult:
+    """Run ``playbook`` against ``inventory``; ``run_dir`` keeps the runner's artifacts.
+
+    ``stop`` is polled as runner's cancel_callback: passing our own keeps runner from installing
+    signal handlers of its own. Setting it kills ansible-playbook's process group (no rescue
+    runs), so it is for emergencies only.
+    """
+    failures: list[Event] = []
+    stats: dict[str, Any] = {}
+
+    def handle(data: dict[str, Any]) -> bool:
+        event = Event.from_runner(data)
+        if event.is_failure:
+            failures.append(event)
+        if event.kind == "playbook_on_stats":
+            stats.update(data.get("event_data", {}).get("artifact_data") or {})
+        if on_event is not None:
+            on_event(event)
+        return True  # keep the event in the artifacts
+
+    project = project_dir()
+    bin_dir = os.path.dirname(sys.executable)
+    envvars = {
+        "ANSIBLE_CONFIG": str(project / "ansible.cfg"),
+        # ansible-playbook from the same environment as this orchestrator
+        "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),
+        "ANSIBLE_NOCOLOR": "1",
+    }
+    run_dir.mkdir(parents=True, exist_ok=True)
+    runner = ansible_runner.run(
+        private_data_dir=str(run_dir),
+        project_dir=str(project),
+        playbook=str(playbook),
+        inventory=str(inventory),
+        extravars=extravars or {},
+        envvars=envvars,
+        suppress_env_files=True,
+        event_handler=handle,
+        cancel_callback=(lambda: stop.is_set()) if stop is not None else (lambda: False),
+        quiet=True,
+        ident="run",
+    )
+    return RunResult(
+        status=runner.status,
+        rc=runner.rc if runner.rc is not None else -1,
+        artifacts=run_dir / "artifacts" / "run",
+        stats=stats,
+        failures=tuple(failures),
+    )

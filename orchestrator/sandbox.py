@@ -1,0 +1,227 @@
+"""The local sandbox: HAProxy and N Tomcat nodes on loopback addresses, set up by the real roles.
+
+Node i listens on 127.0.<net>.i, the load balancer on 127.0.<net>.100: every node uses the
+same port on an address of its own, as on real hosts. The sandbox writes an ordinary
+inventory, so `orchestrator deploy` and a manual `ansible-playbook` run treat it like any
+other fleet.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import urllib.request
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from orchestrator import haproxy_admin
+from orchestrator.errors import InputError, SandboxError
+from orchestrator.fsutil import write_atomic
+from orchestrator.processes import owned_pid, terminate
+from orchestrator.project import playbook
+from orchestrator.runner import Event, run_playbook
+
+MAX_NODES = 99
+LB_HOST_OCTET = 100
+PORT = 8080
+TOMCAT_HOME = Path("/usr/share/tomcat10")
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    """Where a sandbox lives and what it holds; saved as sandbox.json in its directory."""
+
+    directory: Path
+    inventory: Path
+    nodes: int
+    net: int
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.nodes <= MAX_NODES:
+            raise InputError(f"--nodes must be 1 to {MAX_NODES}, got {self.nodes}")
+        if not 1 <= self.net <= 254:
+            raise InputError(f"--net must be 1 to 254 (nodes use 127.0.<net>.N), got {self.net}")
+
+    @property
+    def node_names(self) -> list[str]:
+        return [f"node{i}" for i in range(1, self.nodes + 1)]
+
+    def node_address(self, i: int) -> str:
+        return f"127.0.{self.net}.{i}"
+
+    @property
+    def lb_address(self) -> str:
+        return f"127.0.{self.net}.{LB_HOST_OCTET}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.lb_address}:{PORT}/"
+
+    @property
+    def haproxy_dir(self) -> Path:
+        return self.directory / "haproxy"
+
+    @property
+    def socket(self) -> Path:
+        return self.haproxy_dir / "admin.sock"
+
+    def node_dir(self, name: str) -> Path:
+        return self.directory / "nodes" / name
+
+    def tomcat_base(self, name: str) -> Path:
+        return self.node_dir(name) / "tomcat"
+
+    def save(self) -> None:
+        data = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
+        write_atomic(self.directory / "sandbox.json", json.dumps(data, indent=2) + "\n")
+
+    @classmethod
+    def load(cls, directory: Path) -> "Sandbox":
+        path = Path(directory) / "sandbox.json"
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise SandboxError(f"no sandbox in {directory} ({path} is missing): run 'orchestrator sandbox up' first") from None
+        except ValueError as exc:
+            raise SandboxError(f"{path} is not valid JSON ({exc}): run 'orchestrator sandbox up' to rewrite it") from None
+        return cls(directory=Path(data["directory"]), inventory=Path(data["inventory"]),
+                   nodes=int(data["nodes"]), net=int(data["net"]))
+
+
+def check_prerequisites() -> None:
+    missing = []
+    if shutil.which("haproxy") is None:
+        missing.append("haproxy")
+    if not (TOMCAT_HOME / "bin" / "catalina.sh").is_file():
+        missing.append("tomcat10")
+    if shutil.which("java") is None:
+        missing.append("a Java runtime (default-jre-headless)")
+    if missing:
+        raise SandboxError(f"the sandbox needs {', '.join(missing)}: install with "
+                           "'apt-get install haproxy tomcat10' (or run ./scripts/setup)")
+
+
+def render_inventory(box: Sandbox) -> dict[str, str]:
+    """The inventory files of a sandbox, by relative path."""
+    python = sys.executable
+    hosts = [
+        "# Written by 'orchestrator sandbox up'. Every host is this machine (connection local),",
+        "# each on a loopback address of its own.",
+        "all:",
+        "  vars:",
+        "    ansible_connection: local",
+        f"    ansible_python_interpreter: {python}",
+        "  children:",
+        "    loadbalancers:",
+        "      hosts:",
+        "        lb1:",
+        f"          ansible_host: {box.lb_address}",
+        "    appservers:",
+        "      hosts:",
+    ]
+    for i, name in enumerate(box.node_names, start=1):
+        hosts += [f"        {name}:", f"          ansible_host: {box.node_address(i)}"]
+    loadbalancers = f"""# Sandbox HAProxy: a master-worker process of our own, all state under the sandbox directory.
+haproxy_service_manager: sandbox
+haproxy_config_path: {box.haproxy_dir}/haproxy.cfg
+haproxy_run_dir: {box.haproxy_dir}
+haproxy_socket: {box.socket}
+haproxy_server_state_file: {box.haproxy_dir}/server-state
+haproxy_frontend_address: {box.lb_address}
+haproxy_frontend_port: {PORT}
+haproxy_backend_port: {PORT}
+"""
+    appservers = f"""# Sandbox Tomcat: one CATALINA_BASE per node, started with catalina.sh.
+tomcat_service_manager: catalina
+tomcat_base: "{box.directory}/nodes/{{{{ inventory_hostname }}}}/tomcat"
+tomcat_port: {PORT}
+tomcat_heap: 128m
+# Start-up speed over peak throughput, and no jar scanning (the sample app needs none).
+tomcat_java_opts: "-XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xshare:auto -Dtomcat.util.scan.StandardJarScanFilter.jarsToSkip=*.jar"
+webapp_root: "{box.directory}/nodes/{{{{ inventory_hostname }}}}"
+# The sample app starts in about 1.5 s; a release that is not healthy in 20 s never will be.
+webapp_health_timeout: 20
+"""
+    return {
+        "hosts.yml": "\n".join(hosts) + "\n",
+        "group_vars/loadbalancers.yml": loadbalancers,
+        "group_vars/appservers.yml": appservers,
+    }
+
+
+def up(box: Sandbox, *, on_event=None) -> Sandbox:
+    """Provision (or re-provision) the sandbox; safe to run again."""
+    check_prerequisites()
+    box.directory.mkdir(parents=True, exist_ok=True)
+    for rel, text in render_inventory(box).items():
+        write_atomic(box.inventory / rel, text)
+    box.save()
+    result = run_playbook(playbook("provision.yml"), inventory=box.inventory,
+                          run_dir=box.directory / "runs" / "provision", on_event=on_event)
+    if not result.ok:
+        detail = "; ".join(f"{e.host}: {e.task}: {e.message}" for e in result.failures) or result.status
+        raise SandboxError(f"provisioning the sandbox failed: {detail} (artifacts in {result.artifacts})")
+    return box
+
+
+def _pid_files(box: Sandbox) -> list[tuple[str, Path]]:
+    files = [("haproxy", box.haproxy_dir / "haproxy.pid")]
+    nodes_dir = box.directory / "nodes"
+    if nodes_dir.is_dir():
+        for node in sorted(p.name for p in nodes_dir.iterdir()):
+            files.append((node, box.tomcat_base(node) / "temp" / "catalina.pid"))
+    return files
+
+
+def down(box: Sandbox) -> list[str]:
+    """Stop every process the sandbox started, by PID. Returns what was stopped."""
+    stopped = []
+    # Nodes first: HAProxy stays up while they go, so nothing waits on a dead front.
+    for name, pid_file in reversed(_pid_files(box)):
+        marker = str(box.haproxy_dir / "haproxy.cfg") if name == "haproxy" else f"-Dcatalina.base={box.tomcat_base(name)}"
+        pid = owned_pid(pid_file, marker)
+        if pid is not None:
+            killed = terminate(pid)
+            stopped.append(f"{name} (pid {pid}{', killed' if killed else ''})")
+    return stopped
+
+
+@dataclass(frozen=True)
+class NodeStatus:
+    name: str
+    address: str
+    pid: int | None
+    release: str
+    health: str
+    haproxy: str
+
+
+def _health(url: str) -> str:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return f"{resp.status} {resp.read(200).decode(errors='replace').strip()}"
+    except urllib.error.HTTPError as exc:
+        return f"{exc.code}"
+    except OSError as exc:
+        return f"no answer ({getattr(exc, 'reason', exc)})"
+
+
+def status(box: Sandbox) -> tuple[int | None, list[NodeStatus]]:
+    lb_pid = owned_pid(box.haproxy_dir / "haproxy.pid", str(box.haproxy_dir / "haproxy.cfg"))
+    rows = {}
+    if lb_pid is not None:
+        try:
+            rows = {r["svname"]: r for r in haproxy_admin.show_stat(str(box.socket)) if r.get("pxname") == "app"}
+        except haproxy_admin.HAProxyAdminError:
+            rows = {}
+    nodes = []
+    for i, name in enumerate(box.node_names, start=1):
+        pid = owned_pid(box.tomcat_base(name) / "temp" / "catalina.pid", f"-Dcatalina.base={box.tomcat_base(name)}")
+        current = box.node_dir(name) / "current"
+        release = current.resolve().name if current.is_symlink() else "-"
+        health = _health(f"http://{box.node_address(i)}:{PORT}/health") if pid else "stopped"
+        row = rows.get(name)
+        nodes.append(NodeStatus(name, box.node_address(i), pid, release, health,
+                                row["status"] if row else "-"))
+    return lb_pid, nodes
