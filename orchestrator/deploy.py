@@ -50,13 +50,15 @@ def _failure_message(run: RunResult) -> tuple[str, bool]:
     # The rescue's final fail says everything; otherwise the first failure is the cause.
     final = [e for e in run.failures if e.phase == "rescue"]
     event = final[-1] if final else run.failures[0]
-    preflight = event.phase == "preflight"
-    where = event.host if event.host else "ansible"
     if event.phase == "rescue":
         return event.message, False
+    where = event.host or "ansible"
+    if event.play.startswith("Preflight"):
+        message = event.message if event.message.startswith(f"{where}:") else f"{where}: {event.message}"
+        return f"preflight failed, nothing was changed: {message}", True
     if event.kind == "runner_on_unreachable":
-        return f"{where} is unreachable in task '{event.task}': {event.message}", preflight
-    return f"{where}: task '{event.task}' failed: {event.message}", preflight
+        return f"{where} is unreachable in task '{event.task}': {event.message}", False
+    return f"{where}: task '{event.task}' failed: {event.message}", False
 
 
 @dataclass(frozen=True)

@@ -62,13 +62,11 @@ class Event:
 
     @property
     def message(self) -> str:
-        """The failure message of a failed task, looking into loop items when needed."""
+        """The failure message of a failed task; for a loop, the first failed item's own."""
+        for item in self.result.get("results") or []:
+            if isinstance(item, dict) and item.get("failed") and item.get("msg"):
+                return str(item["msg"])
         msg = self.result.get("msg")
-        if not msg:
-            for item in self.result.get("results") or []:
-                if isinstance(item, dict) and item.get("failed"):
-                    msg = item.get("msg")
-                    break
         if not msg and self.result.get("assertion"):
             msg = f"assertion failed: {self.result['assertion']}"
         return str(msg or self.result.get("stderr") or "no message")

@@ -11,6 +11,7 @@ import hashlib
 import os
 import re
 import zipfile
+import zlib
 
 SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -41,8 +42,9 @@ def inspect(path: str) -> dict:
         with zipfile.ZipFile(path) as archive:
             damaged = archive.testzip()
             version = manifest_version(archive)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise ValueError(f"{path} is not a readable WAR: {exc}") from None
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, OSError) as exc:
+        # a damaged deflate stream surfaces as zlib.error, a cut-off one as EOFError
+        raise ValueError(f"{path} is damaged, not a readable WAR: {exc}") from None
     if damaged is not None:
         raise ValueError(f"{path} is damaged: entry {damaged} fails its CRC check")
     digest = hashlib.sha256()

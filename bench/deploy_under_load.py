@@ -1,0 +1,161 @@
+#!/usr/bin/env python3
+"""Rolling deploy under load vs. the naive stop/copy/start loop, on one sandbox, in one run.
+
+    .venv/bin/python bench/deploy_under_load.py [--nodes 2] [--connections 16] [--delay-ms 0]
+
+Sets up its own sandbox on 127.0.5.x (stopped again at the end), deploys release 1, then:
+
+  A. `orchestrator deploy` of release 2 while wrk keeps --connections busy through HAProxy;
+  B. the original cron script's way for release 3: per node, stop Tomcat, copy the WAR, start,
+     wait until the node answers (no drain: HAProxy finds out from failed checks), same load.
+
+For each it prints requests, failures (non-2xx and socket errors), p50/p99/max latency, the
+longest time in which no request completed, the deploy's wall time, and each node's phase
+times. The floor is the sum over nodes of Tomcat's own stop + start-to-healthy time, as the
+modules measured them in the same run (stop, start, verify); the ratios are wall time / floor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.load import Load, LoadReport, wait_until  # noqa: E402
+from orchestrator import deploy as deploy_lib  # noqa: E402
+from orchestrator import sandbox  # noqa: E402
+from orchestrator.processes import owned_pid, terminate  # noqa: E402
+from orchestrator.runner import Event  # noqa: E402
+
+FLOOR_TASKS = {"stop | Stop Tomcat (catalina)": "stop", "start | Start Tomcat (catalina)": "start",
+               "verify | Wait until the node itself answers healthy with the expected release": "verify"}
+
+
+def build(out: Path, version: str) -> Path:
+    subprocess.run([str(ROOT / "examples/webapp/build.sh"), "--version", version, "--out", str(out)],
+                   check=True, stdout=subprocess.DEVNULL)
+    return out
+
+
+def healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as resp:
+            return resp.status == 200
+    except OSError:
+        return False
+
+
+def orchestrated(box: sandbox.Sandbox, war: Path, state: Path) -> tuple[float, dict, dict]:
+    """Deploy through the orchestrator; returns wall time, floor parts per node, phase times per node."""
+    floor: dict[str, dict[str, float]] = {}
+
+    def on_event(event: Event) -> None:
+        part = FLOOR_TASKS.get(event.task)
+        if part and event.kind == "runner_on_ok" and "seconds" in event.result:
+            floor.setdefault(event.host, {})[part] = float(event.result["seconds"])
+
+    began = time.monotonic()
+    result = deploy_lib.deploy(deploy_lib.plan(war, inventory=box.inventory), state_dir=state, on_event=on_event)
+    wall = time.monotonic() - began
+    phases = {n: {p: result.nodes[n].seconds(p) for p in ("ship", "drain", "stop", "install", "start", "verify", "enable")}
+              for n in box.node_names}
+    return wall, floor, phases
+
+
+def naive(box: sandbox.Sandbox, war: Path) -> tuple[float, dict]:
+    """The original cron script: per node stop, copy, start, wait until it answers. No drain."""
+    per_node = {}
+    began = time.monotonic()
+    for i, name in enumerate(box.node_names, start=1):
+        base = box.tomcat_base(name)
+        t0 = time.monotonic()
+        pid = owned_pid(base / "temp" / "catalina.pid", f"-Dcatalina.base={base}")
+        if pid:
+            terminate(pid, timeout=30)
+        t1 = time.monotonic()
+        shutil.copyfile(war, base / "webapps" / "ROOT.war")
+        shutil.rmtree(base / "webapps" / "ROOT", ignore_errors=True)
+        shutil.rmtree(base / "work" / "Catalina" / "localhost" / "ROOT", ignore_errors=True)
+        env = dict(os.environ, CATALINA_BASE=str(base), CATALINA_HOME="/usr/share/tomcat10",
+                   CATALINA_PID=str(base / "temp" / "catalina.pid"))
+        subprocess.run(["/usr/share/tomcat10/bin/catalina.sh", "start"], env=env, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        wait_until(lambda: healthy(f"http://{box.node_address(i)}:{sandbox.PORT}/health"), timeout=60,
+                   what=f"{name} healthy")
+        t2 = time.monotonic()
+        per_node[name] = {"stop": t1 - t0, "start": t2 - t1}
+    return time.monotonic() - began, per_node
+
+
+def under_load(box: sandbox.Sandbox, args, action):
+    load = Load(box.url, connections=args.connections, delay_ms=args.delay_ms, max_seconds=600).start()
+    try:
+        wait_until(lambda: load.proc.poll() is None and healthy(box.url), timeout=10, what="load running")
+        time.sleep(1.0)  # a second of steady load before the deploy, as a baseline for the stall measure
+        outcome = action()
+        time.sleep(1.0)  # and one after: a failure right at the end must be counted
+    finally:
+        report = load.stop()
+    return outcome, report
+
+
+def row(name: str, a, b) -> str:
+    return f"| {name} | {a} | {b} |"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--nodes", type=int, default=2)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--delay-ms", type=float, default=0, help="pause per request per connection (0: full speed)")
+    parser.add_argument("--net", type=int, default=5)
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="orchestrator-bench-"))
+    box = sandbox.Sandbox(directory=work / "sandbox", inventory=work / "inventory", nodes=args.nodes, net=args.net)
+    try:
+        print(f"sandbox: {args.nodes} nodes on 127.0.{args.net}.x; load: wrk, {args.connections} connections, "
+              f"delay {args.delay_ms} ms per request", flush=True)
+        sandbox.up(box)
+        wars = {v: build(work / f"app-{v}.war", v) for v in ("1", "2", "3")}
+        deploy_lib.deploy(deploy_lib.plan(wars["1"], inventory=box.inventory), state_dir=work / "state")
+
+        (wall_a, floor, phases), load_a = under_load(box, args, lambda: orchestrated(box, wars["2"], work / "state"))
+        (wall_b, naive_nodes), load_b = under_load(box, args, lambda: naive(box, wars["3"]))
+    finally:
+        sandbox.down(box)
+        shutil.rmtree(work, ignore_errors=True)
+
+    floor_total = sum(sum(parts.values()) for parts in floor.values())
+    roll_floor = {n: sum(p.values()) for n, p in floor.items()}
+    print("\n| | orchestrator (drain first) | naive stop/copy/start |")
+    print("|---|---|---|")
+    for name, get in [("requests", lambda r: r.requests), ("failed (non-2xx + socket errors)", lambda r: f"{r.failed} ({r.non2xx} + {r.socket_errors})"),
+                      ("p50 latency", lambda r: f"{r.latency_p50_ms:.1f} ms"), ("p99 latency", lambda r: f"{r.latency_p99_ms:.1f} ms"),
+                      ("max latency", lambda r: f"{r.latency_max_ms:.0f} ms"), ("longest stall (no request completed)", lambda r: f"{r.max_stall_s:.2f} s"),
+                      ("statuses", lambda r: r.statuses)]:
+        print(row(name, get(load_a), get(load_b)))
+    print(row("deploy wall time", f"{wall_a:.1f} s", f"{wall_b:.1f} s"))
+    print(row("floor: Tomcat stop + start-to-healthy, all nodes", f"{floor_total:.1f} s", "-"))
+    print(row("wall / floor", f"{wall_a / floor_total:.2f}", f"{wall_b / floor_total:.2f}"))
+
+    print("\nper node, orchestrator (seconds per phase, as the deploy reports them; floor from the modules' own timings):")
+    print("| node | ship | drain | stop | install | start | verify | enable | floor (stop+start+healthy) |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for n, p in phases.items():
+        cells = " | ".join("-" if p[k] is None else f"{p[k]:.2f}" for k in ("ship", "drain", "stop", "install", "start", "verify", "enable"))
+        print(f"| {n} | {cells} | {roll_floor.get(n, 0):.2f} |")
+    print("\nper node, naive: " + ", ".join(f"{n} stop {t['stop']:.2f}s start-to-healthy {t['start']:.2f}s" for n, t in naive_nodes.items()))
+
+
+if __name__ == "__main__":
+    main()

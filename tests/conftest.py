@@ -1,0 +1,36 @@
+"""Shared fixtures: the sample WARs, built once per test session with the JDK."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # bench.load, shared with the benchmarks
+
+BUILD = ROOT / "examples" / "webapp" / "build.sh"
+
+
+def build_war(out: Path, version: str, *flags: str) -> Path:
+    subprocess.run([str(BUILD), "--version", version, "--out", str(out), *flags], check=True,
+                   stdout=subprocess.DEVNULL)
+    return out
+
+
+@pytest.fixture(scope="session")
+def wars(tmp_path_factory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("wars")
+    return {
+        "v1": build_war(d / "app-1.war", "1"),
+        "v2": build_war(d / "app-2.war", "2"),
+        "broken": build_war(d / "app-3-broken.war", "3", "--health-fail"),
+    }
+
+
+def run_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    """The real console entry point, in a child process, as an operator runs it."""
+    return subprocess.run([sys.executable, "-m", "orchestrator", *map(str, args)], capture_output=True,
+                          text=True, timeout=timeout)

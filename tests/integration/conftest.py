@@ -1,0 +1,84 @@
+"""One real sandbox (HAProxy + two Tomcat nodes on 127.0.2.x) for the integration tests."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from orchestrator import deploy as deploy_lib
+from orchestrator import haproxy_admin, sandbox
+from orchestrator.processes import owned_pid
+
+# Away from the default sandbox (127.0.1.x) so a developer's sandbox can keep running.
+TEST_NET = 2
+
+
+@dataclass
+class Cluster:
+    box: sandbox.Sandbox
+    state_dir: Path
+
+    @property
+    def inventory(self) -> Path:
+        return self.box.inventory
+
+    @property
+    def url(self) -> str:
+        return self.box.url
+
+    @property
+    def nodes(self) -> list[str]:
+        return self.box.node_names
+
+    def node_health(self, name: str) -> dict:
+        i = self.nodes.index(name) + 1
+        with urllib.request.urlopen(f"http://{self.box.node_address(i)}:{sandbox.PORT}/health", timeout=5) as resp:
+            return json.loads(resp.read())
+
+    def served_through_haproxy(self) -> str:
+        with urllib.request.urlopen(self.url, timeout=5) as resp:
+            return resp.read().decode().strip()
+
+    def haproxy_row(self, name: str) -> dict:
+        return haproxy_admin.server_stat(str(self.box.socket), "app", name)
+
+    def tomcat_pid(self, name: str) -> int | None:
+        base = self.box.tomcat_base(name)
+        return owned_pid(base / "temp" / "catalina.pid", f"-Dcatalina.base={base}")
+
+    def current_release(self, name: str) -> str:
+        return (self.box.node_dir(name) / "current").resolve().name
+
+    def frontend_sessions(self) -> int:
+        rows = haproxy_admin.show_stat(str(self.box.socket))
+        return next(int(r["scur"]) for r in rows if r["pxname"] == "web" and r["svname"] == "FRONTEND")
+
+    def assert_all_in_rotation(self) -> None:
+        for name in self.nodes:
+            row = self.haproxy_row(name)
+            assert row["status"].startswith("UP"), f"{name} is {row['status']} in HAProxy"
+
+    def given_release(self, war: Path) -> str:
+        """Given every node on ``war``'s release (deployed through the library when it is not)."""
+        plan = deploy_lib.plan(war, inventory=self.inventory)
+        if any(self.current_release(n) != plan.war.release_id for n in self.nodes):
+            deploy_lib.deploy(plan, state_dir=self.state_dir)
+        for name in self.nodes:
+            assert self.node_health(name)["version"] == plan.war.version
+        self.assert_all_in_rotation()
+        return plan.war.version
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory) -> Cluster:
+    root = tmp_path_factory.mktemp("cluster")
+    box = sandbox.Sandbox(directory=root / "sandbox", inventory=root / "inventory", nodes=2, net=TEST_NET)
+    try:
+        sandbox.up(box)
+        yield Cluster(box, root / "state")
+    finally:
+        sandbox.down(box)

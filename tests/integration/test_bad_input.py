@@ -1,0 +1,110 @@
+"""Bad input stops a deploy with one clear message and exit code 2, before any node is touched."""
+
+from __future__ import annotations
+
+import shutil
+import zipfile
+
+import pytest
+
+from tests.conftest import run_cli
+
+
+@pytest.fixture
+def untouched(cluster, wars):
+    """Given the cluster on v1; afterwards, check no node was drained, restarted or switched."""
+    cluster.given_release(wars["v1"])
+    before = {n: (cluster.tomcat_pid(n), cluster.current_release(n)) for n in cluster.nodes}
+    yield
+    for name in cluster.nodes:
+        assert (cluster.tomcat_pid(name), cluster.current_release(name)) == before[name], f"{name} was touched"
+        row = cluster.haproxy_row(name)
+        assert row["status"].startswith("UP"), f"{name} left {row['status']}"
+
+
+def inventory_with(cluster, tmp_path, host: str, setting: str) -> str:
+    """A copy of the cluster's inventory with one host variable overridden."""
+    inv = tmp_path / "inventory"
+    shutil.copytree(cluster.inventory, inv)
+    (inv / "host_vars").mkdir(exist_ok=True)
+    (inv / "host_vars" / f"{host}.yml").write_text(setting + "\n")
+    return str(inv)
+
+
+def deploy(cluster, war, inventory=None, *extra):
+    result = run_cli("deploy", "--war", war, "-i", inventory or cluster.inventory, "--state-dir", cluster.state_dir, *extra)
+    assert "Traceback" not in result.stderr + result.stdout
+    return result
+
+
+def test_admin_socket_that_does_not_answer(cluster, wars, untouched, tmp_path):
+    inv = inventory_with(cluster, tmp_path, "lb1", f"haproxy_socket: {tmp_path}/no-such.sock")
+    result = deploy(cluster, wars["v2"], inv)
+    assert result.returncode == 2, result.stderr
+    assert "lb1" in result.stderr and "no-such.sock" in result.stderr and "does not exist" in result.stderr
+
+
+def test_serial_zero(cluster, wars, untouched):
+    result = deploy(cluster, wars["v2"], None, "--serial", "0")
+    assert result.returncode == 2
+    assert "deploy_serial must be a whole number above 0" in result.stderr
+
+
+def test_negative_drain_timeout(cluster, wars, untouched, tmp_path):
+    inv = inventory_with(cluster, tmp_path, "node2", "webapp_drain_timeout: -5")
+    result = deploy(cluster, wars["v2"], inv)
+    assert result.returncode == 2
+    assert "node2: webapp_drain_timeout must be a number of seconds above 0, is -5" in result.stderr
+
+
+def test_heap_that_is_not_a_size(cluster, wars, untouched, tmp_path):
+    inv = inventory_with(cluster, tmp_path, "node1", "tomcat_heap: lots")
+    result = deploy(cluster, wars["v2"], inv)
+    assert result.returncode == 2
+    assert "node1: tomcat_heap must look like 256m or 1g, is lots" in result.stderr
+
+
+def test_missing_war(cluster, untouched, tmp_path):
+    result = deploy(cluster, tmp_path / "nothing.war")
+    assert result.returncode == 2
+    assert f"WAR file {tmp_path / 'nothing.war'} does not exist" in result.stderr
+
+
+def test_file_that_is_not_a_zip(cluster, untouched, tmp_path):
+    fake = tmp_path / "app.war"
+    fake.write_text("<html>not a war</html>")
+    result = deploy(cluster, fake)
+    assert result.returncode == 2
+    assert f"{fake} is not a WAR: it is not a zip archive" in result.stderr
+
+
+def test_damaged_war(cluster, wars, untouched, tmp_path):
+    damaged = tmp_path / "damaged.war"
+    data = bytearray(wars["v2"].read_bytes())
+    with zipfile.ZipFile(wars["v2"]) as z:
+        info = z.getinfo("WEB-INF/web.xml")
+    # flip a byte inside the stored entry's data: the zip still opens, its CRC no longer matches
+    offset = info.header_offset + 30 + len(info.filename) + len(info.extra) + 5
+    data[offset] ^= 0xFF
+    damaged.write_bytes(bytes(data))
+    result = deploy(cluster, damaged)
+    assert result.returncode == 2
+    assert f"{damaged} is damaged" in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("groups, missing", [
+    ("    appservers:\n      hosts:\n        n1:\n", "'loadbalancers'"),
+    ("    loadbalancers:\n      hosts:\n        lb1:\n", "'appservers'"),
+])
+def test_inventory_without_a_group(wars, tmp_path, groups, missing):
+    (tmp_path / "hosts.yml").write_text("all:\n  children:\n" + groups)
+    result = run_cli("deploy", "--war", wars["v2"], "-i", tmp_path, "--state-dir", tmp_path / "state")
+    assert result.returncode == 2
+    assert f"has no hosts in {missing}" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_inventory_that_does_not_exist(wars, tmp_path):
+    result = run_cli("deploy", "--war", wars["v2"], "-i", tmp_path / "nope", "--state-dir", tmp_path / "state")
+    assert result.returncode == 2
+    assert "does not exist" in result.stderr

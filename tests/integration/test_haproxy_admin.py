@@ -1,0 +1,68 @@
+"""The admin-socket client against a real HAProxy, including a socket without admin rights."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from bench.load import wait_until
+from orchestrator import haproxy_admin
+from orchestrator.processes import owned_pid, terminate
+
+CONFIG = """
+global
+    stats socket {dir}/admin.sock mode 600 level admin
+    stats socket {dir}/user.sock mode 600 level user
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+backend app
+    server s1 127.0.3.1:8080
+    server s2 127.0.3.2:8080
+"""
+
+
+@pytest.fixture
+def haproxy(tmp_path):
+    cfg = tmp_path / "haproxy.cfg"
+    cfg.write_text(CONFIG.format(dir=tmp_path))
+    pid_file = tmp_path / "haproxy.pid"
+    subprocess.run(["haproxy", "-W", "-D", "-p", str(pid_file), "-f", str(cfg)], check=True)
+    try:
+        wait_until(lambda: (tmp_path / "admin.sock").exists(), timeout=10, what="admin socket")
+        yield tmp_path
+    finally:
+        pid = owned_pid(pid_file, str(cfg))
+        if pid:
+            terminate(pid)
+
+
+def test_drain_and_maint_change_the_status(haproxy):
+    sock = str(haproxy / "admin.sock")
+    haproxy_admin.set_state(sock, "app", "s1", "drain")
+    assert haproxy_admin.admin_state(haproxy_admin.server_stat(sock, "app", "s1")) == "drain"
+    haproxy_admin.set_state(sock, "app", "s1", "maint")
+    row = haproxy_admin.server_stat(sock, "app", "s1")
+    assert row["status"].startswith("MAINT") and haproxy_admin.admin_state(row) == "maint"
+    haproxy_admin.set_state(sock, "app", "s1", "ready")
+    assert haproxy_admin.admin_state(haproxy_admin.server_stat(sock, "app", "s1")) == "ready"
+
+
+def test_a_socket_without_admin_level_is_an_error_not_a_silent_no_op(haproxy):
+    with pytest.raises(haproxy_admin.HAProxyAdminError, match="level admin"):
+        haproxy_admin.set_state(str(haproxy / "user.sock"), "app", "s1", "drain")
+    row = haproxy_admin.server_stat(str(haproxy / "admin.sock"), "app", "s1")
+    assert haproxy_admin.admin_state(row) == "ready"
+
+
+def test_unknown_server_names_the_ones_that_exist(haproxy):
+    with pytest.raises(haproxy_admin.HAProxyAdminError, match="has no server 's9' .*s1, s2"):
+        haproxy_admin.server_stat(str(haproxy / "admin.sock"), "app", "s9")
+
+
+def test_missing_socket(tmp_path):
+    with pytest.raises(haproxy_admin.HAProxyAdminError, match="does not exist"):
+        haproxy_admin.show_stat(str(tmp_path / "none.sock"))

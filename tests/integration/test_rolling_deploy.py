@@ -1,0 +1,102 @@
+"""Rolling deploys on a real HAProxy and real Tomcats, under load from wrk."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+from bench.load import Load, wait_until
+from tests.conftest import ROOT, run_cli
+
+CONNECTIONS = 16
+# A short pause per request caps the rate, so the load does not starve the deploy of CPU on a
+# two-core machine; 16 connections stay open the whole time.
+DELAY_MS = 5
+
+
+def start_load(cluster) -> Load:
+    load = Load(cluster.url, connections=CONNECTIONS, delay_ms=DELAY_MS, max_seconds=240).start()
+    wait_until(lambda: cluster.frontend_sessions() >= CONNECTIONS, timeout=10, what="16 connections open")
+    return load
+
+
+def test_deploy_under_load_loses_no_request(cluster, wars):
+    # Given two nodes on v1
+    cluster.given_release(wars["v1"])
+
+    # When v2 is deployed while wrk keeps 16 connections busy through HAProxy
+    load = start_load(cluster)
+    try:
+        result = run_cli("deploy", "--war", wars["v2"], "-i", cluster.inventory, "--state-dir", cluster.state_dir)
+    finally:
+        report = load.stop()
+    print(f"\nload during the deploy: {report.line()}")
+
+    # Then the deploy succeeds, both nodes serve v2, and not one request failed
+    assert result.returncode == 0, result.stdout + result.stderr
+    for name in cluster.nodes:
+        assert cluster.node_health(name)["version"] == "2"
+        assert name in result.stdout
+    assert cluster.served_through_haproxy() == "Hello from version 2"
+    cluster.assert_all_in_rotation()
+    assert report.requests > 1000
+    assert report.failed == 0, report.line()
+    # the load ran across the switch: both versions answered it
+    assert set(report.versions) == {"1", "2"}, report.versions
+
+
+def test_broken_release_is_rescued_and_the_roll_stops(cluster, wars):
+    # Given two nodes on v1
+    cluster.given_release(wars["v1"])
+    node2_pid = cluster.tomcat_pid("node2")
+    node2_release = cluster.current_release("node2")
+
+    # When a release whose health check fails is deployed, under load
+    load = start_load(cluster)
+    began = time.monotonic()
+    try:
+        result = run_cli("deploy", "--war", wars["broken"], "-i", cluster.inventory, "--state-dir", cluster.state_dir)
+    finally:
+        report = load.stop()
+    took = time.monotonic() - began
+    print(f"\nload during the failed deploy: {report.line()}")
+
+    # Then the command fails, naming the node and the task
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "node1" in result.stderr and "verify" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    # node1 is back on v1 and in rotation
+    assert cluster.node_health("node1")["version"] == "1"
+    cluster.assert_all_in_rotation()
+    # node2 was never touched: same JVM, same release, no HAProxy state change during the deploy
+    assert cluster.tomcat_pid("node2") == node2_pid
+    assert cluster.current_release("node2") == node2_release
+    assert int(cluster.haproxy_row("node2")["lastchg"]) >= int(took) - 1
+    # and no request failed
+    assert report.failed == 0, report.line()
+    assert report.versions == {"1": report.requests}, report.versions
+
+
+def test_playbook_by_hand_deploys_the_same_way(cluster, wars):
+    # Given two nodes on v1
+    cluster.given_release(wars["v1"])
+
+    # When an operator runs the playbook with ansible-playbook, under load
+    env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+    load = start_load(cluster)
+    try:
+        result = subprocess.run(
+            ["ansible-playbook", "-i", str(cluster.inventory), "playbooks/deploy.yml", "-e", f"war={wars['v2']}"],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    finally:
+        report = load.stop()
+    print(f"\nload during the manual run: {report.line()}")
+
+    # Then both nodes serve v2 and nothing failed
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    for name in cluster.nodes:
+        assert cluster.node_health(name)["version"] == "2"
+    cluster.assert_all_in_rotation()
+    assert report.failed == 0, report.line()

@@ -1,0 +1,39 @@
+from orchestrator.haproxy_admin import admin_state, in_flight, is_up, parse_stat_csv
+
+# Columns in an order of our own: they are read by name, never by position.
+SHOW_STAT = """# svname,pxname,qcur,scur,status,weight
+FRONTEND,web,,17,OPEN,
+node1,app,0,3,UP,1
+node2,app,2,0,DRAIN,1
+node3,app,0,0,UP 1/3,1
+node4,app,0,0,MAINT,1
+
+"""
+
+
+def rows():
+    return {r["svname"]: r for r in parse_stat_csv(SHOW_STAT)}
+
+
+def test_columns_by_header_name():
+    r = rows()
+    assert r["node1"]["pxname"] == "app" and r["node1"]["scur"] == "3"
+    assert r["FRONTEND"]["scur"] == "17"
+
+
+def test_in_flight_counts_sessions_and_queue():
+    r = rows()
+    assert in_flight(r["node1"]) == 3
+    assert in_flight(r["node2"]) == 2
+    assert in_flight(r["FRONTEND"]) == 17  # empty qcur counts as 0
+
+
+def test_up_right_after_maint_reads_up_1_of_3():
+    r = rows()
+    assert is_up(r["node3"]) and is_up(r["node1"])
+    assert not is_up(r["node2"]) and not is_up(r["node4"])
+
+
+def test_admin_state():
+    r = rows()
+    assert [admin_state(r[n]) for n in ("node1", "node2", "node4")] == ["ready", "drain", "maint"]

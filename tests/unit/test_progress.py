@@ -1,0 +1,59 @@
+from datetime import datetime, timedelta
+
+from orchestrator.progress import DeployProgress
+from orchestrator.runner import Event
+
+T0 = datetime(2026, 1, 1, 12, 0, 0)
+
+
+def ev(kind, host, task, at, play="Roll out the release"):
+    return Event(kind=kind, created=T0 + timedelta(seconds=at), host=host, task=task, play=play, ignore_errors=False)
+
+
+def test_phases_are_announced_once_and_timed():
+    seen = []
+    p = DeployProgress(on_phase=lambda node, phase: seen.append((node.name, phase)))
+    for e in [
+        ev("runner_on_start", "n1", "drain | Stop new requests", 0), ev("runner_on_ok", "n1", "drain | Stop new requests", 0.5),
+        ev("runner_on_start", "n1", "stop | Stop Tomcat (catalina)", 0.6), ev("runner_on_ok", "n1", "stop | Stop Tomcat (catalina)", 1.7),
+        ev("runner_on_start", "n1", "stop | Stop Tomcat (systemd)", 1.8), ev("runner_on_skipped", "n1", "stop | Stop Tomcat (systemd)", 1.8),
+        ev("runner_on_start", "n1", "enable | Put back", 2.0), ev("runner_on_ok", "n1", "enable | Put back", 2.25),
+    ]:
+        p.feed(e)
+    p.finish(failed_hosts=set())
+    node = p.nodes["n1"]
+    assert seen == [("n1", "drain"), ("n1", "stop"), ("n1", "enable")]
+    assert node.seconds("drain") == 0.5
+    assert node.seconds("stop") == 1.1  # the skipped systemd task does not stretch it
+    assert node.total == 2.25
+    assert node.phase == "done"
+
+
+def test_rescue_steps_are_shown_as_rescue_and_not_timed_as_the_release():
+    seen = []
+    p = DeployProgress(on_phase=lambda node, phase: seen.append(phase))
+    for e in [
+        ev("runner_on_start", "n1", "verify | Wait", 0), ev("runner_on_failed", "n1", "verify | Wait", 20),
+        ev("runner_on_start", "n1", "rescue | Note what failed", 20), ev("runner_on_ok", "n1", "rescue | Note what failed", 20.1),
+        ev("runner_on_start", "n1", "stop | Stop Tomcat (catalina)", 21), ev("runner_on_ok", "n1", "stop | Stop Tomcat (catalina)", 22),
+    ]:
+        p.feed(e)
+    p.finish(failed_hosts={"n1"})
+    assert seen == ["verify", "rescue", "rescue/stop"]
+    assert p.nodes["n1"].seconds("stop") is None
+    assert p.nodes["n1"].phase == "failed" and p.nodes["n1"].rescued
+
+
+def test_a_node_the_roll_never_reached_is_untouched():
+    p = DeployProgress()
+    p.feed(ev("runner_on_start", "n2", "ship | Copy the WAR", 0, play="Ship the release to every node"))
+    p.feed(ev("runner_on_ok", "n2", "ship | Copy the WAR", 1, play="Ship the release to every node"))
+    p.finish(failed_hosts={"n1"})
+    assert p.nodes["n2"].phase == "untouched"
+
+
+def test_events_without_a_phase_are_ignored():
+    p = DeployProgress()
+    p.feed(ev("runner_on_start", "n1", "Gathering Facts", 0))
+    p.feed(ev("runner_on_ok", "", "drain | x", 0))
+    assert p.nodes == {}
