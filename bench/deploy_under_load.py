@@ -7,7 +7,9 @@ Sets up its own sandbox on 127.0.5.x (stopped again at the end), deploys release
 
   A. `orchestrator deploy` of release 2 while wrk keeps --connections busy through HAProxy;
   B. the original cron script's way for release 3: per node, stop Tomcat, copy the WAR, start,
-     wait until the node answers (no drain: HAProxy finds out from failed checks), same load.
+     wait until the node answers (no drain: HAProxy finds out from failed checks), same load;
+  C. the same naive loop for release 1 again, behind the original setup's HAProxy backend:
+     no `option redispatch` and HAProxy's default retry policy (conn-failure, same server).
 
 For each it prints requests, failures (non-2xx and socket errors), p50/p99/max latency, the
 longest time in which no request completed, the deploy's wall time, and each node's phase
@@ -68,7 +70,10 @@ def orchestrated(box: sandbox.Sandbox, war: Path, state: Path) -> tuple[float, d
     wall = time.monotonic() - began
     phases = {n: {p: result.nodes[n].seconds(p) for p in ("ship", "drain", "stop", "install", "start", "verify", "enable")}
               for n in box.node_names}
-    return wall, floor, phases
+    # the rolling part alone, without Ansible's start-up, the preflight and the parallel ship
+    roll = (max(result.nodes[n].spans["enable"][1] for n in box.node_names)
+            - min(result.nodes[n].spans["drain"][0] for n in box.node_names)).total_seconds()
+    return wall, floor, phases, roll
 
 
 def naive(box: sandbox.Sandbox, war: Path) -> tuple[float, dict]:
@@ -81,6 +86,8 @@ def naive(box: sandbox.Sandbox, war: Path) -> tuple[float, dict]:
         pid = owned_pid(base / "temp" / "catalina.pid", f"-Dcatalina.base={base}")
         if pid:
             terminate(pid, timeout=30)
+        # catalina.sh refuses to start while the PID file names a process, even a zombie
+        (base / "temp" / "catalina.pid").unlink(missing_ok=True)
         t1 = time.monotonic()
         shutil.copyfile(war, base / "webapps" / "ROOT.war")
         shutil.rmtree(base / "webapps" / "ROOT", ignore_errors=True)
@@ -96,6 +103,14 @@ def naive(box: sandbox.Sandbox, war: Path) -> tuple[float, dict]:
     return time.monotonic() - began, per_node
 
 
+def original_haproxy(box: sandbox.Sandbox) -> None:
+    """Re-render the load balancer as the original setup had it, and reload it."""
+    host_vars = box.inventory / "host_vars"
+    host_vars.mkdir(exist_ok=True)
+    (host_vars / "lb1.yml").write_text("haproxy_redispatch: false\nhaproxy_retry_on: conn-failure\n")
+    sandbox.up(box)
+
+
 def under_load(box: sandbox.Sandbox, args, action):
     load = Load(box.url, connections=args.connections, delay_ms=args.delay_ms, max_seconds=600).start()
     try:
@@ -108,8 +123,8 @@ def under_load(box: sandbox.Sandbox, args, action):
     return outcome, report
 
 
-def row(name: str, a, b) -> str:
-    return f"| {name} | {a} | {b} |"
+def row(name: str, *cells) -> str:
+    return f"| {name} | " + " | ".join(str(c) for c in cells) + " |"
 
 
 def main() -> None:
@@ -129,24 +144,27 @@ def main() -> None:
         wars = {v: build(work / f"app-{v}.war", v) for v in ("1", "2", "3")}
         deploy_lib.deploy(deploy_lib.plan(wars["1"], inventory=box.inventory), state_dir=work / "state")
 
-        (wall_a, floor, phases), load_a = under_load(box, args, lambda: orchestrated(box, wars["2"], work / "state"))
+        (wall_a, floor, phases, roll_a), load_a = under_load(box, args, lambda: orchestrated(box, wars["2"], work / "state"))
         (wall_b, naive_nodes), load_b = under_load(box, args, lambda: naive(box, wars["3"]))
+        original_haproxy(box)
+        (wall_c, _), load_c = under_load(box, args, lambda: naive(box, wars["1"]))
     finally:
         sandbox.down(box)
         shutil.rmtree(work, ignore_errors=True)
 
     floor_total = sum(sum(parts.values()) for parts in floor.values())
     roll_floor = {n: sum(p.values()) for n, p in floor.items()}
-    print("\n| | orchestrator (drain first) | naive stop/copy/start |")
-    print("|---|---|---|")
+    print("\n| | orchestrator (drain first) | naive stop/copy/start | naive, original HAProxy backend |")
+    print("|---|---|---|---|")
     for name, get in [("requests", lambda r: r.requests), ("failed (non-2xx + socket errors)", lambda r: f"{r.failed} ({r.non2xx} + {r.socket_errors})"),
                       ("p50 latency", lambda r: f"{r.latency_p50_ms:.1f} ms"), ("p99 latency", lambda r: f"{r.latency_p99_ms:.1f} ms"),
                       ("max latency", lambda r: f"{r.latency_max_ms:.0f} ms"), ("longest stall (no request completed)", lambda r: f"{r.max_stall_s:.2f} s"),
                       ("statuses", lambda r: r.statuses)]:
-        print(row(name, get(load_a), get(load_b)))
-    print(row("deploy wall time", f"{wall_a:.1f} s", f"{wall_b:.1f} s"))
-    print(row("floor: Tomcat stop + start-to-healthy, all nodes", f"{floor_total:.1f} s", "-"))
-    print(row("wall / floor", f"{wall_a / floor_total:.2f}", f"{wall_b / floor_total:.2f}"))
+        print(row(name, get(load_a), get(load_b), get(load_c)))
+    print(row("deploy wall time", f"{wall_a:.1f} s", f"{wall_b:.1f} s", f"{wall_c:.1f} s"))
+    print(row("floor: Tomcat stop + start-to-healthy, all nodes", f"{floor_total:.1f} s", "-", "-"))
+    print(row("wall / floor", f"{wall_a / floor_total:.2f}", f"{wall_b / floor_total:.2f}", f"{wall_c / floor_total:.2f}"))
+    print(row("roll only (first drain to last UP) / floor", f"{roll_a:.1f} s / {floor_total:.1f} s = {roll_a / floor_total:.2f}", "-", "-"))
 
     print("\nper node, orchestrator (seconds per phase, as the deploy reports them; floor from the modules' own timings):")
     print("| node | ship | drain | stop | install | start | verify | enable | floor (stop+start+healthy) |")
