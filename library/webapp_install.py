@@ -12,7 +12,8 @@ description:
   - Copies C(<root>/releases/<release>/app.war) to C(<tomcat_base>/webapps/<context>.war) through
     a temporary file and a rename; removes the unpacked application and its compiled JSPs in
     C(work/) (WAR timestamps have 2 s resolution and compiled JSPs survive restarts, so a new
-    release could otherwise serve old pages); then swaps the C(current) link atomically.
+    release could otherwise serve old pages); then swaps the C(current) link atomically and
+    points C(previous) at the release it replaced.
   - Call it only while Tomcat is stopped: Tomcat must never see a WAR change under it.
 options:
   root: {description: The node's release store (webapp_root), required: true, type: path}
@@ -56,12 +57,22 @@ def main() -> None:
         shutil.rmtree(stale, ignore_errors=True)
 
     link = os.path.join(p["root"], "current")
+    old = os.readlink(link) if os.path.islink(link) else None
+    new = os.path.join("releases", p["release"])
+    if old and old != new:
+        # what to go back to if this release cannot serve after a crash (reconcile.yml)
+        swap_link(os.path.join(p["root"], "previous"), old)
+    swap_link(link, new)
+    module.exit_json(changed=True, war=target, current=p["release"])
+
+
+def swap_link(link: str, target: str) -> None:
+    """Point ``link`` at ``target`` atomically: a new link beside it, renamed over it."""
     tmp_link = link + ".tmp"
     if os.path.lexists(tmp_link):
         os.unlink(tmp_link)
-    os.symlink(os.path.join("releases", p["release"]), tmp_link)
+    os.symlink(target, tmp_link)
     os.replace(tmp_link, link)
-    module.exit_json(changed=True, war=target, current=p["release"])
 
 
 if __name__ == "__main__":

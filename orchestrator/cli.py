@@ -1,22 +1,25 @@
-"""The orchestrator command line: thin commands over the library, one error boundary."""
+"""The orchestrator command line: thin commands over the library, one error boundary.
+
+Library modules are imported inside the commands: `orchestrator trigger` runs in a push hook
+and must not pay for loading Ansible.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import click
 
-from orchestrator import sandbox as sandbox_lib
-from orchestrator import deploy as deploy_lib
-from orchestrator.deploy import DeployResult
-from orchestrator.errors import OrchestratorError
-from orchestrator.progress import NodeProgress
+from orchestrator.errors import InputError, OrchestratorError
 from orchestrator.project import default_state_dir, project_dir
-from orchestrator.runner import DEPLOY_PHASES
 
-SUMMARY_PHASES = [p for p in DEPLOY_PHASES if p != "rescue"]
+SUMMARY_PHASES = ("ship", "drain", "stop", "install", "start", "verify", "enable")
 
 
 def _default_sandbox_dir() -> Path:
@@ -25,6 +28,34 @@ def _default_sandbox_dir() -> Path:
 
 def _default_inventory() -> Path:
     return project_dir() / "inventory" / "sandbox"
+
+
+def _config_path(option: Path | None) -> Path | None:
+    """--config, else $ORCHESTRATOR_CONFIG, else ./orchestrator.toml, else the sandbox's."""
+    if option is not None:
+        return option
+    if os.environ.get("ORCHESTRATOR_CONFIG"):
+        return Path(os.environ["ORCHESTRATOR_CONFIG"])
+    for candidate in (Path.cwd() / "orchestrator.toml", _default_sandbox_dir() / "orchestrator.toml"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _load_config(option: Path | None, *, required: bool):
+    from orchestrator import config as config_lib
+
+    path = _config_path(option)
+    if path is None:
+        if required:
+            raise InputError("no orchestrator.toml: pass --config, set ORCHESTRATOR_CONFIG, or run "
+                             "'orchestrator sandbox up', which writes one for the sandbox")
+        return None
+    return config_lib.load(path)
+
+
+_config_option = click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
+                              help="orchestrator.toml [default: $ORCHESTRATOR_CONFIG, ./orchestrator.toml, the sandbox's].")
 
 
 @click.group()
@@ -42,11 +73,13 @@ def cli() -> None:
 
 # --- deploy ----------------------------------------------------------------------------------
 
-def _phase_printer():
+def _phase_printer(*, clock: bool = False):
+    """Print each node's phase changes: seconds since start, or (for the watcher) the time of day."""
     began = time.monotonic()
 
-    def show(node: NodeProgress, phase: str) -> None:
-        click.echo(f"[{time.monotonic() - began:6.1f}s] {node.name:<12} {phase}")
+    def show(node, phase: str) -> None:
+        when = datetime.now().strftime("%H:%M:%S.%f")[:10] if clock else f"[{time.monotonic() - began:6.1f}s]"
+        click.echo(f"{when} {node.name:<12} {phase}")
 
     return show
 
@@ -55,10 +88,9 @@ def _fmt(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds:.2f}"
 
 
-def _print_summary(result: DeployResult) -> None:
+def _print_summary(result) -> None:
     click.echo("")
-    header = f"{'node':<12} {'release (old -> new)':<52} " + " ".join(f"{p:>7}" for p in SUMMARY_PHASES) + f" {'total':>7}"
-    click.echo(header)
+    click.echo(f"{'node':<12} {'release (old -> new)':<52} " + " ".join(f"{p:>7}" for p in SUMMARY_PHASES) + f" {'total':>7}")
     for name in result.fleet.appservers:
         node = result.nodes.get(name)
         change = result.releases.get(name, {})
@@ -73,42 +105,264 @@ def _print_summary(result: DeployResult) -> None:
             continue
         times = " ".join(f"{_fmt(node.seconds(p)):>7}" for p in SUMMARY_PHASES)
         click.echo(f"{name:<12} {release:<52} {times} {_fmt(node.total):>7}  {node.phase}")
-    click.echo(f"\nseconds per phase; deploy {result.deploy_id} took {result.seconds:.1f}s; "
-               f"artifacts in {result.run.artifacts}")
+    click.echo(f"\nseconds per phase; the roll took {result.seconds:.1f}s; artifacts in {result.run.artifacts}")
 
 
 @cli.command()
-@click.option("--war", "war", type=click.Path(path_type=Path), required=True, help="The WAR file to deploy.")
+@click.option("--war", "war", type=click.Path(path_type=Path), default=None, help="Deploy this WAR as it is.")
+@click.option("--rev", "rev", default=None, help="Build, test and deploy this revision of the configured repository.")
+@_config_option
 @click.option("--inventory", "-i", type=click.Path(path_type=Path), default=None,
-              help="Inventory file or directory [default: inventory/sandbox].")
-@click.option("--serial", default=None, help="Batch size: a number, a percentage ('25%'); overrides deploy_serial.")
+              help="Inventory [default: the config's, else inventory/sandbox].")
+@click.option("--serial", default=None, help="Batch size: a number or a percentage ('25%'); overrides deploy_serial.")
 @click.option("--state-dir", type=click.Path(path_type=Path), default=None,
-              help="Where deploy records and runner artifacts go [default: .orchestrator/].")
-def deploy(war: Path, inventory: Path | None, serial: str | None, state_dir: Path | None) -> None:
-    """Roll WAR across the app servers, batch by batch, behind HAProxy.
+              help="History, lock and artifacts [default: the config's, else .orchestrator/].")
+@click.option("--no-wait", is_flag=True, help="Refuse (exit 3) instead of waiting when another deploy runs.")
+def deploy(war: Path | None, rev: str | None, config_path: Path | None, inventory: Path | None, serial: str | None,
+           state_dir: Path | None, no_wait: bool) -> None:
+    """Roll a WAR (--war) or a built and tested revision (--rev) across the app servers.
 
-    Each node is drained, stopped, given the release, started, health-checked on the node
-    itself and put back in rotation. A node that fails gets its previous release back and the
-    roll stops there. Exit code 2: bad input, nothing touched; 1: the deploy failed.
+    Each node is drained in HAProxy, stopped, given the release, started, health-checked on
+    the node itself and put back in rotation. A node that fails gets its previous release
+    back and the roll stops there. One deploy runs at a time: this waits for a running one
+    (the watcher's, say) unless --no-wait. Exit codes: 2 bad input, nothing touched; 1 the
+    deploy failed; 3 another deploy is running (--no-wait).
 
     Example:
 
         orchestrator deploy --war build/app.war --inventory inventory/production
+
+        orchestrator deploy --rev 3f2a9c1d0b7e
     """
-    plan = deploy_lib.plan(war, inventory=inventory or _default_inventory(), serial=serial)
-    click.echo(f"deploying release {plan.war.release_id} (sha256 {plan.war.sha256})")
-    click.echo(f"  to {', '.join(plan.fleet.appservers)} behind {', '.join(plan.fleet.loadbalancers)}, "
-               f"batch size {serial or 'from the inventory (default 1)'}")
+    from orchestrator import deploy as deploy_lib
+    from orchestrator import pipeline
+    from orchestrator.history import History
+
+    if (war is None) == (rev is None):
+        raise InputError("give exactly one of --war FILE (deploy it as it is) or --rev REV (build, test, deploy)")
+    config = _load_config(config_path, required=rev is not None)
+    if config is not None and inventory is None:
+        inventory = config.inventory
+    inventory = inventory or _default_inventory()
+    state_dir = state_dir or (config.state_dir if config is not None else default_state_dir())
+    report = pipeline.Reporter(say=click.echo, on_phase=_phase_printer())
+
+    if war is not None:
+        plan = deploy_lib.plan(war, inventory=inventory, serial=serial)  # bad input: exit 2 before any record
+        click.echo(f"deploying release {plan.war.release_id} (sha256 {plan.war.sha256})")
+        click.echo(f"  to {', '.join(plan.fleet.appservers)} behind {', '.join(plan.fleet.loadbalancers)}, "
+                   f"batch size {serial or 'from the inventory (default 1)'}")
+    history = History(state_dir)
     try:
-        result = deploy_lib.deploy(plan, state_dir=state_dir or default_state_dir(), on_phase=_phase_printer())
-    except OrchestratorError as exc:
-        partial = getattr(exc, "result", None)
-        if partial is not None and partial.nodes:
-            _print_summary(partial)
-        raise
-    _print_summary(result)
-    click.echo(f"release {result.war.release_id} (sha256 {result.war.sha256}) is live on "
-               f"{', '.join(result.fleet.appservers)}")
+        if rev is not None:
+            deploy_id = pipeline.run(config, pipeline.Trigger("manual", revision=rev), history=history,
+                                     report=report, lock_wait=not no_wait)
+            click.echo(f"deploy #{deploy_id} of {rev} is live")
+            return
+        deploy_id = history.start("manual")
+        with pipeline.recorded(history, deploy_id) as where:
+            try:
+                result = pipeline.deploy_war(war, inventory=inventory, state_dir=state_dir, history=history,
+                                             deploy_id=deploy_id, report=report, lock_wait=not no_wait, where=where)
+            except OrchestratorError as exc:
+                partial = getattr(exc, "result", None)
+                if partial is not None and partial.nodes:
+                    _print_summary(partial)
+                raise
+        _print_summary(result)
+        click.echo(f"release {result.war.release_id} (sha256 {result.war.sha256}) is live on "
+                   f"{', '.join(result.fleet.appservers)}")
+    finally:
+        history.close()
+
+
+# --- push to live ----------------------------------------------------------------------------
+
+@cli.command()
+@_config_option
+def watch(config_path: Path | None) -> None:
+    """Deploy every push: watch the spool for flags, build, test and roll out the newest revision.
+
+    Pushes that arrive during a deploy are coalesced: only the newest revision goes next.
+    SIGTERM or Ctrl-C stop it after the deploy in progress (never in the middle of a node):
+    exit 0 on SIGTERM, 130 on Ctrl-C. After a crash it records the interrupted deploy,
+    brings every node back into rotation on a release it can serve, and deploys again.
+
+    Example:
+
+        orchestrator watch --config /etc/orchestrator/orchestrator.toml
+    """
+    from orchestrator.history import History
+    from orchestrator.watcher import Watcher
+
+    config = _load_config(config_path, required=True)
+    history = History(config.state_dir)
+    watcher = Watcher(config, history=history, say=lambda m: click.echo(f"{datetime.now():%H:%M:%S} {m}"),
+                      on_phase=_phase_printer(clock=True))
+    got = {}
+
+    def on_signal(signum, frame):
+        got["signal"] = signum
+        click.echo(f"{datetime.now():%H:%M:%S} {signal.Signals(signum).name}: stopping after the deploy in progress")
+        watcher.stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        watcher.run()
+    finally:
+        history.close()
+    if got.get("signal") == signal.SIGINT:
+        sys.exit(130)
+
+
+@cli.command()
+@click.option("--spool", type=click.Path(path_type=Path), required=True, help="The spool directory.")
+@click.option("--repository", required=True, help="The repository that was pushed to (for the record).")
+@click.option("--git", "git_hook", is_flag=True, help="Read git post-receive lines (<old> <new> <ref>) from stdin.")
+@click.option("--branch", default=None, help="Branch pushed to (without --git).")
+@click.option("--revision", default=None, help="Revision pushed (without --git).")
+def trigger(spool: Path, repository: str, git_hook: bool, branch: str | None, revision: str | None) -> None:
+    """Write a flag that asks the watcher to deploy (what the push hooks do).
+
+    Only writes a file into <spool>/incoming; never deploys, needs no privileges beyond that.
+
+    Example:
+
+        orchestrator trigger --spool /var/spool/orchestrator --repository /srv/hg/app --branch default --revision 3f2a9c1d0b7e
+    """
+    from orchestrator import flags as flag_lib
+
+    if git_hook:
+        from orchestrator.hooks import git_post_receive
+
+        for path in git_post_receive(sys.stdin.read().splitlines(), spool=spool, repository=repository):
+            click.echo(f"orchestrator: deploy queued: {Path(path).name}")
+        return
+    if not branch or not revision:
+        raise InputError("give --branch and --revision (or --git to read post-receive lines from stdin)")
+    try:
+        flag = flag_lib.make("manual", repository, branch, revision)
+        path = flag_lib.write(str(spool), flag)
+    except flag_lib.FlagError as exc:
+        raise InputError(f"not a valid flag: {exc}") from None
+    except FileNotFoundError:
+        raise InputError(f"{spool}/incoming does not exist: is --spool the watcher's spool directory?") from None
+    click.echo(f"deploy queued: {Path(path).name}")
+
+
+@cli.group()
+def hook() -> None:
+    """Set up the push hooks of the central repositories.
+
+    Example:
+
+        orchestrator hook install --hg /srv/hg/app --spool /var/spool/orchestrator
+    """
+
+
+@hook.command("install")
+@click.option("--hg", "hg_repo", type=click.Path(path_type=Path), default=None, help="A Mercurial repository.")
+@click.option("--git", "git_repo", type=click.Path(path_type=Path), default=None, help="A git repository (bare or not).")
+@click.option("--spool", type=click.Path(path_type=Path), required=True, help="The watcher's spool directory.")
+def hook_install(hg_repo: Path | None, git_repo: Path | None, spool: Path) -> None:
+    """Install the push hook (idempotent): Mercurial changegroup or git post-receive.
+
+    Example:
+
+        orchestrator hook install --git /srv/git/app.git --spool /var/spool/orchestrator
+    """
+    from orchestrator import hooks
+
+    if (hg_repo is None) == (git_repo is None):
+        raise InputError("give exactly one of --hg REPO or --git REPO")
+    path = hooks.install_hg(hg_repo, spool) if hg_repo else hooks.install_git(git_repo, spool)
+    click.echo(f"hook installed: {path}")
+
+
+@cli.command()
+@_config_option
+@click.option("--state-dir", type=click.Path(path_type=Path), default=None, help="[default: the config's].")
+@click.option("--limit", default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per deploy, every field.")
+def history(config_path: Path | None, state_dir: Path | None, limit: int, as_json: bool) -> None:
+    """List recent deploys: trigger, revision, release, outcome, stage times, nodes.
+
+    Example:
+
+        orchestrator history --limit 5 --json
+    """
+    from orchestrator.history import STAGES, History
+
+    if state_dir is None:
+        config = _load_config(config_path, required=False)
+        state_dir = config.state_dir if config is not None else default_state_dir()
+    store = History(state_dir)
+    try:
+        records = store.list(limit)
+    finally:
+        store.close()
+    if as_json:
+        for record in records:
+            click.echo(json.dumps(record.as_dict(), sort_keys=True))
+        return
+    click.echo(f"{'#':>4} {'when':<19} {'trigger':<10} {'revision':<12} {'release':<26} {'outcome':<11} "
+               f"{'stage':<8} " + " ".join(f"{s[:8]:>8}" for s in STAGES[1:]))
+    for r in records:
+        base = r.times.get("pushed") or r.times.get("claimed") or next((t for t in r.times.values() if t), None)
+        when = datetime.fromtimestamp(base).strftime("%Y-%m-%d %H:%M:%S") if base else "-"
+        offsets = " ".join(f"{(t - base):8.1f}" if t and base else f"{'-':>8}" for t in (r.times[s] for s in STAGES[1:]))
+        click.echo(f"{r.id:>4} {when:<19} {r.trigger:<10} {(r.revision or '-')[:12]:<12} {(r.release_id or '-')[:26]:<26} "
+                   f"{r.outcome:<11} {(r.stage or '-'):<8} {offsets}")
+        if r.message and r.outcome != "deployed":
+            click.echo(f"     {r.message[:300]}")
+    click.echo("stage columns: seconds after the push (or the claim)")
+
+
+@cli.command()
+@_config_option
+@click.option("--inventory", "-i", type=click.Path(path_type=Path), default=None)
+def status(config_path: Path | None, inventory: Path | None) -> None:
+    """Show the deploy in progress, the last deploy, and each node's release and HAProxy state.
+
+    Example:
+
+        orchestrator status
+    """
+    from orchestrator.history import History
+    from orchestrator.lock import DeployLock
+    from orchestrator.project import playbook
+    from orchestrator.runner import run_playbook
+
+    config = _load_config(config_path, required=False)
+    inventory = inventory or (config.inventory if config else _default_inventory())
+    state_dir = config.state_dir if config else default_state_dir()
+    lock = DeployLock(state_dir)
+    try:
+        lock.acquire("status", wait=False)
+        lock.release()
+        click.echo("deploy in progress: none")
+    except OrchestratorError:
+        click.echo(f"deploy in progress: {lock.holder()}")
+    store = History(state_dir)
+    try:
+        last = store.list(1)
+    finally:
+        store.close()
+    if last:
+        r = last[0]
+        click.echo(f"last deploy: #{r.id} {r.trigger} {r.release_id or r.revision or '-'}: {r.outcome}"
+                   + (f" at {r.stage}" if r.outcome not in ("deployed", "running") else ""))
+    run = run_playbook(playbook("status.yml"), inventory=inventory,
+                       run_dir=state_dir / "status" / datetime.now().strftime("%Y%m%dT%H%M%S%f"))
+    releases = run.stats.get("releases", {})
+    haproxy = run.stats.get("haproxy", {})
+    click.echo(f"{'node':<14} {'release':<28} " + " ".join(f"{lb:<12}" for lb in haproxy))
+    for node in sorted(set(releases) | {n for states in haproxy.values() for n in states}):
+        click.echo(f"{node:<14} {releases.get(node) or '-':<28} " + " ".join(f"{states.get(node, '-'):<12}" for states in haproxy.values()))
+    for failure in run.failures:
+        if failure.kind == "runner_on_unreachable":
+            click.echo(f"{failure.host}: unreachable: {failure.message}")
 
 
 # --- sandbox ---------------------------------------------------------------------------------
@@ -134,18 +388,24 @@ _dir_option = click.option("--dir", "directory", type=click.Path(path_type=Path)
 @click.option("--inventory", "-i", type=click.Path(path_type=Path), default=None,
               help="Where to write the inventory [default: inventory/sandbox].")
 def sandbox_up(nodes: int, net: int, directory: Path | None, inventory: Path | None) -> None:
-    """Provision HAProxy and NODES Tomcat instances with the project's roles (idempotent).
+    """Provision HAProxy, NODES Tomcat instances and a central hg repository (idempotent).
+
+    The repository (DIR/central) has the push hook installed; DIR/clone is a working clone of
+    the sample application to edit, commit and push; DIR/orchestrator.toml configures
+    `orchestrator watch` for it.
 
     Example:
 
         orchestrator sandbox up --nodes 3
     """
+    from orchestrator import sandbox as sandbox_lib
+
     box = sandbox_lib.Sandbox(directory=(directory or _default_sandbox_dir()).resolve(),
                               inventory=(inventory or _default_inventory()).resolve(), nodes=nodes, net=net)
     click.echo(f"provisioning {nodes} node(s) and HAProxy in {box.directory} ...")
     sandbox_lib.up(box)
     click.echo(f"sandbox up: {box.url} (inventory {box.inventory})")
-    click.echo(f"next: orchestrator deploy --war app.war{'' if inventory is None else f' --inventory {box.inventory}'}")
+    click.echo(f"  repository {box.central}, working clone {box.clone}, config {box.config}")
 
 
 @sandbox.command("down")
@@ -157,6 +417,8 @@ def sandbox_down(directory: Path | None) -> None:
 
         orchestrator sandbox down
     """
+    from orchestrator import sandbox as sandbox_lib
+
     box = sandbox_lib.Sandbox.load(directory or _default_sandbox_dir())
     stopped = sandbox_lib.down(box)
     click.echo("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
@@ -171,6 +433,8 @@ def sandbox_status(directory: Path | None) -> None:
 
         orchestrator sandbox status
     """
+    from orchestrator import sandbox as sandbox_lib
+
     box = sandbox_lib.Sandbox.load(directory or _default_sandbox_dir())
     lb_pid, nodes = sandbox_lib.status(box)
     click.echo(f"haproxy  {box.url}  " + (f"pid {lb_pid}" if lb_pid else "stopped"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import sys
 import urllib.request
 from dataclasses import asdict, dataclass
@@ -19,7 +20,7 @@ from orchestrator import haproxy_admin
 from orchestrator.errors import InputError, SandboxError
 from orchestrator.fsutil import write_atomic
 from orchestrator.processes import owned_pid, terminate
-from orchestrator.project import playbook
+from orchestrator.project import playbook, project_dir
 from orchestrator.runner import Event, run_playbook
 
 MAX_NODES = 99
@@ -59,6 +60,24 @@ class Sandbox:
         return f"http://{self.lb_address}:{PORT}/"
 
     @property
+    def central(self) -> Path:
+        """The central Mercurial repository, with the push hook."""
+        return self.directory / "central"
+
+    @property
+    def clone(self) -> Path:
+        """A working clone to edit, commit and push from."""
+        return self.directory / "clone"
+
+    @property
+    def spool(self) -> Path:
+        return self.directory / "spool"
+
+    @property
+    def config(self) -> Path:
+        return self.directory / "orchestrator.toml"
+
+    @property
     def haproxy_dir(self) -> Path:
         return self.directory / "haproxy"
 
@@ -95,11 +114,13 @@ def check_prerequisites() -> None:
         missing.append("haproxy")
     if not (TOMCAT_HOME / "bin" / "catalina.sh").is_file():
         missing.append("tomcat10")
+    if shutil.which("hg") is None:
+        missing.append("mercurial")
     if shutil.which("java") is None:
         missing.append("a Java runtime (default-jre-headless)")
     if missing:
         raise SandboxError(f"the sandbox needs {', '.join(missing)}: install with "
-                           "'apt-get install haproxy tomcat10' (or run ./scripts/setup)")
+                           "'apt-get install haproxy tomcat10 mercurial default-jdk-headless' (or run ./scripts/setup)")
 
 
 def render_inventory(box: Sandbox) -> dict[str, str]:
@@ -150,13 +171,72 @@ webapp_health_timeout: 20
     }
 
 
+def render_config(box: Sandbox) -> str:
+    return f"""# Written by 'orchestrator sandbox up': how the sandbox gets a WAR and when.
+[source]
+repository = "{box.central}"
+branch = "default"
+
+[spool]
+directory = "{box.spool}"
+
+[build]
+command = './build.sh --version "$(cat VERSION)" --out build/app.war'
+timeout = 300
+artifact = "build/*.war"
+
+[test]
+command = "./test.sh build/app.war"
+timeout = 300
+
+[deploy]
+inventory = "{box.inventory}"
+state_directory = "{box.directory / 'state'}"
+rescan_seconds = 5
+"""
+
+
+def _hg(*args: str, cwd: Path) -> None:
+    done = subprocess.run(["hg", *args], cwd=cwd, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SandboxError(f"hg {' '.join(args)} failed in {cwd}: {done.stderr.strip()}")
+
+
+def make_repository(box: Sandbox) -> None:
+    """The sample application in a central hg repository (hook installed) and a working clone."""
+    from orchestrator import hooks
+    from orchestrator.watcher import ensure_spool
+
+    ensure_spool(box.spool)
+    if not (box.central / ".hg").is_dir():
+        box.central.mkdir(parents=True, exist_ok=True)
+        _hg("init", cwd=box.central)
+    hooks.install_hg(box.central, box.spool)
+    if (box.clone / ".hg").is_dir():
+        return
+    _hg("clone", "-q", str(box.central), str(box.clone), cwd=box.directory)
+    write_atomic(box.clone / ".hg" / "hgrc", f"[paths]\ndefault = {box.central}\n[ui]\nusername = sandbox <sandbox@localhost>\n")
+    app = project_dir() / "examples" / "webapp"
+    for item in ("src", "web"):
+        shutil.copytree(app / item, box.clone / item)
+    for item in ("build.sh", "test.sh"):
+        shutil.copy2(app / item, box.clone / item)
+    (box.clone / "VERSION").write_text("1\n")
+    (box.clone / ".hgignore").write_text("syntax: glob\nbuild/\n")
+    _hg("add", "-q", cwd=box.clone)
+    _hg("commit", "-q", "-m", "The sample application, version 1", cwd=box.clone)
+    _hg("push", "-q", cwd=box.clone)
+
+
 def up(box: Sandbox, *, on_event=None) -> Sandbox:
     """Provision (or re-provision) the sandbox; safe to run again."""
     check_prerequisites()
     box.directory.mkdir(parents=True, exist_ok=True)
     for rel, text in render_inventory(box).items():
         write_atomic(box.inventory / rel, text)
+    write_atomic(box.config, render_config(box))
     box.save()
+    make_repository(box)
     result = run_playbook(playbook("provision.yml"), inventory=box.inventory,
                           run_dir=box.directory / "runs" / "provision", on_event=on_event)
     if not result.ok:

@@ -79,6 +79,7 @@ def cluster(tmp_path_factory) -> Cluster:
     box = sandbox.Sandbox(directory=root / "sandbox", inventory=root / "inventory", nodes=2, net=TEST_NET)
     try:
         sandbox.up(box)
-        yield Cluster(box, root / "state")
+        # the same state directory as the sandbox's orchestrator.toml: one lock, one history
+        yield Cluster(box, box.directory / "state")
     finally:
         sandbox.down(box)

@@ -2,6 +2,7 @@ import click
 from click.testing import CliRunner
 
 from orchestrator.cli import cli
+from tests.conftest import run_cli
 
 
 def all_commands(group: click.Group, prefix=()):
@@ -19,7 +20,16 @@ def test_every_command_has_help_with_an_example():
         assert "Example:" in result.output, f"'orchestrator {' '.join(path)} --help' has no example"
 
 
-def test_deploy_requires_a_war():
-    result = CliRunner().invoke(cli, ["deploy"])
-    assert result.exit_code == 2
-    assert "--war" in result.output
+def test_deploy_needs_a_war_or_a_revision():
+    result = run_cli("deploy")
+    assert result.returncode == 2
+    assert "give exactly one of --war FILE" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_trigger_rejects_a_revision_that_is_not_hex(tmp_path):
+    (tmp_path / "incoming").mkdir()
+    result = run_cli("trigger", "--spool", tmp_path, "--repository", "r", "--branch", "main", "--revision", "HEAD; rm -rf /")
+    assert result.returncode == 2
+    assert "field 'revision'" in result.stderr
+    assert list((tmp_path / "incoming").iterdir()) == []

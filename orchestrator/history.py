@@ -1,0 +1,136 @@
+"""Deploy history in SQLite: every deploy, each stage's time, the outcome, each node's result."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+SCHEMA_VERSION = 1
+STAGES = ("pushed", "claimed", "built", "tested", "deploy_started", "finished")
+
+SCHEMA = """
+CREATE TABLE deploys (
+    id             INTEGER PRIMARY KEY,
+    trigger        TEXT NOT NULL,      -- hg, git, manual, watcher-recovery
+    revision       TEXT,
+    branch         TEXT,
+    release_id     TEXT,
+    sha256         TEXT,
+    pushed         REAL, claimed REAL, built REAL, tested REAL, deploy_started REAL, finished REAL,
+    outcome        TEXT NOT NULL,      -- running, deployed, failed, rejected, interrupted
+    stage          TEXT,               -- where it ended: export, build, test, artifact, deploy
+    message        TEXT,
+    output_tail    TEXT,
+    flags          INTEGER NOT NULL DEFAULT 0,
+    artifacts      TEXT
+);
+CREATE TABLE node_results (
+    deploy_id      INTEGER NOT NULL REFERENCES deploys(id),
+    node           TEXT NOT NULL,
+    old_release    TEXT,
+    new_release    TEXT,
+    outcome        TEXT NOT NULL,      -- done, failed, untouched
+    phases         TEXT,               -- JSON: phase -> seconds
+    PRIMARY KEY (deploy_id, node)
+);
+"""
+
+
+@dataclass
+class DeployRecord:
+    id: int
+    trigger: str
+    revision: str | None
+    branch: str | None
+    release_id: str | None
+    sha256: str | None
+    outcome: str
+    stage: str | None
+    message: str | None
+    output_tail: str | None
+    flags: int
+    artifacts: str | None
+    times: dict[str, float | None]
+    nodes: list[dict]
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+class History:
+    def __init__(self, state_dir: Path):
+        state_dir = Path(state_dir)
+        state_dir.mkdir(parents=True, exist_ok=True)
+        self.path = state_dir / "history.sqlite"
+        self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA journal_mode=WAL")
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version == 0:
+            # one transaction: a crash leaves no half-made schema behind
+            self.db.executescript(f"BEGIN; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
+        elif version != SCHEMA_VERSION:
+            raise RuntimeError(f"{self.path} has schema {version}; this orchestrator reads {SCHEMA_VERSION}")
+
+    def close(self) -> None:
+        self.db.close()
+
+    def start(self, trigger: str, *, revision: str | None = None, branch: str | None = None,
+              pushed: float | None = None, claimed: float | None = None, flags: int = 0) -> int:
+        cur = self.db.execute(
+            "INSERT INTO deploys (trigger, revision, branch, pushed, claimed, outcome, flags) VALUES (?, ?, ?, ?, ?, 'running', ?)",
+            (trigger, revision, branch, pushed, claimed, flags))
+        return int(cur.lastrowid)
+
+    def update(self, deploy_id: int, **fields) -> None:
+        allowed = {"revision", "branch", "release_id", "sha256", "outcome", "stage", "message", "output_tail",
+                   "artifacts", *STAGES}
+        unknown = set(fields) - allowed
+        if unknown:
+            raise ValueError(f"unknown history fields {unknown}")
+        if not fields:
+            return
+        cols = ", ".join(f"{k} = ?" for k in fields)
+        self.db.execute(f"UPDATE deploys SET {cols} WHERE id = ?", (*fields.values(), deploy_id))
+
+    def mark(self, deploy_id: int, stage: str) -> None:
+        """Record that ``stage`` was reached now."""
+        if stage not in STAGES:
+            raise ValueError(stage)
+        self.update(deploy_id, **{stage: time.time()})
+
+    def record_nodes(self, deploy_id: int, nodes: list[dict]) -> None:
+        self.db.execute("BEGIN")
+        try:
+            for n in nodes:
+                self.db.execute(
+                    "INSERT OR REPLACE INTO node_results VALUES (?, ?, ?, ?, ?, ?)",
+                    (deploy_id, n["node"], n.get("old"), n.get("new"), n["outcome"], json.dumps(n.get("phases") or {})))
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def running(self) -> list[int]:
+        return [r[0] for r in self.db.execute("SELECT id FROM deploys WHERE outcome = 'running' ORDER BY id")]
+
+    def list(self, limit: int = 20) -> list[DeployRecord]:
+        rows = self.db.execute("SELECT * FROM deploys ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+        return [self._record(r) for r in rows]
+
+    def get(self, deploy_id: int) -> DeployRecord | None:
+        row = self.db.execute("SELECT * FROM deploys WHERE id = ?", (deploy_id,)).fetchone()
+        return self._record(row) if row else None
+
+    def _record(self, row: sqlite3.Row) -> DeployRecord:
+        nodes = [dict(node=n["node"], old=n["old_release"], new=n["new_release"], outcome=n["outcome"],
+                      phases=json.loads(n["phases"] or "{}"))
+                 for n in self.db.execute("SELECT * FROM node_results WHERE deploy_id = ? ORDER BY node", (row["id"],))]
+        return DeployRecord(
+            id=row["id"], trigger=row["trigger"], revision=row["revision"], branch=row["branch"],
+            release_id=row["release_id"], sha256=row["sha256"], outcome=row["outcome"], stage=row["stage"],
+            message=row["message"], output_tail=row["output_tail"], flags=row["flags"], artifacts=row["artifacts"],
+            times={s: row[s] for s in STAGES}, nodes=nodes)

@@ -1,0 +1,198 @@
+"""From a revision to a deploy: export, build, test, find the WAR, deploy; each stage recorded.
+
+A failure at any stage deploys nothing and records the stage and the tail of its output. The
+deploy itself runs under the deploy lock, so the watcher and a manual deploy take turns.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import signal
+import subprocess
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+from orchestrator import deploy as deploy_lib
+from orchestrator import vcs
+from orchestrator.config import Config, Stage
+from orchestrator.errors import InputError, OrchestratorError
+from orchestrator.history import History
+from orchestrator.lock import DeployLock, LockBusy
+
+TAIL_BYTES = 4000
+
+
+class StageFailed(OrchestratorError):
+    """A pipeline stage failed; nothing was deployed."""
+
+    def __init__(self, stage: str, message: str, tail: str = ""):
+        super().__init__(f"{stage} failed: {message}")
+        self.stage, self.tail = stage, tail
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """Why a pipeline runs: a batch of flags, or a person."""
+
+    source: str                  # hg, git, manual, recovery
+    revision: str | None = None  # a revision to build (manual --rev); None: newest on the branch
+    pushed: float | None = None
+    claimed: float | None = None
+    flags: int = 0
+
+
+@dataclass
+class Reporter:
+    """Where a pipeline tells what it does."""
+
+    say: Callable[[str], None] = lambda message: None
+    on_phase: Callable | None = None
+
+
+def tail(path: Path) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, os.path.getsize(path) - TAIL_BYTES))
+            return f.read().decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def run_stage(name: str, stage: Stage, cwd: Path, log: Path, env: dict[str, str]) -> None:
+    """Run a configured command (trusted: it comes from orchestrator.toml) with a timeout.
+
+    It runs in a process group of its own so that a timeout stops everything it started.
+    """
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(["sh", "-c", stage.command], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            rc = proc.wait(timeout=stage.timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            raise StageFailed(name, f"'{stage.command}' did not finish in {stage.timeout:g}s", tail(log)) from None
+    if rc != 0:
+        raise StageFailed(name, f"'{stage.command}' exited {rc}; output in {log}", tail(log))
+
+
+def find_artifact(workspace: Path, pattern: str) -> Path:
+    matches = sorted(Path(p) for p in glob.glob(str(workspace / pattern)) if Path(p).is_file())
+    if not matches:
+        raise StageFailed("artifact", f"the build produced no file matching {pattern!r}; "
+                                      "fix [build] artifact in orchestrator.toml or the build")
+    if len(matches) > 1:
+        names = ", ".join(str(m.relative_to(workspace)) for m in matches)
+        raise StageFailed("artifact", f"the build produced {len(matches)} files matching {pattern!r} ({names}); "
+                                      "make the glob match exactly one WAR")
+    return matches[0]
+
+
+@contextmanager
+def recorded(history: History, deploy_id: int) -> Iterator[dict]:
+    """Record how the work inside ends: rejected at a stage, refused, failed, or deployed."""
+    where = {"stage": "start"}
+    try:
+        yield where
+    except StageFailed as exc:
+        _finish(history, deploy_id, "rejected", exc.stage, str(exc), exc.tail)
+        raise
+    except LockBusy as exc:
+        _finish(history, deploy_id, "refused", "lock", str(exc), "")
+        raise
+    except OrchestratorError as exc:
+        _finish(history, deploy_id, "failed", where["stage"], str(exc), "")
+        raise
+    except BaseException as exc:
+        _finish(history, deploy_id, "failed", where["stage"], f"{type(exc).__name__}: {exc}", "")
+        raise
+
+
+def run(config: Config, trigger: Trigger, *, history: History, report: Reporter = Reporter(),
+        lock_wait: bool = True, should_stop: Callable[[], bool] = lambda: False) -> int:
+    """Build, test and deploy one revision; returns the history id. Raises after recording."""
+    deploy_id = history.start(trigger.source, pushed=trigger.pushed, claimed=trigger.claimed, flags=trigger.flags)
+    work = config.state_dir / "work" / str(deploy_id)
+    with recorded(history, deploy_id) as where:
+        where["stage"] = "export"
+        revision = vcs.resolve(config.repository, branch=config.branch, rev=trigger.revision)
+        history.update(deploy_id, revision=revision, branch=config.branch if trigger.revision is None else None)
+        report.say(f"deploy #{deploy_id}: revision {revision[:12]}, exporting")
+        src = work / "src"
+        vcs.export(config.repository, revision, src)
+        env = dict(os.environ, ORCHESTRATOR_REVISION=revision)
+        where["stage"] = "build"
+        report.say(f"deploy #{deploy_id}: building")
+        run_stage("build", config.build, src, work / "build.log", env)
+        history.mark(deploy_id, "built")
+        where["stage"] = "test"
+        report.say(f"deploy #{deploy_id}: testing")
+        run_stage("test", config.test, src, work / "test.log", env)
+        history.mark(deploy_id, "tested")
+        where["stage"] = "artifact"
+        war = find_artifact(src, config.artifact)
+        deploy_war(war, inventory=config.inventory, state_dir=config.state_dir, history=history,
+                   deploy_id=deploy_id, report=report, lock_wait=lock_wait, should_stop=should_stop, where=where)
+        shutil.rmtree(src, ignore_errors=True)
+    return deploy_id
+
+
+def deploy_war(war: Path, *, inventory: Path, state_dir: Path, history: History, deploy_id: int,
+               report: Reporter = Reporter(), lock_wait: bool = True,
+               should_stop: Callable[[], bool] = lambda: False, where: dict | None = None) -> deploy_lib.DeployResult:
+    """Check, store and roll out one WAR under the deploy lock, recording the result in ``deploy_id``."""
+    where = where if where is not None else {}
+    where["stage"] = "artifact"
+    try:
+        plan = deploy_lib.plan(war, inventory=inventory)
+    except InputError as exc:
+        raise StageFailed("artifact", str(exc)) from None
+    # Every deployed WAR is kept: rollbacks and new nodes are served from this store.
+    store = state_dir / "releases" / f"{plan.war.release_id}.war"
+    if not store.exists():
+        store.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(plan.war.path, store.with_suffix(".tmp"))
+        os.replace(store.with_suffix(".tmp"), store)
+    plan = deploy_lib.DeployPlan(deploy_lib.War(store, plan.war.sha256, plan.war.version, plan.war.release_id),
+                                 plan.fleet, plan.serial)
+    history.update(deploy_id, release_id=plan.war.release_id, sha256=plan.war.sha256)
+    where["stage"] = "lock"
+    lock = DeployLock(state_dir).acquire(f"deploy #{deploy_id} of {plan.war.release_id}", wait=lock_wait,
+                                         on_wait=lambda who: report.say(f"waiting for the deploy lock, held by {who}"),
+                                         should_stop=should_stop)
+    with lock:
+        where["stage"] = "deploy"
+        history.mark(deploy_id, "deploy_started")
+        report.say(f"deploy #{deploy_id}: rolling out {plan.war.release_id} (sha256 {plan.war.sha256[:16]}…)")
+        try:
+            result = deploy_lib.deploy(plan, state_dir=state_dir, on_phase=report.on_phase)
+        except OrchestratorError as exc:
+            partial = getattr(exc, "result", None)
+            if partial is not None:
+                _record_nodes(history, deploy_id, partial)
+                history.update(deploy_id, artifacts=str(partial.run.artifacts))
+            raise
+    _record_nodes(history, deploy_id, result)
+    history.update(deploy_id, artifacts=str(result.run.artifacts), outcome="deployed", stage="done")
+    history.mark(deploy_id, "finished")
+    return result
+
+
+def _finish(history: History, deploy_id: int, outcome: str, stage: str, message: str, output_tail: str) -> None:
+    history.update(deploy_id, outcome=outcome, stage=stage, message=message, output_tail=output_tail)
+    history.mark(deploy_id, "finished")
+
+
+def _record_nodes(history: History, deploy_id: int, result: deploy_lib.DeployResult) -> None:
+    nodes = []
+    for name in result.fleet.appservers:
+        progress = result.nodes.get(name)
+        change = result.releases.get(name, {})
+        nodes.append({"node": name, "old": change.get("old"), "new": change.get("new"),
+                      "outcome": progress.phase if progress else "untouched",
+                      "phases": {p: progress.seconds(p) for p in progress.spans} if progress else {}})
+    history.record_nodes(deploy_id, nodes)

@@ -1,0 +1,23 @@
+"""Bring every node back to a known state (playbooks/reconcile.yml), under the deploy lock."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Callable
+
+from orchestrator.config import Config
+from orchestrator.errors import DeployFailed
+from orchestrator.lock import DeployLock
+from orchestrator.project import playbook
+from orchestrator.runner import run_playbook
+
+
+def run(config: Config, *, say: Callable[[str], None] = print) -> None:
+    with DeployLock(config.state_dir).acquire("reconcile", on_wait=lambda who: say(f"waiting for {who}")):
+        say("reconciling: every node on a release it can serve, and in rotation")
+        result = run_playbook(playbook("reconcile.yml"), inventory=config.inventory,
+                              run_dir=config.state_dir / "reconcile" / f"{datetime.now():%Y%m%dT%H%M%S}")
+    if not result.ok:
+        detail = "; ".join(f"{e.host}: {e.message}" for e in result.failures) or result.status
+        raise DeployFailed(f"reconcile failed: {detail} (artifacts in {result.artifacts})")
+    say("reconciled")

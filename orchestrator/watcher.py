@@ -1,0 +1,208 @@
+"""``orchestrator watch``: react to flag files at once and deploy the newest revision.
+
+Spool layout (each a directory under [spool] directory):
+  incoming/  the hooks write flags here (temp file + rename)
+  claimed/   the watcher moves a batch here before working on it; what is left here after a
+             crash is the batch that was interrupted
+  rejected/  malformed flags, each with a .reason file beside it
+  done/      flags whose batch has been handled, kept for audit
+
+watchdog's facts shape this: an exception in a handler kills the observer thread silently; a
+rename into the directory arrives as ``on_moved``; a deleted and recreated directory is no
+longer watched; a queue overflow goes unnoticed. So the handler only sets an event, one worker
+does the work, the observer is checked and restarted on every round, and the spool is scanned
+at start-up and every ``rescan_seconds`` whatever inotify says.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+
+from orchestrator import flags as flag_lib
+from orchestrator import pipeline
+from orchestrator.config import Config
+from orchestrator.errors import OrchestratorError
+from orchestrator.history import History
+
+SPOOL_DIRS = ("incoming", "claimed", "rejected", "done")
+
+
+class _Wake(FileSystemEventHandler):
+    """Only signals the worker: nothing here can raise, so the observer thread cannot die of it."""
+
+    def __init__(self, wake: threading.Event):
+        self.wake = wake
+
+    def on_created(self, event: FileSystemEvent) -> None:
+        self.wake.set()
+
+    def on_moved(self, event: FileSystemEvent) -> None:
+        self.wake.set()
+
+
+@dataclass(frozen=True)
+class Batch:
+    flags: tuple[Path, ...]            # paths in claimed/
+    valid: tuple[flag_lib.Flag, ...]   # those for the configured branch
+
+    @property
+    def pushed(self) -> float | None:
+        return min((f.pushed_at for f in self.valid), default=None)
+
+
+def ensure_spool(spool: Path) -> None:
+    for name in SPOOL_DIRS:
+        (spool / name).mkdir(parents=True, exist_ok=True)
+
+
+class Watcher:
+    def __init__(self, config: Config, *, history: History, say: Callable[[str], None] = print, on_phase=None):
+        self.config, self.history, self.say, self.on_phase = config, history, say, on_phase
+        self.spool = config.spool
+        self.wake = threading.Event()
+        self.stopping = threading.Event()
+        self.observer: Observer | None = None
+        self.deploys = 0
+
+    # --- lifecycle ---
+
+    def stop(self) -> None:
+        """Ask the watcher to stop after the deploy in progress, if any (never inside one)."""
+        self.stopping.set()
+        self.wake.set()
+
+    def run(self) -> None:
+        ensure_spool(self.spool)
+        self.say(f"watching {self.spool / 'incoming'} for pushes to {self.config.branch!r} of {self.config.repository}")
+        try:
+            self._recover()
+            while not self.stopping.is_set():
+                self._supervise()
+                self.handle_pending()
+                self.wake.wait(timeout=self.config.rescan_seconds)
+                self.wake.clear()
+        finally:
+            self._stop_observer()
+
+    def _supervise(self) -> None:
+        """(Re)start the observer when it died or its directory was replaced."""
+        incoming = self.spool / "incoming"
+        if not incoming.is_dir():
+            ensure_spool(self.spool)
+            self._stop_observer()
+        if self.observer is not None and self.observer.is_alive():
+            return
+        self._stop_observer()
+        self.observer = Observer()
+        self.observer.schedule(_Wake(self.wake), str(incoming), recursive=False)
+        self.observer.daemon = True
+        self.observer.start()
+
+    def _stop_observer(self) -> None:
+        if self.observer is not None:
+            self.observer.stop()
+            if self.observer.is_alive():
+                self.observer.join(timeout=10)
+            self.observer = None
+
+    # --- the work ---
+
+    def handle_pending(self) -> int | None:
+        """Claim every waiting flag and run at most one pipeline for the lot."""
+        batch = self.claim()
+        if batch is None:
+            return None
+        return self._process(batch, source=None)
+
+    def claim(self) -> Batch | None:
+        claimed_at = time.time()
+        incoming, claimed = self.spool / "incoming", self.spool / "claimed"
+        moved = []
+        for path in sorted(incoming.glob(f"*{flag_lib.FLAG_SUFFIX}")):
+            target = claimed / path.name
+            try:
+                os.rename(path, target)
+            except FileNotFoundError:
+                continue  # claimed by someone else in between
+            moved.append(target)
+        batch = self._validate(moved)
+        if batch is not None:
+            self._claimed_at = claimed_at
+        return batch
+
+    def _validate(self, paths: list[Path]) -> Batch | None:
+        valid, kept = [], []
+        for path in paths:
+            try:
+                flag = flag_lib.parse(path.read_text(errors="replace")[: flag_lib.MAX_FLAG_BYTES + 1])
+            except (flag_lib.FlagError, OSError) as exc:
+                self._reject(path, str(exc))
+                continue
+            kept.append(path)
+            if flag.branch == self.config.branch:
+                valid.append(flag)
+            else:
+                self.say(f"{path.name}: push to branch {flag.branch!r}, not {self.config.branch!r}; nothing to deploy")
+        if not kept:
+            return None
+        if not valid:
+            self._done(kept)
+            return None
+        return Batch(tuple(kept), tuple(valid))
+
+    def _reject(self, path: Path, reason: str) -> None:
+        rejected = self.spool / "rejected"
+        target = rejected / path.name
+        os.replace(path, target)
+        flag_lib_reason = target.with_name(target.name + ".reason")
+        flag_lib_reason.write_text(reason + "\n")
+        self.say(f"rejected {path.name}: {reason}")
+
+    def _done(self, paths) -> None:
+        for path in paths:
+            if path.exists():
+                os.replace(path, self.spool / "done" / path.name)
+
+    def _process(self, batch: Batch, *, source: str | None) -> int | None:
+        sources = sorted({f.source for f in batch.valid})
+        trigger = pipeline.Trigger(source=source or "+".join(sources), pushed=batch.pushed,
+                                   claimed=getattr(self, "_claimed_at", time.time()), flags=len(batch.flags))
+        self.say(f"{len(batch.flags)} flag(s) claimed; deploying the newest revision of {self.config.branch!r}")
+        deploy_id = None
+        try:
+            deploy_id = pipeline.run(self.config, trigger, history=self.history,
+                                     report=pipeline.Reporter(self.say, self.on_phase), should_stop=self.stopping.is_set)
+            self.say(f"deploy #{deploy_id} is live")
+        except OrchestratorError as exc:
+            self.say(f"deploy failed: {exc}")
+        finally:
+            # The batch is handled either way; a failed build waits for the next push.
+            self._done(batch.flags)
+            self.deploys += 1
+        return deploy_id
+
+    def _recover(self) -> None:
+        """After a crash: the claimed batch was interrupted. Record it, make every node serve, redo it."""
+        leftovers = sorted((self.spool / "claimed").glob(f"*{flag_lib.FLAG_SUFFIX}"))
+        running = self.history.running()
+        if not leftovers and not running:
+            return
+        for deploy_id in running:
+            self.history.update(deploy_id, outcome="interrupted", message="the watcher stopped during this deploy")
+            self.history.mark(deploy_id, "finished")
+        self.say(f"recovering: {len(running)} interrupted deploy(s), {len(leftovers)} claimed flag(s)")
+        from orchestrator import reconcile  # only needed after a crash
+
+        reconcile.run(self.config, say=self.say)
+        batch = self._validate(leftovers)
+        if batch is not None:
+            self._claimed_at = time.time()
+            self._process(batch, source="recovery")

@@ -1,0 +1,238 @@
+"""Push to live: real hg and git pushes, the real watcher process, real HAProxy and Tomcat."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bench.load import wait_until
+from orchestrator import hooks
+from orchestrator.history import History
+from orchestrator.watcher import ensure_spool
+from tests.conftest import run_cli
+
+DEPLOY_TIMEOUT = 180
+
+
+class WatcherProcess:
+    """`orchestrator watch` as a child process, stopped by PID at the end."""
+
+    def __init__(self, config: Path, log: Path):
+        self.config, self.log = config, log
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> "WatcherProcess":
+        self.out = open(self.log, "ab")
+        self.proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "watch", "--config", str(self.config)],
+                                     stdout=self.out, stderr=subprocess.STDOUT)
+        return self
+
+    def stop(self, sig=signal.SIGTERM, timeout: float = DEPLOY_TIMEOUT) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            rc = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            rc = self.proc.wait(timeout=10)
+        self.out.close()
+        return rc
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+@pytest.fixture
+def watcher(cluster, tmp_path):
+    started = []
+
+    def start(config: Path | None = None) -> WatcherProcess:
+        w = WatcherProcess(config or cluster.box.config, tmp_path / f"watch-{len(started)}.log").start()
+        started.append(w)
+        return w
+
+    yield start
+    for w in started:
+        if w.proc.poll() is None:
+            w.stop()
+        print(f"\n--- watcher log ---\n{w.output()[-3000:]}")
+
+
+def history(cluster) -> History:
+    return History(cluster.state_dir)
+
+
+def rows(cluster):
+    h = history(cluster)
+    try:
+        return h.list(1000)
+    finally:
+        h.close()
+
+
+def last_id(cluster) -> int:
+    r = rows(cluster)
+    return r[0].id if r else 0
+
+
+def settled_after(cluster, after: int, count: int = 1, timeout: float = DEPLOY_TIMEOUT):
+    """Wait until ``count`` deploys newer than ``after`` have finished; return them, oldest first."""
+    def done():
+        new = [r for r in rows(cluster) if r.id > after]
+        return sorted(new, key=lambda r: r.id) if len(new) >= count and all(r.outcome != "running" for r in new) else None
+    return wait_until(done, timeout=timeout, interval=0.5, what=f"{count} deploy(s) after #{after} to finish")
+
+
+def hg(clone: Path, *args: str) -> str:
+    return subprocess.run(["hg", *args], cwd=clone, check=True, capture_output=True, text=True).stdout
+
+
+def commit_and_push(cluster, version: str, *, test_fails: bool = False) -> str:
+    clone = cluster.box.clone
+    (clone / "VERSION").write_text(version + "\n")
+    test_sh = clone / "test.sh"
+    text = test_sh.read_text()
+    marker = 'fail "the release is marked as failing its tests"\n'
+    text = text.replace(marker, "")
+    if test_fails:
+        text = text.replace('echo "ok:', marker + 'echo "ok:')
+    test_sh.write_text(text)
+    hg(clone, "commit", "-q", "-m", f"version {version}")
+    hg(clone, "push", "-q")
+    return hg(clone, "log", "-r", ".", "-T", "{node}")
+
+
+def settle_initial(cluster, watcher):
+    """Given the watcher running and every earlier flag handled."""
+    w = watcher()
+    wait_until(lambda: not list((cluster.box.spool / "incoming").glob("*.json")) and
+               all(r.outcome != "running" for r in rows(cluster)), timeout=DEPLOY_TIMEOUT, interval=0.5,
+               what="earlier flags handled")
+    return w
+
+
+def test_hg_push_goes_live_with_every_stage_recorded(cluster, watcher):
+    w = settle_initial(cluster, watcher)
+    before = last_id(cluster)
+
+    revision = commit_and_push(cluster, "21")
+
+    [row] = settled_after(cluster, before)
+    assert row.outcome == "deployed", row
+    assert row.trigger == "hg" and row.revision == revision
+    assert cluster.served_through_haproxy() == "Hello from version 21"
+    for name in cluster.nodes:
+        assert cluster.node_health(name)["version"] == "21"
+    times = [row.times[s] for s in ("pushed", "claimed", "built", "tested", "deploy_started", "finished")]
+    assert all(times) and times == sorted(times), row.times
+    assert {n["node"]: n["outcome"] for n in row.nodes} == {"node1": "done", "node2": "done"}
+    assert w.proc.poll() is None
+
+
+def test_failing_tests_deploy_nothing(cluster, watcher):
+    settle_initial(cluster, watcher)
+    served = cluster.served_through_haproxy()
+    before = last_id(cluster)
+
+    commit_and_push(cluster, "22", test_fails=True)
+
+    [row] = settled_after(cluster, before)
+    assert row.outcome == "rejected" and row.stage == "test", row
+    assert "the release is marked as failing its tests" in row.output_tail
+    assert row.times["deploy_started"] is None
+    assert cluster.served_through_haproxy() == served
+    result = run_cli("history", "--config", cluster.box.config)
+    assert "rejected" in result.stdout and "test" in result.stdout
+
+
+def test_five_pushes_during_a_deploy_make_one_follow_up(cluster, watcher):
+    settle_initial(cluster, watcher)
+    before = last_id(cluster)
+
+    commit_and_push(cluster, "23")
+    wait_until(lambda: any(r.id > before and r.times["deploy_started"] for r in rows(cluster)),
+               timeout=DEPLOY_TIMEOUT, what="the first deploy rolling")
+    for v in ("24", "25", "26", "27"):
+        commit_and_push(cluster, v)
+    last = commit_and_push(cluster, "28")
+
+    first, follow_up = settled_after(cluster, before, count=2)
+    assert len([r for r in rows(cluster) if r.id > before]) == 2
+    assert follow_up.revision == last and follow_up.flags == 5 and follow_up.outcome == "deployed"
+    assert cluster.served_through_haproxy() == "Hello from version 28"
+
+
+def test_malformed_flag_is_rejected_and_the_next_push_deploys(cluster, watcher):
+    settle_initial(cluster, watcher)
+    spool = cluster.box.spool
+    bad = spool / "incoming" / ".tmp-bad"
+    bad.write_text('{"schema": 1, "source": "hg", "revision": "$(reboot)"}')
+    os.replace(bad, spool / "incoming" / "0000-bad.json")
+    wait_until(lambda: (spool / "rejected" / "0000-bad.json.reason").exists(), timeout=30, what="flag rejected")
+    assert "field" in (spool / "rejected" / "0000-bad.json.reason").read_text()
+    before = last_id(cluster)
+
+    commit_and_push(cluster, "29")
+
+    [row] = settled_after(cluster, before)
+    assert row.outcome == "deployed"
+    assert cluster.served_through_haproxy() == "Hello from version 29"
+
+
+def test_git_push_with_the_post_receive_hook_deploys(cluster, watcher, tmp_path):
+    # Given a bare git repository with the hook, holding the sample app, and a watcher for it
+    central, clone, spool = tmp_path / "app.git", tmp_path / "clone", tmp_path / "spool"
+    ensure_spool(spool)
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(central)], check=True)
+    hooks.install_git(central, spool)
+    subprocess.run(["git", "clone", "-q", str(central), str(clone)], check=True, capture_output=True)
+    for item in ("src", "web", "build.sh", "test.sh"):
+        source = cluster.box.clone / item
+        (shutil.copytree if source.is_dir() else shutil.copy2)(source, clone / item)
+    (clone / "VERSION").write_text("31\n")
+    git = ["git", "-C", str(clone), "-c", "user.name=t", "-c", "user.email=t@localhost"]
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "version 31"], check=True)
+    config = tmp_path / "orchestrator.toml"
+    config.write_text(cluster.box.config.read_text()
+                      .replace(f'repository = "{cluster.box.central}"', f'repository = "{central}"')
+                      .replace('branch = "default"', 'branch = "main"')
+                      .replace(f'directory = "{cluster.box.spool}"', f'directory = "{spool}"'))
+    watcher(config)
+    before = last_id(cluster)
+
+    # When the commit is pushed
+    push = subprocess.run([*git, "push", "-q", "origin", "main"], capture_output=True, text=True, check=True)
+
+    # Then the hook queued it and the watcher deployed it
+    assert "deploy queued" in push.stderr
+    [row] = settled_after(cluster, before)
+    assert row.outcome == "deployed" and row.trigger == "git", row
+    assert cluster.served_through_haproxy() == "Hello from version 31"
+
+
+def test_manual_deploy_waits_for_the_watcher_and_no_wait_refuses(cluster, watcher, wars):
+    settle_initial(cluster, watcher)
+    before = last_id(cluster)
+    commit_and_push(cluster, "32")
+    wait_until(lambda: any(r.id > before and r.times["deploy_started"] and r.outcome == "running" for r in rows(cluster)),
+               timeout=DEPLOY_TIMEOUT, what="the watcher's deploy rolling")
+
+    refused = run_cli("deploy", "--war", wars["v1"], "--config", cluster.box.config, "--no-wait")
+    waited = run_cli("deploy", "--war", wars["v1"], "--config", cluster.box.config)
+
+    assert refused.returncode == 3, refused.stderr
+    assert "another deploy is running: deploy #" in refused.stderr
+    assert waited.returncode == 0, waited.stderr
+    assert "waiting for the deploy lock, held by deploy #" in waited.stdout
+    watcher_row = next(r for r in rows(cluster) if r.id > before and r.trigger == "hg")
+    manual_row = next(r for r in rows(cluster) if r.id > before and r.trigger == "manual" and r.outcome == "deployed")
+    assert manual_row.times["deploy_started"] >= watcher_row.times["finished"]
+    assert cluster.served_through_haproxy() == "Hello from version 1"
