@@ -22,6 +22,7 @@ from orchestrator.config import Config, Stage
 from orchestrator.errors import InputError, OrchestratorError
 from orchestrator.history import History
 from orchestrator.lock import DeployLock, LockBusy
+from orchestrator.runner import stop_orphaned_runs
 
 TAIL_BYTES = 4000
 
@@ -165,6 +166,10 @@ def deploy_war(war: Path, *, inventory: Path, state_dir: Path, history: History,
                                          on_wait=lambda who: report.say(f"waiting for the deploy lock, held by {who}"),
                                          should_stop=should_stop)
     with lock:
+        orphans = stop_orphaned_runs(state_dir)
+        if orphans:
+            report.say(f"stopped {len(orphans)} deploy run(s) left behind by an orchestrator that died "
+                       f"(pids {', '.join(map(str, orphans))}); this deploy puts every node right")
         where["stage"] = "deploy"
         history.mark(deploy_id, "deploy_started")
         report.say(f"deploy #{deploy_id}: rolling out {plan.war.release_id} (sha256 {plan.war.sha256[:16]}…)")

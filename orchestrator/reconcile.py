@@ -9,11 +9,14 @@ from orchestrator.config import Config
 from orchestrator.errors import DeployFailed
 from orchestrator.lock import DeployLock
 from orchestrator.project import playbook
-from orchestrator.runner import run_playbook
+from orchestrator.runner import run_playbook, stop_orphaned_runs
 
 
 def run(config: Config, *, say: Callable[[str], None] = print) -> None:
     with DeployLock(config.state_dir).acquire("reconcile", on_wait=lambda who: say(f"waiting for {who}")):
+        orphans = stop_orphaned_runs(config.state_dir)
+        if orphans:
+            say(f"stopped {len(orphans)} deploy run(s) left behind (pids {', '.join(map(str, orphans))})")
         say("reconciling: every node on a release it can serve, and in rotation")
         result = run_playbook(playbook("reconcile.yml"), inventory=config.inventory,
                               run_dir=config.state_dir / "reconcile" / f"{datetime.now():%Y%m%dT%H%M%S}")

@@ -7,8 +7,10 @@ the same layout AWX executes jobs through.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -17,6 +19,11 @@ from typing import Any, Callable
 import ansible_runner
 
 from orchestrator.project import project_dir
+
+# Every run's environment carries its run directory, so a run left behind by a killed
+# orchestrator can be found again (ansible-runner starts ansible-playbook in a session of its
+# own with SIGHUP ignored: it outlives its parent).
+RUN_MARKER = "ORCHESTRATOR_RUN_DIR"
 
 # Task names are "<phase> | what it does"; these are the phases a node goes through.
 DEPLOY_PHASES = ("ship", "drain", "stop", "install", "start", "verify", "enable", "rescue")
@@ -120,6 +127,7 @@ def run_playbook(
         # ansible-playbook from the same environment as this orchestrator
         "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),
         "ANSIBLE_NOCOLOR": "1",
+        RUN_MARKER: str(run_dir.resolve()),
     }
     run_dir.mkdir(parents=True, exist_ok=True)
     runner = ansible_runner.run(
@@ -142,3 +150,56 @@ def run_playbook(
         stats=stats,
         failures=tuple(failures),
     )
+
+
+def orphaned_runs(state_dir: Path) -> list[int]:
+    """PIDs of ansible-playbook session leaders started by a run under ``state_dir``.
+
+    Call it only while holding the deploy lock: then no legitimate run exists, and every one
+    found was left behind by an orchestrator that died.
+    """
+    prefix = (RUN_MARKER + "=" + str(Path(state_dir).resolve()) + os.sep).encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        pid = int(entry)
+        try:
+            if os.getsid(pid) != pid:
+                continue
+            environ = Path(f"/proc/{pid}/environ").read_bytes()
+        except (OSError, ProcessLookupError):
+            continue
+        if any(var.startswith(prefix) for var in environ.split(b"\0")):
+            found.append(pid)
+    return found
+
+
+def stop_orphaned_runs(state_dir: Path, *, timeout: float = 10.0) -> list[int]:
+    """Stop every orphaned run's process group (SIGTERM, then SIGKILL); returns their PIDs."""
+    pids = orphaned_runs(state_dir)
+    for pid in pids:
+        try:
+            os.killpg(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + timeout
+    for pid in pids:
+        while _group_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if _group_alive(pid):
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    return pids
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

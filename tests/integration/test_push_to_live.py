@@ -15,6 +15,7 @@ import pytest
 from bench.load import wait_until
 from orchestrator import hooks
 from orchestrator.history import History
+from orchestrator.runner import orphaned_runs
 from orchestrator.watcher import ensure_spool
 from tests.conftest import run_cli
 
@@ -110,8 +111,9 @@ def commit_and_push(cluster, version: str, *, test_fails: bool = False) -> str:
 
 
 def settle_initial(cluster, watcher):
-    """Given the watcher running and every earlier flag handled."""
+    """Given the watcher running (signal handlers in place) and every earlier flag handled."""
     w = watcher()
+    wait_until(lambda: "watching " in w.output(), timeout=60, what="the watcher started")
     wait_until(lambda: not list((cluster.box.spool / "incoming").glob("*.json")) and
                all(r.outcome != "running" for r in rows(cluster)), timeout=DEPLOY_TIMEOUT, interval=0.5,
                what="earlier flags handled")
@@ -236,3 +238,68 @@ def test_manual_deploy_waits_for_the_watcher_and_no_wait_refuses(cluster, watche
     manual_row = next(r for r in rows(cluster) if r.id > before and r.trigger == "manual" and r.outcome == "deployed")
     assert manual_row.times["deploy_started"] >= watcher_row.times["finished"]
     assert cluster.served_through_haproxy() == "Hello from version 1"
+
+
+def test_watcher_killed_mid_deploy_recovers(cluster, watcher):
+    # Given the watcher in the middle of a deploy: node1 out of rotation
+    w = settle_initial(cluster, watcher)
+    before = last_id(cluster)
+    revision = commit_and_push(cluster, "33")
+    wait_until(lambda: cluster.haproxy_row("node1")["status"].startswith("MAINT"), timeout=DEPLOY_TIMEOUT,
+               interval=0.02, what="node1 taken out of rotation")
+
+    # When the watcher is killed -9 (its ansible-playbook lives on: runner ignores SIGHUP)
+    w.stop(signal.SIGKILL)
+    interrupted = rows(cluster)[0]
+    assert interrupted.outcome == "running"  # nobody could record anything
+    orphans = orphaned_runs(cluster.state_dir)
+    assert orphans, "expected the killed watcher's ansible-playbook to outlive it"
+    # and started again
+    restarted = watcher()
+
+    # Then the interrupted deploy is recorded as such, and the revision is deployed again
+    def recovered():
+        new = [r for r in rows(cluster) if r.id > interrupted.id]
+        return new if new and new[0].outcome != "running" else None
+    [redo] = wait_until(recovered, timeout=DEPLOY_TIMEOUT, interval=0.5, what="the recovery deploy")
+    assert history(cluster).get(interrupted.id).outcome == "interrupted"
+    assert redo.trigger == "recovery" and redo.revision == revision and redo.outcome == "deployed", redo
+    # every node is in rotation, on the pushed release
+    cluster.assert_all_in_rotation()
+    for name in cluster.nodes:
+        assert cluster.node_health(name)["version"] == "33"
+    assert not list((cluster.box.spool / "claimed").glob("*.json"))
+    # the left-behind run was stopped before the recovery touched a node
+    assert not any(runner_alive(pid) for pid in orphans)
+    assert f"stopped 1 deploy run(s) left behind (pids {orphans[0]})" in restarted.output()
+
+
+def runner_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+
+
+def test_sigterm_during_a_deploy_finishes_it_then_exits_0(cluster, watcher):
+    w = settle_initial(cluster, watcher)
+    before = last_id(cluster)
+    commit_and_push(cluster, "34")
+    wait_until(lambda: cluster.haproxy_row("node1")["status"].startswith("MAINT"), timeout=DEPLOY_TIMEOUT,
+               interval=0.02, what="node1 taken out of rotation")
+
+    rc = w.stop(signal.SIGTERM)
+
+    assert rc == 0, w.output()[-2000:]
+    [row] = [r for r in rows(cluster) if r.id > before]
+    assert row.outcome == "deployed"
+    cluster.assert_all_in_rotation()
+    for name in cluster.nodes:
+        assert cluster.node_health(name)["version"] == "34"
+
+
+def test_ctrl_c_when_idle_exits_130(cluster, watcher):
+    w = settle_initial(cluster, watcher)
+    assert w.stop(signal.SIGINT) == 130
+    assert "SIGINT: stopping" in w.output()
