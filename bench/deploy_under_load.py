@@ -32,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.load import Load, LoadReport, wait_until  # noqa: E402
+from bench.load import Load, wait_until  # noqa: E402
 from orchestrator import deploy as deploy_lib  # noqa: E402
 from orchestrator import sandbox  # noqa: E402
 from orchestrator.processes import owned_pid, terminate  # noqa: E402
@@ -96,8 +96,8 @@ def naive(box: sandbox.Sandbox, war: Path) -> tuple[float, dict]:
                    CATALINA_PID=str(base / "temp" / "catalina.pid"))
         subprocess.run(["/usr/share/tomcat10/bin/catalina.sh", "start"], env=env, check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        wait_until(lambda: healthy(f"http://{box.node_address(i)}:{sandbox.PORT}/health"), timeout=60,
-                   what=f"{name} healthy")
+        health_url = f"http://{box.node_address(i)}:{sandbox.PORT}/health"
+        wait_until(lambda url=health_url: healthy(url), timeout=60, what=f"{name} healthy")
         t2 = time.monotonic()
         per_node[name] = {"stop": t1 - t0, "start": t2 - t1}
     return time.monotonic() - began, per_node

@@ -156,14 +156,15 @@ def deploy(war: Path | None, rev: str | None, config_path: Path | None, inventor
     try:
         if rev is not None:
             deploy_id = pipeline.run(config, pipeline.Trigger("manual", revision=rev), history=history,
-                                     report=report, lock_wait=not no_wait)
+                                     report=report, lock_wait=not no_wait, serial=serial)
             click.echo(f"deploy #{deploy_id} of {rev} is live")
             return
         deploy_id = history.start("manual")
         with pipeline.recorded(history, deploy_id) as where:
             try:
                 result = pipeline.deploy_war(war, inventory=inventory, state_dir=state_dir, history=history,
-                                             deploy_id=deploy_id, report=report, lock_wait=not no_wait, where=where)
+                                             deploy_id=deploy_id, serial=serial, report=report,
+                                             lock_wait=not no_wait, where=where)
             except OrchestratorError as exc:
                 partial = getattr(exc, "result", None)
                 if partial is not None and partial.nodes:

@@ -56,7 +56,7 @@ class DeployLock:
                     told = True
                 if should_stop():
                     os.close(fd)
-                    raise LockBusy("stopped while waiting for the deploy lock")
+                    raise LockBusy("stopped while waiting for the deploy lock") from None
                 time.sleep(poll)
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps({"pid": os.getpid(), "what": what,

@@ -113,9 +113,10 @@ def recorded(history: History, deploy_id: int) -> Iterator[dict]:
         raise
 
 
-def run(config: Config, trigger: Trigger, *, history: History, report: Reporter = Reporter(),
-        lock_wait: bool = True, should_stop: Callable[[], bool] = lambda: False) -> int:
+def run(config: Config, trigger: Trigger, *, history: History, report: Reporter | None = None,
+        lock_wait: bool = True, should_stop: Callable[[], bool] = lambda: False, serial: str | None = None) -> int:
     """Build, test and deploy one revision; returns the history id. Raises after recording."""
+    report = report or Reporter()
     deploy_id = history.start(trigger.source, pushed=trigger.pushed, claimed=trigger.claimed, flags=trigger.flags)
     work = config.state_dir / "work" / str(deploy_id)
     with recorded(history, deploy_id) as where:
@@ -136,20 +137,21 @@ def run(config: Config, trigger: Trigger, *, history: History, report: Reporter 
         history.mark(deploy_id, "tested")
         where["stage"] = "artifact"
         war = find_artifact(src, config.artifact)
-        deploy_war(war, inventory=config.inventory, state_dir=config.state_dir, history=history,
-                   deploy_id=deploy_id, report=report, lock_wait=lock_wait, should_stop=should_stop, where=where)
+        deploy_war(war, inventory=config.inventory, state_dir=config.state_dir, history=history, deploy_id=deploy_id,
+                   serial=serial, report=report, lock_wait=lock_wait, should_stop=should_stop, where=where)
         shutil.rmtree(src, ignore_errors=True)
     return deploy_id
 
 
 def deploy_war(war: Path, *, inventory: Path, state_dir: Path, history: History, deploy_id: int,
-               report: Reporter = Reporter(), lock_wait: bool = True,
+               serial: str | None = None, report: Reporter | None = None, lock_wait: bool = True,
                should_stop: Callable[[], bool] = lambda: False, where: dict | None = None) -> deploy_lib.DeployResult:
     """Check, store and roll out one WAR under the deploy lock, recording the result in ``deploy_id``."""
+    report = report or Reporter()
     where = where if where is not None else {}
     where["stage"] = "artifact"
     try:
-        plan = deploy_lib.plan(war, inventory=inventory)
+        plan = deploy_lib.plan(war, inventory=inventory, serial=serial)
     except InputError as exc:
         raise StageFailed("artifact", str(exc)) from None
     # Every deployed WAR is kept: rollbacks and new nodes are served from this store.

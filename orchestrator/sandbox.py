@@ -21,7 +21,7 @@ from orchestrator.errors import InputError, SandboxError
 from orchestrator.fsutil import write_atomic
 from orchestrator.processes import owned_pid, terminate
 from orchestrator.project import playbook, project_dir
-from orchestrator.runner import Event, run_playbook
+from orchestrator.runner import run_playbook
 
 MAX_NODES = 99
 LB_HOST_OCTET = 100

@@ -12,6 +12,11 @@ rename into the directory arrives as ``on_moved``; a deleted and recreated direc
 longer watched; a queue overflow goes unnoticed. So the handler only sets an event, one worker
 does the work, the observer is checked and restarted on every round, and the spool is scanned
 at start-up and every ``rescan_seconds`` whatever inotify says.
+
+The whole spool is watched, not only incoming/: claiming renames a flag out of incoming/, and a
+rename whose other end is not watched reaches watchdog as a lone IN_MOVED_FROM, which it holds
+for 0.5 s waiting for a partner, in a FIFO queue, delaying every event behind it. With both
+ends watched, every rename the watcher makes is a paired move and nothing waits.
 """
 
 from __future__ import annotations
@@ -38,14 +43,19 @@ SPOOL_DIRS = ("incoming", "claimed", "rejected", "done")
 class _Wake(FileSystemEventHandler):
     """Only signals the worker: nothing here can raise, so the observer thread cannot die of it."""
 
-    def __init__(self, wake: threading.Event):
+    def __init__(self, wake: threading.Event, incoming: Path):
         self.wake = wake
+        self.incoming = str(incoming)
+
+    def _arrived(self, path) -> None:
+        if os.path.dirname(os.fsdecode(path)) == self.incoming:
+            self.wake.set()
 
     def on_created(self, event: FileSystemEvent) -> None:
-        self.wake.set()
+        self._arrived(event.src_path)
 
     def on_moved(self, event: FileSystemEvent) -> None:
-        self.wake.set()
+        self._arrived(event.dest_path)
 
 
 @dataclass(frozen=True)
@@ -70,7 +80,6 @@ class Watcher:
         self.wake = threading.Event()
         self.stopping = threading.Event()
         self.observer: Observer | None = None
-        self.deploys = 0
 
     # --- lifecycle ---
 
@@ -102,7 +111,7 @@ class Watcher:
             return
         self._stop_observer()
         self.observer = Observer()
-        self.observer.schedule(_Wake(self.wake), str(incoming), recursive=False)
+        self.observer.schedule(_Wake(self.wake, incoming), str(self.spool), recursive=True)
         self.observer.daemon = True
         self.observer.start()
 
@@ -186,7 +195,6 @@ class Watcher:
         finally:
             # The batch is handled either way; a failed build waits for the next push.
             self._done(batch.flags)
-            self.deploys += 1
         return deploy_id
 
     def _recover(self) -> None:

@@ -108,3 +108,33 @@ def test_inventory_that_does_not_exist(wars, tmp_path):
     result = run_cli("deploy", "--war", wars["v2"], "-i", tmp_path / "nope", "--state-dir", tmp_path / "state")
     assert result.returncode == 2
     assert "does not exist" in result.stderr
+
+
+def config_with(cluster, tmp_path, old: str, new: str):
+    text = cluster.box.config.read_text()
+    assert old in text
+    path = tmp_path / "orchestrator.toml"
+    path.write_text(text.replace(old, new))
+    return path
+
+
+def test_revision_that_does_not_exist(cluster, untouched):
+    result = run_cli("deploy", "--rev", "deadbeef1234", "--config", cluster.box.config)
+    assert result.returncode == 2
+    assert "revision deadbeef1234 does not exist" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_build_that_produces_no_war(cluster, untouched, tmp_path):
+    config = config_with(cluster, tmp_path, 'artifact = "build/*.war"', 'artifact = "build/*.ear"')
+    result = run_cli("deploy", "--rev", "default", "--config", config)
+    assert result.returncode == 1
+    assert "artifact failed: the build produced no file matching 'build/*.ear'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_build_that_produces_two_wars(cluster, untouched, tmp_path):
+    config = config_with(cluster, tmp_path, "--out build/app.war'", "--out build/app.war && cp build/app.war build/copy.war'")
+    result = run_cli("deploy", "--rev", "default", "--config", config)
+    assert result.returncode == 1
+    assert "produced 2 files matching 'build/*.war' (build/app.war, build/copy.war)" in result.stderr

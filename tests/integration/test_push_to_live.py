@@ -7,7 +7,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -243,7 +242,6 @@ def test_manual_deploy_waits_for_the_watcher_and_no_wait_refuses(cluster, watche
 def test_watcher_killed_mid_deploy_recovers(cluster, watcher):
     # Given the watcher in the middle of a deploy: node1 out of rotation
     w = settle_initial(cluster, watcher)
-    before = last_id(cluster)
     revision = commit_and_push(cluster, "33")
     wait_until(lambda: cluster.haproxy_row("node1")["status"].startswith("MAINT"), timeout=DEPLOY_TIMEOUT,
                interval=0.02, what="node1 taken out of rotation")

@@ -1,0 +1,67 @@
+import subprocess
+
+import pytest
+
+from orchestrator.config import load
+from orchestrator.errors import InputError
+
+GOOD = """
+[source]
+repository = "{repo}"
+branch = "default"
+[spool]
+directory = "spool"
+[build]
+command = "./build.sh"
+artifact = "build/*.war"
+[test]
+command = "./test.sh"
+[deploy]
+inventory = "inventory"
+state_directory = "state"
+"""
+
+
+@pytest.fixture
+def repo(tmp_path):
+    subprocess.run(["hg", "init", str(tmp_path / "repo")], check=True)
+    return tmp_path / "repo"
+
+
+def write(tmp_path, text):
+    path = tmp_path / "orchestrator.toml"
+    path.write_text(text)
+    return path
+
+
+def test_a_good_config_with_relative_paths(tmp_path, repo):
+    config = load(write(tmp_path, GOOD.format(repo=repo)))
+    assert config.spool == tmp_path / "spool"
+    assert config.build.timeout == 600 and config.rescan_seconds == 5
+    assert config.vcs == "hg"
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda t: t.replace('command = "./build.sh"\n', ""), "[build] command is missing; add command = \"./build.sh\" under [build]"),
+    (lambda t: t.replace('branch = "default"', "branch = 7"), "[source] branch is 7 (int), not a str"),
+    (lambda t: t.replace('command = "./test.sh"', 'command = "./test.sh"\ntimeout = -1'), "[test] timeout is -1.0; give a number of seconds above 0"),
+    (lambda t: t.replace('artifact = "build/*.war"', 'artifact = "../*.war"'), "give a glob inside the exported revision"),
+    (lambda t: t.replace("[deploy]", "[deploy\n"), "is not valid TOML"),
+])
+def test_bad_fields_name_file_field_and_fix(tmp_path, repo, edit, message):
+    path = write(tmp_path, edit(GOOD.format(repo=repo)))
+    with pytest.raises(InputError) as exc:
+        load(path)
+    assert str(path) in str(exc.value)
+    assert message in str(exc.value)
+
+
+def test_repository_that_is_not_one(tmp_path):
+    path = write(tmp_path, GOOD.format(repo=tmp_path))
+    with pytest.raises(InputError, match="is not a Mercurial or git repository"):
+        load(path)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(InputError, match="does not exist: pass --config"):
+        load(tmp_path / "none.toml")
