@@ -19,7 +19,7 @@ import click
 from orchestrator.errors import InputError, OrchestratorError
 from orchestrator.project import default_state_dir, project_dir
 
-SUMMARY_PHASES = ("ship", "drain", "stop", "install", "start", "verify", "enable")
+SUMMARY_PHASES = ("ship", "drain", "stop", "install", "start", "verify", "enable", "bake")
 
 
 def _default_sandbox_dir() -> Path:
@@ -385,10 +385,12 @@ _dir_option = click.option("--dir", "directory", type=click.Path(path_type=Path)
 @sandbox.command("up")
 @click.option("--nodes", default=2, show_default=True, help="How many Tomcat nodes.")
 @click.option("--net", default=1, show_default=True, help="Nodes get 127.0.NET.1-N, HAProxy 127.0.NET.100.")
+@click.option("--bake-seconds", default=5.0, show_default=True,
+              help="Seconds each new node is watched under real traffic before the roll goes on (0: off).")
 @_dir_option
 @click.option("--inventory", "-i", type=click.Path(path_type=Path), default=None,
               help="Where to write the inventory [default: inventory/sandbox].")
-def sandbox_up(nodes: int, net: int, directory: Path | None, inventory: Path | None) -> None:
+def sandbox_up(nodes: int, net: int, bake_seconds: float, directory: Path | None, inventory: Path | None) -> None:
     """Provision HAProxy, NODES Tomcat instances and a central hg repository (idempotent).
 
     The repository (DIR/central) has the push hook installed; DIR/clone is a working clone of
@@ -402,7 +404,8 @@ def sandbox_up(nodes: int, net: int, directory: Path | None, inventory: Path | N
     from orchestrator import sandbox as sandbox_lib
 
     box = sandbox_lib.Sandbox(directory=(directory or _default_sandbox_dir()).resolve(),
-                              inventory=(inventory or _default_inventory()).resolve(), nodes=nodes, net=net)
+                              inventory=(inventory or _default_inventory()).resolve(), nodes=nodes, net=net,
+                              bake_seconds=bake_seconds)
     click.echo(f"provisioning {nodes} node(s) and HAProxy in {box.directory} ...")
     sandbox_lib.up(box)
     click.echo(f"sandbox up: {box.url} (inventory {box.inventory})")

@@ -37,10 +37,14 @@ class Sandbox:
     inventory: Path
     nodes: int
     net: int
+    # seconds each new node bakes under real traffic (webapp_bake_seconds); 0: no bake
+    bake_seconds: float = 0
 
     def __post_init__(self) -> None:
         if not 1 <= self.nodes <= MAX_NODES:
             raise InputError(f"--nodes must be 1 to {MAX_NODES}, got {self.nodes}")
+        if self.bake_seconds < 0:
+            raise InputError(f"--bake-seconds must be 0 or more, got {self.bake_seconds}")
         if not 1 <= self.net <= 254:
             raise InputError(f"--net must be 1 to 254 (nodes use 127.0.<net>.N), got {self.net}")
 
@@ -105,7 +109,7 @@ class Sandbox:
         except ValueError as exc:
             raise SandboxError(f"{path} is not valid JSON ({exc}): run 'orchestrator sandbox up' to rewrite it") from None
         return cls(directory=Path(data["directory"]), inventory=Path(data["inventory"]),
-                   nodes=int(data["nodes"]), net=int(data["net"]))
+                   nodes=int(data["nodes"]), net=int(data["net"]), bake_seconds=float(data.get("bake_seconds", 0)))
 
 
 def check_prerequisites() -> None:
@@ -163,6 +167,8 @@ tomcat_java_opts: "-XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xshare:auto -Dtomca
 webapp_root: "{box.directory}/nodes/{{{{ inventory_hostname }}}}"
 # The sample app starts in about 1.5 s; a release that is not healthy in 20 s never will be.
 webapp_health_timeout: 20
+# The immune system: seconds each new node is watched under real traffic (0: off).
+webapp_bake_seconds: {box.bake_seconds:g}
 """
     return {
         "hosts.yml": "\n".join(hosts) + "\n",

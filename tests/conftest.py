@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # bench.load, shared with the benchmarks
 
 BUILD = ROOT / "examples" / "webapp" / "build.sh"
+
+
+def pytest_configure(config):
+    # SIGTERM (a CI timeout, a stopped job) unwinds like Ctrl-C, so fixtures stop the servers
+    # they started instead of leaving them running.
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 def build_war(out: Path, version: str, *flags: str) -> Path:
@@ -27,6 +37,9 @@ def wars(tmp_path_factory) -> dict[str, Path]:
         "v1": build_war(d / "app-1.war", "1"),
         "v2": build_war(d / "app-2.war", "2"),
         "broken": build_war(d / "app-3-broken.war", "3", "--health-fail"),
+        # pass their health check, then misbehave under real traffic
+        "errors": build_war(d / "app-4-errors.war", "4", "--error-every", "5"),
+        "slow": build_war(d / "app-5-slow.war", "5", "--delay-ms", "300"),
     }
 
 
