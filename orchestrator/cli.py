@@ -177,6 +177,74 @@ def deploy(war: Path | None, rev: str | None, config_path: Path | None, inventor
         history.close()
 
 
+@cli.command()
+@click.option("--to", "to", default=None, help="Release id to go to [default: the last known-good before the current one].")
+@_config_option
+@click.option("--inventory", "-i", type=click.Path(path_type=Path), default=None)
+@click.option("--state-dir", type=click.Path(path_type=Path), default=None)
+@click.option("--no-wait", is_flag=True, help="Refuse (exit 3) instead of waiting when another deploy runs.")
+def rollback(to: str | None, config_path: Path | None, inventory: Path | None, state_dir: Path | None,
+             no_wait: bool) -> None:
+    """Roll the fleet back to the previous known-good release, or to --to RELEASE.
+
+    Rolls like a deploy: each node drained, switched, health-checked and put back. A node
+    that no longer has the release gets it again from the orchestrator's store of WARs.
+
+    Example:
+
+        orchestrator rollback
+
+        orchestrator rollback --to 2-4bae3fd96280
+    """
+    from orchestrator import pipeline
+    from orchestrator.history import History
+
+    config = _load_config(config_path, required=False)
+    inventory = inventory or (config.inventory if config else _default_inventory())
+    state_dir = state_dir or (config.state_dir if config else default_state_dir())
+    history = History(state_dir)
+    try:
+        deploy_id, release = pipeline.rollback(inventory=inventory, state_dir=state_dir, history=history, to=to,
+                                               report=pipeline.Reporter(click.echo, _phase_printer()),
+                                               lock_wait=not no_wait)
+    finally:
+        history.close()
+    click.echo(f"rollback #{deploy_id}: the fleet is on {release}")
+
+
+@cli.command()
+@_config_option
+@click.option("--state-dir", type=click.Path(path_type=Path), default=None)
+@click.option("--json", "as_json", is_flag=True)
+def releases(config_path: Path | None, state_dir: Path | None, as_json: bool) -> None:
+    """The release ledger: each release deployed, verified, rejected (why) or rolled back.
+
+    Example:
+
+        orchestrator releases
+    """
+    from orchestrator.history import History
+
+    if state_dir is None:
+        config = _load_config(config_path, required=False)
+        state_dir = config.state_dir if config is not None else default_state_dir()
+    store = History(state_dir)
+    try:
+        ledger = store.releases()
+        good = store.last_known_good()
+    finally:
+        store.close()
+    if as_json:
+        for r in ledger:
+            click.echo(json.dumps(r.as_dict(), sort_keys=True))
+        return
+    click.echo(f"{'release':<28} {'version':<10} {'status':<12} {'since':<19} reason")
+    for r in ledger:
+        mark = "  <- last known-good" if good and r.release_id == good.release_id else ""
+        since = datetime.fromtimestamp(r.changed).strftime("%Y-%m-%d %H:%M:%S")
+        click.echo(f"{r.release_id:<28} {(r.version or '-'):<10} {r.status:<12} {since:<19} {(r.reason or '')[:200]}{mark}")
+
+
 # --- push to live ----------------------------------------------------------------------------
 
 @cli.command()

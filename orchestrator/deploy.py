@@ -34,6 +34,8 @@ class War:
 
 @dataclass(frozen=True)
 class DeployResult:
+    """What a deploy did; ``updated`` are the nodes that completed the switch to the new release."""
+
     deploy_id: str
     war: War
     fleet: Fleet
@@ -41,6 +43,23 @@ class DeployResult:
     releases: dict[str, dict[str, str]]  # node -> {"old": ..., "new": ...}
     run: RunResult
     seconds: float
+
+    @property
+    def updated(self) -> list[str]:
+        return [n for n in self.fleet.appservers if self.nodes.get(n) and self.nodes[n].phase == "done"
+                and self.releases.get(n, {}).get("old") != self.war.release_id]
+
+    @property
+    def baked(self) -> bool:
+        return any("bake" in node.spans for node in self.nodes.values())
+
+    def rejection(self) -> str | None:
+        """The rule and numbers of a failed bake or health check, for the ledger."""
+        for event in self.run.failures:
+            if event.phase in ("bake", "verify"):
+                numbers = {k: event.result[k] for k in ("new", "peers") if k in event.result}
+                return f"{event.host}: {event.message}" + (f" {numbers}" if numbers else "")
+        return None
 
 
 def _failure_message(run: RunResult) -> tuple[str, bool]:
@@ -82,6 +101,8 @@ def deploy(
     on_phase: Callable[[NodeProgress, str], None] | None = None,
     on_event: Callable[[Event], None] | None = None,
     stop: threading.Event | None = None,
+    limit: list[str] | None = None,
+    keep_releases: list[str] | None = None,
 ) -> DeployResult:
     """Run a planned deploy; raises InputError (nothing touched) or DeployFailed.
 
@@ -98,13 +119,20 @@ def deploy(
         if on_event is not None:
             on_event(event)
 
-    extravars = {"war": str(war.path)}
+    extravars: dict = {"war": str(war.path)}
     if serial is not None:
         extravars["deploy_serial"] = serial
+    if keep_releases:
+        extravars["deploy_keep_releases"] = list(keep_releases)
+    # a limit names app servers; the load balancers always take part (they drain and enable them)
+    hosts = [*limit, *fleet.loadbalancers] if limit else None
     run = run_playbook(playbook("deploy.yml"), inventory=fleet.inventory, run_dir=state_dir / "deploys" / deploy_id,
-                       extravars=extravars, on_event=handle, stop=stop)
+                       extravars=extravars, on_event=handle, stop=stop, limit=hosts)
     failed_hosts = {e.host for e in run.failures}
     progress.finish(failed_hosts)
+    if limit:
+        fleet = Fleet(fleet.inventory, tuple(n for n in fleet.appservers if n in limit), fleet.loadbalancers,
+                      fleet.failure_policy)
     result = DeployResult(deploy_id, war, fleet, progress.nodes, run.stats.get("releases", {}), run,
                           (datetime.now() - began).total_seconds())
     if not run.ok:

@@ -8,8 +8,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 STAGES = ("pushed", "claimed", "built", "tested", "deploy_started", "finished")
+# A release's standing: deployed (rolled out, no bake), verified (passed its bake on every node),
+# rejected (failed its health check or bake: the rule and numbers are kept), rolled_back (the
+# fleet was taken back from it). The last known-good release is the newest deployed or verified.
+RELEASE_STATUSES = ("deployed", "verified", "rejected", "rolled_back")
+GOOD = ("verified", "deployed")
 
 SCHEMA = """
 CREATE TABLE deploys (
@@ -37,6 +42,35 @@ CREATE TABLE node_results (
     PRIMARY KEY (deploy_id, node)
 );
 """
+
+# Version 2: the release ledger.
+LEDGER = """
+CREATE TABLE releases (
+    release_id     TEXT PRIMARY KEY,
+    version        TEXT,
+    sha256         TEXT,
+    status         TEXT NOT NULL,      -- deployed, verified, rejected, rolled_back
+    changed        REAL NOT NULL,      -- when the status last changed
+    deployed       REAL,               -- when it last went live on the whole fleet
+    deploy_id      INTEGER,
+    reason         TEXT                -- the rule and numbers of a rejection, or why it was rolled back
+);
+"""
+
+
+@dataclass
+class Release:
+    release_id: str
+    version: str | None
+    sha256: str | None
+    status: str
+    changed: float
+    deployed: float | None
+    deploy_id: int | None
+    reason: str | None
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
 
 
 @dataclass
@@ -71,7 +105,9 @@ class History:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
         if version == 0:
             # one transaction: a crash leaves no half-made schema behind
-            self.db.executescript(f"BEGIN; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
+            self.db.executescript(f"BEGIN; {SCHEMA} {LEDGER} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
+        elif version == 1:
+            self.db.executescript(f"BEGIN; {LEDGER} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
         elif version != SCHEMA_VERSION:
             raise RuntimeError(f"{self.path} has schema {version}; this orchestrator reads {SCHEMA_VERSION}")
 
@@ -134,3 +170,36 @@ class History:
             release_id=row["release_id"], sha256=row["sha256"], outcome=row["outcome"], stage=row["stage"],
             message=row["message"], output_tail=row["output_tail"], flags=row["flags"], artifacts=row["artifacts"],
             times={s: row[s] for s in STAGES}, nodes=nodes)
+
+    # --- the release ledger ---
+
+    def set_release(self, release_id: str, status: str, *, version: str | None = None, sha256: str | None = None,
+                    deploy_id: int | None = None, reason: str | None = None) -> None:
+        if status not in RELEASE_STATUSES:
+            raise ValueError(status)
+        now = time.time()
+        deployed = now if status in GOOD else None
+        self.db.execute(
+            """INSERT INTO releases (release_id, version, sha256, status, changed, deployed, deploy_id, reason)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT(release_id) DO UPDATE SET status = excluded.status, changed = excluded.changed,
+                   deployed = COALESCE(excluded.deployed, releases.deployed),
+                   deploy_id = COALESCE(excluded.deploy_id, releases.deploy_id), reason = excluded.reason,
+                   version = COALESCE(excluded.version, releases.version),
+                   sha256 = COALESCE(excluded.sha256, releases.sha256)""",
+            (release_id, version, sha256, status, now, deployed, deploy_id, reason))
+
+    def releases(self) -> list[Release]:
+        rows = self.db.execute("SELECT * FROM releases ORDER BY COALESCE(deployed, changed) DESC").fetchall()
+        return [Release(**dict(r)) for r in rows]
+
+    def release(self, release_id: str) -> Release | None:
+        row = self.db.execute("SELECT * FROM releases WHERE release_id = ?", (release_id,)).fetchone()
+        return Release(**dict(row)) if row else None
+
+    def known_good(self) -> list[Release]:
+        """Releases that went live and were not rejected or rolled back since, newest first."""
+        return [r for r in self.releases() if r.status in GOOD]
+
+    def last_known_good(self, *, besides: str | None = None) -> Release | None:
+        return next((r for r in self.known_good() if r.release_id != besides), None)

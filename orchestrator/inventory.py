@@ -11,11 +11,16 @@ APP_GROUP = "appservers"
 LB_GROUP = "loadbalancers"
 
 
+FAILURE_POLICIES = ("rollback", "stop")
+
+
 @dataclass(frozen=True)
 class Fleet:
     inventory: Path
     appservers: tuple[str, ...]
     loadbalancers: tuple[str, ...]
+    # after a failure part-way: roll the updated nodes back (never leave mixed versions), or stop
+    failure_policy: str = "rollback"
 
 
 def load_fleet(inventory: Path) -> Fleet:
@@ -43,4 +48,12 @@ def load_fleet(inventory: Path) -> Fleet:
             + " or ".join(f"'{g}'" for g in missing)
             + ": add a group " + " and a group ".join(f"'{g}' listing {what[g]}" for g in missing)
         )
-    return Fleet(inventory, tuple(groups[APP_GROUP]), tuple(groups[LB_GROUP]))
+    from ansible.vars.manager import VariableManager
+
+    variables = VariableManager(loader=manager._loader, inventory=manager)
+    first = manager.get_host(groups[APP_GROUP][0])
+    policy = str(variables.get_vars(host=first).get("deploy_failure_policy", "rollback"))
+    if policy not in FAILURE_POLICIES:
+        raise InputError(f"inventory {inventory}: deploy_failure_policy is {policy!r}; set it to 'rollback' "
+                         "(put the updated nodes back on their old release) or 'stop' (leave them)")
+    return Fleet(inventory, tuple(groups[APP_GROUP]), tuple(groups[LB_GROUP]), policy)

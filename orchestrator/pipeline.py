@@ -19,7 +19,7 @@ from typing import Callable, Iterator
 from orchestrator import deploy as deploy_lib
 from orchestrator import vcs
 from orchestrator.config import Config, Stage
-from orchestrator.errors import InputError, OrchestratorError
+from orchestrator.errors import DeployFailed, InputError, OrchestratorError
 from orchestrator.history import History
 from orchestrator.lock import DeployLock, LockBusy
 from orchestrator.runner import stop_orphaned_runs
@@ -175,18 +175,87 @@ def deploy_war(war: Path, *, inventory: Path, state_dir: Path, history: History,
         where["stage"] = "deploy"
         history.mark(deploy_id, "deploy_started")
         report.say(f"deploy #{deploy_id}: rolling out {plan.war.release_id} (sha256 {plan.war.sha256[:16]}…)")
+        known_good = history.last_known_good(besides=plan.war.release_id)
+        keep = [known_good.release_id] if known_good else []
         try:
-            result = deploy_lib.deploy(plan, state_dir=state_dir, on_phase=report.on_phase)
-        except OrchestratorError as exc:
-            partial = getattr(exc, "result", None)
-            if partial is not None:
-                _record_nodes(history, deploy_id, partial)
-                history.update(deploy_id, artifacts=str(partial.run.artifacts))
-            raise
+            result = deploy_lib.deploy(plan, state_dir=state_dir, on_phase=report.on_phase, keep_releases=keep)
+        except DeployFailed as exc:
+            partial = exc.result
+            _record_nodes(history, deploy_id, partial)
+            history.update(deploy_id, artifacts=str(partial.run.artifacts))
+            history.set_release(plan.war.release_id, "rejected", version=plan.war.version, sha256=plan.war.sha256,
+                                deploy_id=deploy_id, reason=partial.rejection() or str(exc))
+            if not partial.updated:
+                raise
+            if plan.fleet.failure_policy == "rollback":
+                outcome = _roll_back_updated(partial, state_dir, report, keep)
+            else:
+                outcome = f"deploy_failure_policy is 'stop': {', '.join(partial.updated)} stay on {plan.war.release_id}"
+            error = DeployFailed(f"{exc}; {outcome}")
+            error.result = partial
+            raise error from None
     _record_nodes(history, deploy_id, result)
     history.update(deploy_id, artifacts=str(result.run.artifacts), outcome="deployed", stage="done")
     history.mark(deploy_id, "finished")
+    history.set_release(plan.war.release_id, "verified" if result.baked else "deployed", version=plan.war.version,
+                        sha256=plan.war.sha256, deploy_id=deploy_id)
     return result
+
+
+def _roll_back_updated(failed: deploy_lib.DeployResult, state_dir: Path, report: Reporter, keep: list[str]) -> str:
+    """Put the nodes a failed deploy had already switched back on their old release, rolling as a deploy does."""
+    by_release: dict[str, list[str]] = {}
+    for node in failed.updated:
+        by_release.setdefault(failed.releases.get(node, {}).get("old") or "", []).append(node)
+    said = []
+    for release, nodes in by_release.items():
+        store = state_dir / "releases" / f"{release}.war"
+        if not release or not store.is_file():
+            said.append(f"{', '.join(nodes)} stay on {failed.war.release_id}: their old release "
+                        f"{release or '(none)'} is not in {store.parent}; roll back with playbooks/rollback.yml")
+            continue
+        report.say(f"rolling {', '.join(nodes)} back to {release}")
+        try:
+            deploy_lib.deploy(deploy_lib.plan(store, inventory=failed.fleet.inventory), state_dir=state_dir,
+                              on_phase=report.on_phase, limit=nodes, keep_releases=keep)
+        except OrchestratorError as exc:
+            said.append(f"rolling {', '.join(nodes)} back to {release} failed too: {exc}")
+            continue
+        said.append(f"{', '.join(nodes)} rolled back to {release}: the whole fleet is on it again")
+    return "; ".join(said)
+
+
+def rollback(*, inventory: Path, state_dir: Path, history: History, to: str | None = None,
+             report: Reporter | None = None, lock_wait: bool = True) -> tuple[int, str]:
+    """Roll the fleet to ``to``, or to the last known-good release before the current one.
+
+    Rolls like a deploy (drain, health gate, enable; a node missing the release gets it from
+    the orchestrator's store of WARs). Returns (history id, release id).
+    """
+    report = report or Reporter()
+    current = history.last_known_good()
+    if to is None:
+        target = history.last_known_good(besides=current.release_id if current else None)
+        if target is None:
+            raise InputError("no earlier release to roll back to: the release ledger knows "
+                             + (f"only {current.release_id}" if current else "no deployed release")
+                             + " (orchestrator releases lists it)")
+    else:
+        target = history.release(to)
+        if target is None:
+            known = ", ".join(r.release_id for r in history.releases()[:10]) or "none"
+            raise InputError(f"unknown release {to!r}; known releases: {known} (orchestrator releases)")
+    store = state_dir / "releases" / f"{target.release_id}.war"
+    if not store.is_file():
+        raise InputError(f"the WAR of {target.release_id} is not in {store.parent}: it cannot be sent to the nodes")
+    deploy_id = history.start("rollback")
+    with recorded(history, deploy_id) as where:
+        report.say(f"rolling back to {target.release_id}" + (f" from {current.release_id}" if current else ""))
+        deploy_war(store, inventory=inventory, state_dir=state_dir, history=history, deploy_id=deploy_id,
+                   report=report, lock_wait=lock_wait, where=where)
+        if current is not None and current.release_id != target.release_id:
+            history.set_release(current.release_id, "rolled_back", reason=f"rolled back to {target.release_id} (deploy #{deploy_id})")
+    return deploy_id, target.release_id
 
 
 def _finish(history: History, deploy_id: int, outcome: str, stage: str, message: str, output_tail: str) -> None:

@@ -100,6 +100,7 @@ def run_playbook(
     extravars: dict[str, Any] | None = None,
     on_event: Callable[[Event], None] | None = None,
     stop: threading.Event | None = None,
+    limit: list[str] | None = None,
 ) -> RunResult:
     """Run ``playbook`` against ``inventory``; ``run_dir`` keeps the runner's artifacts.
 
@@ -142,6 +143,7 @@ def run_playbook(
         cancel_callback=(lambda: stop.is_set()) if stop is not None else (lambda: False),
         quiet=True,
         ident="run",
+        limit=",".join(limit) if limit else None,
     )
     return RunResult(
         status=runner.status,

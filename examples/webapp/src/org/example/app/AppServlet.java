@@ -22,6 +22,8 @@ import java.util.jar.Manifest;
  *   health.fail   - /health answers 503 (the release never passes its health gate)
  *   error.every   - every Nth page request answers 500 (0 = never)
  *   delay.ms      - each page request is slowed by this many milliseconds
+ * and one per node, for tests that need a release to fail on one node only:
+ *   -Dsample.health.fail.version=V   /health answers 503 when this release's version is V
  */
 public class AppServlet extends HttpServlet {
     private String version = "unknown";
@@ -51,7 +53,8 @@ public class AppServlet extends HttpServlet {
         } catch (IOException e) {
             throw new ServletException("cannot read WEB-INF/app.properties", e);
         }
-        healthFail = Boolean.parseBoolean(knobs.getProperty("health.fail", "false"));
+        healthFail = Boolean.parseBoolean(knobs.getProperty("health.fail", "false"))
+                || version.equals(System.getProperty("sample.health.fail.version"));
         errorEvery = Long.parseLong(knobs.getProperty("error.every", "0"));
         delayMs = Long.parseLong(knobs.getProperty("delay.ms", "0"));
     }

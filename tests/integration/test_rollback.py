@@ -1,0 +1,119 @@
+"""Rollback and the failure policy, on real HAProxy and Tomcat under load."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from orchestrator import deploy as deploy_lib
+from orchestrator import sandbox
+from orchestrator.history import History
+from tests.conftest import build_war, run_cli
+from tests.integration.conftest import Cluster
+from tests.integration.test_rolling_deploy import start_load
+
+
+def release_id(war, cluster) -> str:
+    return deploy_lib.plan(war, inventory=cluster.inventory).war.release_id
+
+
+def deploy(cluster, war):
+    result = run_cli("deploy", "--war", war, "-i", cluster.inventory, "--state-dir", cluster.state_dir)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_rollback_after_a_good_deploy_serves_the_previous_release(cluster, wars):
+    # Given v1, then v2, deployed through the orchestrator (so the ledger knows both)
+    deploy(cluster, wars["v1"])
+    deploy(cluster, wars["v2"])
+
+    # When the operator rolls back, under load
+    load = start_load(cluster)
+    try:
+        result = run_cli("rollback", "-i", cluster.inventory, "--state-dir", cluster.state_dir)
+    finally:
+        report = load.stop()
+    print(f"\nload during the rollback: {report.line()}")
+
+    # Then v1 is served everywhere, nothing failed, and the ledger says so
+    assert result.returncode == 0, result.stdout + result.stderr
+    for name in cluster.nodes:
+        assert cluster.node_health(name)["version"] == "1"
+    assert report.failed == 0, report.line()
+    ledger = run_cli("releases", "--state-dir", cluster.state_dir).stdout
+    assert f"{release_id(wars['v2'], cluster)}" in ledger and "rolled_back" in ledger
+
+
+def test_rollback_to_an_older_release_resends_a_missing_war(cluster, wars, tmp_path):
+    # Given v1, v2 and v6 deployed, and node2 no longer holding v1's WAR
+    v6 = build_war(tmp_path / "app-6.war", "6")
+    for war in (wars["v1"], wars["v2"], v6):
+        deploy(cluster, war)
+    v1 = release_id(wars["v1"], cluster)
+    shutil.rmtree(cluster.box.node_dir("node2") / "releases" / v1)
+
+    # When rolling back to v1 by name
+    result = run_cli("rollback", "--to", v1, "-i", cluster.inventory, "--state-dir", cluster.state_dir)
+
+    # Then node2 got the WAR again and both serve v1
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (cluster.box.node_dir("node2") / "releases" / v1 / "app.war").is_file()
+    for name in cluster.nodes:
+        assert cluster.node_health(name)["version"] == "1"
+        assert cluster.current_release(name) == v1
+
+
+def test_rollback_to_an_unknown_release_touches_nothing(cluster, wars):
+    before = {n: cluster.tomcat_pid(n) for n in cluster.nodes}
+    result = run_cli("rollback", "--to", "9-000000000000", "-i", cluster.inventory, "--state-dir", cluster.state_dir)
+    assert result.returncode == 2
+    assert "unknown release '9-000000000000'; known releases:" in result.stderr
+    assert {n: cluster.tomcat_pid(n) for n in cluster.nodes} == before
+
+
+def test_rollback_with_no_earlier_release(tmp_path, cluster):
+    result = run_cli("rollback", "-i", cluster.inventory, "--state-dir", tmp_path / "fresh-state")
+    assert result.returncode == 2
+    assert "no earlier release to roll back to" in result.stderr
+
+
+@pytest.fixture(scope="module")
+def three_nodes(tmp_path_factory):
+    """Three nodes on 127.0.4.x; node2's JVM fails the health check of any release versioned 7."""
+    root = tmp_path_factory.mktemp("three")
+    box = sandbox.Sandbox(directory=root / "sandbox", inventory=root / "inventory", nodes=3, net=4)
+    fast = sandbox.render_inventory(box)["group_vars/appservers.yml"].split("tomcat_java_opts: ")[1].splitlines()[0]
+    (box.inventory / "host_vars").mkdir(parents=True)
+    (box.inventory / "host_vars" / "node2.yml").write_text(
+        f"tomcat_java_opts: {fast[:-1]} -Dsample.health.fail.version=7\"\n")
+    try:
+        sandbox.up(box)
+        yield Cluster(box, box.directory / "state")
+    finally:
+        sandbox.down(box)
+
+
+def test_a_failure_on_node2_rolls_node1_back(three_nodes, tmp_path):
+    cluster = three_nodes
+    v1, v7 = build_war(tmp_path / "app-1.war", "1"), build_war(tmp_path / "app-7.war", "7")
+    deploy(cluster, v1)
+    node3_pid = cluster.tomcat_pid("node3")
+
+    load = start_load(cluster)
+    try:
+        result = run_cli("deploy", "--war", v7, "-i", cluster.inventory, "--state-dir", cluster.state_dir)
+    finally:
+        report = load.stop()
+    print(f"\nload during the failed deploy and the rollback: {report.line()}")
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "node2" in result.stderr and "node1 rolled back to" in result.stderr, result.stderr
+    for name in cluster.nodes:
+        assert cluster.node_health(name)["version"] == "1", name
+    cluster.assert_all_in_rotation()
+    assert cluster.tomcat_pid("node3") == node3_pid
+    assert report.failed == 0, report.line()
+    history = History(cluster.state_dir)
+    assert history.release(release_id(v7, cluster)).status == "rejected"
+    history.close()
