@@ -73,7 +73,10 @@ def main() -> None:
         sandbox.up(box)
         v1, v2 = build(work / "v1.war", "1"), build(work / "v2.war", "2")
         bad = build(work / "bad.war", "3", "--error-every", str(args.error_every))
-        deploy_lib.deploy(deploy_lib.plan(v1, inventory=box.inventory), state_dir=state)
+        history = History(state)
+        # through the pipeline's path, so that the release ledger knows release 1
+        pipeline.deploy_war(v1, inventory=box.inventory, state_dir=state, history=history,
+                            deploy_id=history.start("manual"))
 
         no_canary = work / "no-canary"
         shutil.copytree(box.inventory, no_canary)
@@ -85,7 +88,6 @@ def main() -> None:
             bad_500s = report.statuses.get("500", 0)
             rows.append((label, report, bad_500s, verdict))
 
-        history = History(state)
         began = time.monotonic()
         pipeline.deploy_war(v2, inventory=box.inventory, state_dir=state, history=history,
                             deploy_id=history.start("manual"))

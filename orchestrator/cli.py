@@ -369,19 +369,21 @@ def history(config_path: Path | None, state_dir: Path | None, limit: int, as_jso
     store = History(state_dir)
     try:
         records = store.list(limit)
+        ledger = {r.release_id: r.status for r in store.releases()}
     finally:
         store.close()
     if as_json:
         for record in records:
-            click.echo(json.dumps(record.as_dict(), sort_keys=True))
+            click.echo(json.dumps({**record.as_dict(), "release_status": ledger.get(record.release_id)}, sort_keys=True))
         return
-    click.echo(f"{'#':>4} {'when':<19} {'trigger':<10} {'revision':<12} {'release':<26} {'outcome':<11} "
+    click.echo(f"{'#':>4} {'when':<19} {'trigger':<10} {'revision':<12} {'release (ledger)':<40} {'outcome':<11} "
                f"{'stage':<8} " + " ".join(f"{s[:8]:>8}" for s in STAGES[1:]))
     for r in records:
         base = r.times.get("pushed") or r.times.get("claimed") or next((t for t in r.times.values() if t), None)
         when = datetime.fromtimestamp(base).strftime("%Y-%m-%d %H:%M:%S") if base else "-"
         offsets = " ".join(f"{(t - base):8.1f}" if t and base else f"{'-':>8}" for t in (r.times[s] for s in STAGES[1:]))
-        click.echo(f"{r.id:>4} {when:<19} {r.trigger:<10} {(r.revision or '-')[:12]:<12} {(r.release_id or '-')[:26]:<26} "
+        release = f"{r.release_id} ({ledger[r.release_id]})" if r.release_id in ledger else (r.release_id or "-")
+        click.echo(f"{r.id:>4} {when:<19} {r.trigger:<10} {(r.revision or '-')[:12]:<12} {release[:40]:<40} "
                    f"{r.outcome:<11} {(r.stage or '-'):<8} {offsets}")
         if r.message and r.outcome != "deployed":
             click.echo(f"     {r.message[:300]}")

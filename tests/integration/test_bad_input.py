@@ -138,3 +138,17 @@ def test_build_that_produces_two_wars(cluster, untouched, tmp_path):
     result = run_cli("deploy", "--rev", "default", "--config", config)
     assert result.returncode == 1
     assert "produced 2 files matching 'build/*.war' (build/app.war, build/copy.war)" in result.stderr
+
+
+def test_bake_threshold_out_of_range(cluster, wars, untouched, tmp_path):
+    inv = inventory_with(cluster, tmp_path, "node1", "webapp_bake_seconds: 5\nwebapp_bake_max_5xx_share: 2")
+    result = deploy(cluster, wars["v2"], inv)
+    assert result.returncode == 2
+    assert "node1: webapp_bake_max_5xx_share must be a share above 0 and at most 1 (0.05 is 5%), is 2" in result.stderr
+
+
+def test_bake_shorter_than_the_health_check_interval(cluster, wars, untouched, tmp_path):
+    inv = inventory_with(cluster, tmp_path, "node2", "webapp_bake_seconds: 1")
+    result = deploy(cluster, wars["v2"], inv)
+    assert result.returncode == 2
+    assert "webapp_bake_seconds (1) is shorter than one HAProxy health-check interval (2.0 s)" in result.stderr
