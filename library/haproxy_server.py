@@ -27,6 +27,8 @@ options:
   wait_up: {description: With state=ready, wait until the status starts with UP, default: true, type: bool}
   up_timeout: {description: Seconds to wait for UP, default: 30, type: float}
   weight: {description: Set this weight (0-256) as well, type: int}
+  min_up: {description: Capacity guard. Before any change, fail unless at least this many servers of the backend, other than this one and those in I(leaving), read UP right now (only when the batch takes an UP server away), type: int}
+  leaving: {description: Servers about to leave rotation with this one (its batch), type: list, elements: str, default: []}
 """
 
 RETURN = r"""
@@ -47,6 +49,7 @@ from ansible.module_utils.haproxy_admin import (
     is_up,
     server_stat,
     set_state,
+    show_stat,
     silent_command,
     wait_for,
 )
@@ -55,6 +58,8 @@ from ansible.module_utils.haproxy_admin import (
 def run(module: AnsibleModule) -> dict:
     p = module.params
     sock, backend, server, wanted = p["socket"], p["backend"], p["server"], p["state"]
+    if p["min_up"] is not None:
+        guard_capacity(sock, backend, server, p["min_up"], p["leaving"], module)
     before = server_stat(sock, backend, server)
     result = {"changed": False, "previous_status": before["status"], "status": before["status"],
               "in_flight": in_flight(before), "drain_seconds": 0.0, "drain_timed_out": False}
@@ -97,6 +102,23 @@ def run(module: AnsibleModule) -> dict:
     return result
 
 
+def guard_capacity(sock: str, backend: str, server: str, min_up: int, leaving: list, module: AnsibleModule) -> None:
+    """Refuse to touch ``server`` when too few of the other servers are UP (read live, not assumed).
+
+    Only a batch that takes UP servers away can lower capacity: a fleet that is not serving yet
+    (its first deploy) or a node that is already down may always be worked on.
+    """
+    rows = [r for r in show_stat(sock) if r.get("pxname") == backend and r.get("svname") not in ("FRONTEND", "BACKEND")]
+    going = [r for r in rows if r["svname"] == server or r["svname"] in leaving]
+    staying = [r for r in rows if r not in going]
+    up = [r["svname"] for r in staying if is_up(r)]
+    if any(is_up(r) for r in going) and len(up) < min_up:
+        down = ", ".join(f"{r['svname']} is {r['status']}" for r in staying if not is_up(r)) or "no other servers"
+        module.fail_json(msg=f"capacity guard: refusing to take {server} out of rotation: only {len(up)} other "
+                             f"server(s) would stay UP ({down}), and at least {min_up} must (deploy_min_healthy); "
+                             "bring them back or lower deploy_min_healthy", up=up)
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
@@ -108,6 +130,8 @@ def main() -> None:
             wait_up=dict(type="bool", default=True),
             up_timeout=dict(type="float", default=30),
             weight=dict(type="int"),
+            min_up=dict(type="int"),
+            leaving=dict(type="list", elements="str", default=[]),
         ),
         supports_check_mode=True,
     )

@@ -118,8 +118,9 @@ def _print_summary(result) -> None:
 @click.option("--state-dir", type=click.Path(path_type=Path), default=None,
               help="History, lock and artifacts [default: the config's, else .orchestrator/].")
 @click.option("--no-wait", is_flag=True, help="Refuse (exit 3) instead of waiting when another deploy runs.")
+@click.option("--check", is_flag=True, help="Dry run: show the plan (as `orchestrator plan`), change nothing.")
 def deploy(war: Path | None, rev: str | None, config_path: Path | None, inventory: Path | None, serial: str | None,
-           state_dir: Path | None, no_wait: bool) -> None:
+           state_dir: Path | None, no_wait: bool, check: bool) -> None:
     """Roll a WAR (--war) or a built and tested revision (--rev) across the app servers.
 
     Each node is drained in HAProxy, stopped, given the release, started, health-checked on
@@ -140,6 +141,11 @@ def deploy(war: Path | None, rev: str | None, config_path: Path | None, inventor
 
     if (war is None) == (rev is None):
         raise InputError("give exactly one of --war FILE (deploy it as it is) or --rev REV (build, test, deploy)")
+    if check:
+        if war is None:
+            raise InputError("--check shows the plan for a WAR: give --war FILE")
+        _show_plan(war, inventory, serial, config_path, state_dir)
+        return
     config = _load_config(config_path, required=rev is not None)
     if config is not None and inventory is None:
         inventory = config.inventory
@@ -243,6 +249,52 @@ def releases(config_path: Path | None, state_dir: Path | None, as_json: bool) ->
         mark = "  <- last known-good" if good and r.release_id == good.release_id else ""
         since = datetime.fromtimestamp(r.changed).strftime("%Y-%m-%d %H:%M:%S")
         click.echo(f"{r.release_id:<28} {(r.version or '-'):<10} {r.status:<12} {since:<19} {(r.reason or '')[:200]}{mark}")
+
+
+def _show_plan(war: Path, inventory: Path | None, serial: str | None, config_path: Path | None,
+               state_dir: Path | None) -> None:
+    from orchestrator import deploy as deploy_lib
+    from orchestrator import plan as plan_lib
+
+    config = _load_config(config_path, required=False)
+    inventory = inventory or (config.inventory if config else _default_inventory())
+    state_dir = state_dir or (config.state_dir if config else default_state_dir())
+    p = plan_lib.make(deploy_lib.plan(war, inventory=inventory, serial=serial), state_dir=state_dir)
+    fleet, release = p.deploy.fleet, p.deploy.war
+    click.echo(f"release {release.release_id} (version {release.version or '-'}, sha256 {release.sha256})")
+    click.echo(f"{len(fleet.appservers)} app servers behind {', '.join(fleet.loadbalancers)}; batch size {p.serial}; "
+               f"at least {p.min_up} other server(s) must stay UP (deploy_min_healthy {fleet.min_healthy})")
+    click.echo(f"\n{'node':<14} {'runs now':<28} {'HAProxy':<10} then")
+    for node in fleet.appservers:
+        states = "/".join(str(s.get(node, '-')) for s in p.haproxy.values()) or "-"
+        then = "(already on it: checked, not switched)" if node in p.skipped else release.release_id
+        click.echo(f"{node:<14} {(p.current.get(node) or '(none)'):<28} {states:<10} {then}")
+    click.echo("")
+    for step in p.steps:
+        out = ", ".join(step.batch) or "(nothing to switch)"
+        line = (f"step {step.number}: out of rotation: {out:<24} in rotation: "
+                f"{', '.join(step.in_rotation) or 'none'} ({len(step.in_rotation)} of {len(fleet.appservers)})")
+        click.echo(line + ("   <- the capacity guard would refuse here" if step.refused else ""))
+    click.echo("\nnothing was changed")
+
+
+@cli.command()
+@click.option("--war", "war", type=click.Path(path_type=Path), required=True, help="The WAR a deploy would roll out.")
+@_config_option
+@click.option("--inventory", "-i", type=click.Path(path_type=Path), default=None)
+@click.option("--serial", default=None, help="Batch size to plan with; overrides deploy_serial.")
+@click.option("--state-dir", type=click.Path(path_type=Path), default=None)
+def plan(war: Path, config_path: Path | None, inventory: Path | None, serial: str | None, state_dir: Path | None) -> None:
+    """Dry run: the batches in order, who is in rotation at each step, which release goes where.
+
+    Reads the inventory and the live fleet (each node's release, HAProxy's states); changes
+    nothing on any node or load balancer.
+
+    Example:
+
+        orchestrator plan --war build/app.war --serial 2
+    """
+    _show_plan(war, inventory, serial, config_path, state_dir)
 
 
 # --- push to live ----------------------------------------------------------------------------

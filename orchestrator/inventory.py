@@ -21,6 +21,9 @@ class Fleet:
     loadbalancers: tuple[str, ...]
     # after a failure part-way: roll the updated nodes back (never leave mixed versions), or stop
     failure_policy: str = "rollback"
+    # deploy_serial and deploy_min_healthy as the inventory sets them (the playbook checks them)
+    serial: object = 1
+    min_healthy: object = 1
 
 
 def load_fleet(inventory: Path) -> Fleet:
@@ -52,8 +55,10 @@ def load_fleet(inventory: Path) -> Fleet:
 
     variables = VariableManager(loader=manager._loader, inventory=manager)
     first = manager.get_host(groups[APP_GROUP][0])
-    policy = str(variables.get_vars(host=first).get("deploy_failure_policy", "rollback"))
+    first_vars = variables.get_vars(host=first)
+    policy = str(first_vars.get("deploy_failure_policy", "rollback"))
     if policy not in FAILURE_POLICIES:
         raise InputError(f"inventory {inventory}: deploy_failure_policy is {policy!r}; set it to 'rollback' "
                          "(put the updated nodes back on their old release) or 'stop' (leave them)")
-    return Fleet(inventory, tuple(groups[APP_GROUP]), tuple(groups[LB_GROUP]), policy)
+    return Fleet(inventory, tuple(groups[APP_GROUP]), tuple(groups[LB_GROUP]), policy,
+                 first_vars.get("deploy_serial", 1), first_vars.get("deploy_min_healthy", 1))

@@ -83,3 +83,19 @@ def cluster(tmp_path_factory) -> Cluster:
         yield Cluster(box, box.directory / "state")
     finally:
         sandbox.down(box)
+
+
+@pytest.fixture(scope="session")
+def three_nodes(tmp_path_factory):
+    """Three nodes on 127.0.4.x; node2's JVM fails the health check of any release versioned 7."""
+    root = tmp_path_factory.mktemp("three")
+    box = sandbox.Sandbox(directory=root / "sandbox", inventory=root / "inventory", nodes=3, net=4)
+    fast = sandbox.render_inventory(box)["group_vars/appservers.yml"].split("tomcat_java_opts: ")[1].splitlines()[0]
+    (box.inventory / "host_vars").mkdir(parents=True)
+    (box.inventory / "host_vars" / "node2.yml").write_text(
+        f"tomcat_java_opts: {fast[:-1]} -Dsample.health.fail.version=7\"\n")
+    try:
+        sandbox.up(box)
+        yield Cluster(box, box.directory / "state")
+    finally:
+        sandbox.down(box)

@@ -1,0 +1,84 @@
+"""The dry run: what a deploy would do, step by step, read from the inventory and the live fleet.
+
+Nothing is changed on any node or load balancer: the live state comes from playbooks/status.yml,
+which only reads.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from orchestrator.deploy import DeployPlan
+from orchestrator.errors import InputError
+from orchestrator.project import playbook
+from orchestrator.runner import run_playbook
+
+
+def serial_batches(hosts: list[str], serial) -> list[list[str]]:
+    """Split ``hosts`` into batches exactly as Ansible's ``serial`` does (pct_to_int, last value repeats)."""
+    from ansible.utils.helpers import pct_to_int
+
+    steps = serial if isinstance(serial, list) else [serial]
+    remaining, batches, i = list(hosts), [], 0
+    while remaining:
+        try:
+            size = pct_to_int(str(steps[i]) if str(steps[i]).endswith("%") else steps[i], len(hosts))
+        except ValueError:
+            raise InputError(f"deploy_serial {serial!r} is not a number, a percentage or a list of those") from None
+        if size <= 0:
+            raise InputError(f"deploy_serial must be above 0, got {serial!r}")
+        batches.append(remaining[:size])
+        remaining = remaining[size:]
+        i = min(i + 1, len(steps) - 1)
+    return batches
+
+
+def min_up(min_healthy, nodes: int) -> int:
+    text = str(min_healthy)
+    if text.endswith("%"):
+        return math.ceil(nodes * float(text[:-1]) / 100)
+    return int(text)
+
+
+@dataclass(frozen=True)
+class Step:
+    number: int
+    batch: list[str]          # nodes out of rotation during this step
+    in_rotation: list[str]    # the others that are UP now
+    refused: bool             # the capacity guard would refuse this step
+
+
+@dataclass(frozen=True)
+class Plan:
+    deploy: DeployPlan
+    serial: object
+    min_up: int
+    steps: list[Step]
+    current: dict[str, str]               # node -> release it runs now
+    haproxy: dict[str, dict[str, str]]    # load balancer -> node -> status
+    skipped: list[str]                    # nodes already on the release (checked, not switched)
+
+
+def make(deploy: DeployPlan, *, state_dir: Path) -> Plan:
+    fleet = deploy.fleet
+    serial = deploy.serial if deploy.serial is not None else fleet.serial
+    status = run_playbook(playbook("status.yml"), inventory=fleet.inventory,
+                          run_dir=state_dir / "plans" / datetime.now().strftime("%Y%m%dT%H%M%S%f"))
+    current = status.stats.get("releases", {})
+    haproxy = status.stats.get("haproxy", {})
+    to_switch = [n for n in fleet.appservers if current.get(n) != deploy.war.release_id]
+    skipped = [n for n in fleet.appservers if n not in to_switch]
+    needed = min_up(fleet.min_healthy, len(fleet.appservers))
+
+    def up(node: str) -> bool:
+        return all(str(states.get(node, "")).startswith("UP") for states in haproxy.values()) if haproxy else False
+
+    steps = []
+    for number, batch in enumerate(serial_batches(list(fleet.appservers), serial), start=1):
+        switching = [n for n in batch if n in to_switch]
+        others = [n for n in fleet.appservers if n not in switching and up(n)]
+        steps.append(Step(number, switching, others, any(up(n) for n in switching) and len(others) < needed))
+    return Plan(deploy, serial, needed, steps, current, haproxy, skipped)
