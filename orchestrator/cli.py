@@ -509,10 +509,12 @@ _dir_option = click.option("--dir", "directory", type=click.Path(path_type=Path)
 @click.option("--net", default=1, show_default=True, help="Nodes get 127.0.NET.1-N, HAProxy 127.0.NET.100.")
 @click.option("--bake-seconds", default=5.0, show_default=True,
               help="Seconds each new node is watched under real traffic before the roll goes on (0: off).")
+@click.option("--ssh", is_flag=True, help="Reach the nodes over SSH: an sshd per node on its address, port 2222.")
 @_dir_option
 @click.option("--inventory", "-i", type=click.Path(path_type=Path), default=None,
               help="Where to write the inventory [default: inventory/sandbox].")
-def sandbox_up(nodes: int, net: int, bake_seconds: float, directory: Path | None, inventory: Path | None) -> None:
+def sandbox_up(nodes: int, net: int, bake_seconds: float, ssh: bool, directory: Path | None,
+               inventory: Path | None) -> None:
     """Provision HAProxy, NODES Tomcat instances and a central hg repository (idempotent).
 
     The repository (DIR/central) has the push hook installed; DIR/clone is a working clone of
@@ -527,7 +529,7 @@ def sandbox_up(nodes: int, net: int, bake_seconds: float, directory: Path | None
 
     box = sandbox_lib.Sandbox(directory=(directory or _default_sandbox_dir()).resolve(),
                               inventory=(inventory or _default_inventory()).resolve(), nodes=nodes, net=net,
-                              bake_seconds=bake_seconds)
+                              bake_seconds=bake_seconds, ssh=ssh)
     click.echo(f"provisioning {nodes} node(s) and HAProxy in {box.directory} ...")
     sandbox_lib.up(box)
     click.echo(f"sandbox up: {box.url} (inventory {box.inventory})")

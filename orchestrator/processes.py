@@ -61,3 +61,32 @@ def terminate(pid: int, *, timeout: float = 15.0) -> bool:
             return True
         time.sleep(0.02)
     return False
+
+
+def pids_on_tcp(address: str, port: int) -> list[int]:
+    """PIDs holding a TCP socket whose local end is ``address:port`` (a listener and its sessions).
+
+    sshd's per-connection processes are reparented to init, so they cannot be found from the
+    listener's PID; the sockets they hold name them.
+    """
+    octets = address.split(".")
+    local = "".join(f"{int(o):02X}" for o in reversed(octets)) + f":{port:04X}"
+    inodes = set()
+    try:
+        for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[1] == local:
+                inodes.add(fields[9])
+    except OSError:
+        return []
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            targets = {os.readlink(fd) for fd in (entry / "fd").iterdir()}
+        except OSError:
+            continue
+        if any(f"socket:[{inode}]" in targets for inode in inodes):
+            found.append(int(entry.name))
+    return sorted(found)

@@ -26,7 +26,7 @@ from orchestrator.project import project_dir
 RUN_MARKER = "ORCHESTRATOR_RUN_DIR"
 
 # Task names are "<phase> | what it does"; these are the phases a node goes through.
-DEPLOY_PHASES = ("ship", "capacity", "drain", "stop", "install", "start", "verify", "enable", "bake", "rescue")
+DEPLOY_PHASES = ("ship", "reach", "capacity", "drain", "stop", "install", "start", "verify", "enable", "bake", "rescue")
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,13 @@ other fleet.
 
 from __future__ import annotations
 
+import getpass
 import json
 import shutil
+import socket
 import subprocess
 import sys
+import time
 import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,13 +22,17 @@ from pathlib import Path
 from orchestrator import haproxy_admin
 from orchestrator.errors import InputError, SandboxError
 from orchestrator.fsutil import write_atomic
-from orchestrator.processes import owned_pid, terminate
+from orchestrator.processes import cmdline, owned_pid, pids_on_tcp, terminate
 from orchestrator.project import playbook, project_dir
 from orchestrator.runner import run_playbook
 
 MAX_NODES = 99
 LB_HOST_OCTET = 100
 PORT = 8080
+# sshd of each node in --ssh mode, on the node's own address (not 22: a system sshd on 0.0.0.0:22
+# would take it)
+SSH_PORT = 2222
+SSHD = "/usr/sbin/sshd"
 TOMCAT_HOME = Path("/usr/share/tomcat10")
 
 
@@ -39,6 +46,8 @@ class Sandbox:
     net: int
     # seconds each new node bakes under real traffic (webapp_bake_seconds); 0: no bake
     bake_seconds: float = 0
+    # reach the app servers over SSH (an sshd per node) instead of a local connection
+    ssh: bool = False
 
     def __post_init__(self) -> None:
         if not 1 <= self.nodes <= MAX_NODES:
@@ -82,6 +91,10 @@ class Sandbox:
         return self.directory / "orchestrator.toml"
 
     @property
+    def ssh_dir(self) -> Path:
+        return self.directory / "ssh"
+
+    @property
     def haproxy_dir(self) -> Path:
         return self.directory / "haproxy"
 
@@ -109,7 +122,8 @@ class Sandbox:
         except ValueError as exc:
             raise SandboxError(f"{path} is not valid JSON ({exc}): run 'orchestrator sandbox up' to rewrite it") from None
         return cls(directory=Path(data["directory"]), inventory=Path(data["inventory"]),
-                   nodes=int(data["nodes"]), net=int(data["net"]), bake_seconds=float(data.get("bake_seconds", 0)))
+                   nodes=int(data["nodes"]), net=int(data["net"]), bake_seconds=float(data.get("bake_seconds", 0)),
+                   ssh=bool(data.get("ssh", False)))
 
 
 def check_prerequisites() -> None:
@@ -147,6 +161,17 @@ def render_inventory(box: Sandbox) -> dict[str, str]:
     ]
     for i, name in enumerate(box.node_names, start=1):
         hosts += [f"        {name}:", f"          ansible_host: {box.node_address(i)}"]
+    if box.ssh:
+        hosts += [
+            "      vars:",
+            "        # over SSH, to an sshd of its own on each node's address",
+            "        ansible_connection: ssh",
+            f"        ansible_port: {SSH_PORT}",
+            f"        ansible_user: {getpass.getuser()}",
+            f"        ansible_ssh_private_key_file: {box.ssh_dir / 'id_ed25519'}",
+            f"        ansible_ssh_common_args: -o UserKnownHostsFile={box.ssh_dir / 'known_hosts'} "
+            "-o StrictHostKeyChecking=yes -o IdentitiesOnly=yes -o ConnectTimeout=5",
+        ]
     loadbalancers = f"""# Sandbox HAProxy: a master-worker process of our own, all state under the sandbox directory.
 haproxy_service_manager: sandbox
 haproxy_config_path: {box.haproxy_dir}/haproxy.cfg
@@ -234,10 +259,80 @@ def make_repository(box: Sandbox) -> None:
     _hg("push", "-q", cwd=box.clone)
 
 
+def _keygen(path: Path) -> None:
+    if not path.exists():
+        done = subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "orchestrator-sandbox", "-f", str(path)],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            raise SandboxError(f"ssh-keygen failed: {done.stderr.strip()}")
+
+
+def sshd_marker(box: Sandbox, name: str) -> str:
+    return str(box.ssh_dir / f"sshd-{name}.conf")
+
+
+def start_sshd(box: Sandbox) -> None:
+    """One sshd per node on the node's address, keys and known_hosts of the sandbox's own (idempotent)."""
+    if not Path(SSHD).is_file():
+        raise SandboxError(f"--ssh needs {SSHD}: install with 'apt-get install openssh-server'")
+    box.ssh_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege-separation directory
+    _keygen(box.ssh_dir / "id_ed25519")
+    write_atomic(box.ssh_dir / "authorized_keys", (box.ssh_dir / "id_ed25519.pub").read_text(), mode=0o600)
+    known = []
+    for i, name in enumerate(box.node_names, start=1):
+        host_key = box.ssh_dir / f"host-{name}"
+        _keygen(host_key)
+        known.append(f"[{box.node_address(i)}]:{SSH_PORT} {' '.join(host_key.with_suffix('.pub').read_text().split()[:2])}")
+        config = Path(sshd_marker(box, name))
+        write_atomic(config, f"""# sshd of sandbox node {name}
+ListenAddress {box.node_address(i)}:{SSH_PORT}
+HostKey {host_key}
+PidFile {box.ssh_dir / f'sshd-{name}.pid'}
+AuthorizedKeysFile {box.ssh_dir / 'authorized_keys'}
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+Subsystem sftp internal-sftp
+""", mode=0o600)
+        if owned_pid(box.ssh_dir / f"sshd-{name}.pid", str(config)) is None:
+            done = subprocess.run([SSHD, "-f", str(config)], capture_output=True, text=True)
+            if done.returncode != 0:
+                raise SandboxError(f"sshd for {name} did not start: {done.stderr.strip()}")
+    write_atomic(box.ssh_dir / "known_hosts", "\n".join(known) + "\n")
+    for i, name in enumerate(box.node_names, start=1):
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection((box.node_address(i), SSH_PORT), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise SandboxError(f"sshd of {name} does not answer on {box.node_address(i)}:{SSH_PORT}") from None
+                time.sleep(0.05)
+
+
+def stop_sshd(box: Sandbox, name: str) -> list[int]:
+    """Stop a node's sshd and every session it serves (as if the host were lost); returns the PIDs."""
+    i = box.node_names.index(name) + 1 if name in box.node_names else int(name.removeprefix("node"))
+    pids = set(pids_on_tcp(box.node_address(i), SSH_PORT))
+    listener = owned_pid(box.ssh_dir / f"sshd-{name}.pid", sshd_marker(box, name))
+    if listener is not None:
+        pids.add(listener)
+    for pid in sorted(pids):
+        if "sshd" in cmdline(pid):
+            terminate(pid, timeout=5)
+    return sorted(pids)
+
+
 def up(box: Sandbox, *, on_event=None) -> Sandbox:
     """Provision (or re-provision) the sandbox; safe to run again."""
     check_prerequisites()
     box.directory.mkdir(parents=True, exist_ok=True)
+    if box.ssh:
+        start_sshd(box)
     for rel, text in render_inventory(box).items():
         write_atomic(box.inventory / rel, text)
     write_atomic(box.config, render_config(box))
@@ -251,12 +346,17 @@ def up(box: Sandbox, *, on_event=None) -> Sandbox:
     return box
 
 
-def _pid_files(box: Sandbox) -> list[tuple[str, Path]]:
-    files = [("haproxy", box.haproxy_dir / "haproxy.pid")]
+def _pid_files(box: Sandbox) -> list[tuple[str, Path, str]]:
+    """(what, PID file, a string only our process has on its command line)."""
+    files = [("haproxy", box.haproxy_dir / "haproxy.pid", str(box.haproxy_dir / "haproxy.cfg"))]
     nodes_dir = box.directory / "nodes"
     if nodes_dir.is_dir():
         for node in sorted(p.name for p in nodes_dir.iterdir()):
-            files.append((node, box.tomcat_base(node) / "temp" / "catalina.pid"))
+            files.append((node, box.tomcat_base(node) / "temp" / "catalina.pid", f"-Dcatalina.base={box.tomcat_base(node)}"))
+    if box.ssh_dir.is_dir():
+        for config in sorted(box.ssh_dir.glob("sshd-*.conf")):
+            name = config.stem[len("sshd-"):]
+            files.append((f"sshd of {name}", box.ssh_dir / f"sshd-{name}.pid", str(config)))
     return files
 
 
@@ -264,8 +364,12 @@ def down(box: Sandbox) -> list[str]:
     """Stop every process the sandbox started, by PID. Returns what was stopped."""
     stopped = []
     # Nodes first: HAProxy stays up while they go, so nothing waits on a dead front.
-    for name, pid_file in reversed(_pid_files(box)):
-        marker = str(box.haproxy_dir / "haproxy.cfg") if name == "haproxy" else f"-Dcatalina.base={box.tomcat_base(name)}"
+    for name, pid_file, marker in reversed(_pid_files(box)):
+        if name.startswith("sshd of "):
+            pids = stop_sshd(box, name[len("sshd of "):])
+            if pids:
+                stopped.append(f"{name} (pids {', '.join(map(str, pids))})")
+            continue
         pid = owned_pid(pid_file, marker)
         if pid is not None:
             killed = terminate(pid)

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from orchestrator import deploy as deploy_lib
+from orchestrator import pipeline
+from orchestrator.history import History
 from orchestrator import haproxy_admin, sandbox
 from orchestrator.processes import owned_pid
 
@@ -63,10 +65,16 @@ class Cluster:
             assert row["status"].startswith("UP"), f"{name} is {row['status']} in HAProxy"
 
     def given_release(self, war: Path) -> str:
-        """Given every node on ``war``'s release (deployed through the library when it is not)."""
+        """Given every node on ``war``'s release, deployed the way `orchestrator deploy` does (WAR
+        store, release ledger, lock) when it is not there yet."""
         plan = deploy_lib.plan(war, inventory=self.inventory)
         if any(self.current_release(n) != plan.war.release_id for n in self.nodes):
-            deploy_lib.deploy(plan, state_dir=self.state_dir)
+            history = History(self.state_dir)
+            try:
+                pipeline.deploy_war(war, inventory=self.inventory, state_dir=self.state_dir, history=history,
+                                    deploy_id=history.start("manual"))
+            finally:
+                history.close()
         for name in self.nodes:
             assert self.node_health(name)["version"] == plan.war.version
         self.assert_all_in_rotation()

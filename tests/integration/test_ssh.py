@@ -1,0 +1,78 @@
+"""Real SSH: an sshd per node on its own loopback address, as production reaches its hosts."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from bench.load import wait_until
+from orchestrator import sandbox
+from tests.conftest import build_war, run_cli
+from tests.integration.conftest import Cluster
+from tests.integration.test_rolling_deploy import start_load
+
+
+@pytest.fixture(scope="module")
+def ssh_cluster(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ssh")
+    box = sandbox.Sandbox(directory=root / "sandbox", inventory=root / "inventory", nodes=3, net=8, ssh=True)
+    try:
+        sandbox.up(box)
+        yield Cluster(box, box.directory / "state")
+    finally:
+        sandbox.down(box)
+
+
+def test_deploy_to_three_nodes_over_ssh_loses_no_request(ssh_cluster, tmp_path):
+    cluster = ssh_cluster
+    v1, v2 = build_war(tmp_path / "app-1.war", "1"), build_war(tmp_path / "app-2.war", "2")
+    cluster.given_release(v1)
+
+    load = start_load(cluster)
+    try:
+        result = run_cli("deploy", "--war", v2, "-i", cluster.inventory, "--state-dir", cluster.state_dir)
+    finally:
+        report = load.stop()
+    print(f"\nload during the deploy over SSH: {report.line()}")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    for name in cluster.nodes:
+        assert cluster.node_health(name)["version"] == "2"
+    assert report.failed == 0, report.line()
+
+
+def test_a_node_lost_mid_deploy_stops_the_roll_and_is_not_drained(ssh_cluster, tmp_path):
+    cluster = ssh_cluster
+    v1, v3 = build_war(tmp_path / "app-1.war", "1"), build_war(tmp_path / "app-3.war", "3")
+    cluster.given_release(v1)
+    pids = {n: cluster.tomcat_pid(n) for n in ("node2", "node3")}
+
+    load = start_load(cluster)
+    try:
+        deploy = subprocess.Popen(
+            [sys.executable, "-m", "orchestrator", "deploy", "--war", str(v3), "-i", str(cluster.inventory),
+             "--state-dir", str(cluster.state_dir)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # node2's sshd (and its open sessions) goes away while node1 is being switched
+        wait_until(lambda: cluster.haproxy_row("node1")["status"].startswith("MAINT"), timeout=120, interval=0.02,
+                   what="node1 out of rotation")
+        lost = sandbox.stop_sshd(cluster.box, "node2")
+        assert lost, "node2's sshd was not running"
+        out, err = deploy.communicate(timeout=300)
+    finally:
+        report = load.stop()
+        sandbox.start_sshd(cluster.box)  # node2 reachable again for what follows
+    print(f"\nload while node2 was lost: {report.line()}\n{err}")
+
+    assert deploy.returncode == 1, out + err
+    assert "node2 is unreachable" in err, err
+    # node2 was never drained: it still serves its release, in rotation, same JVM; node3 untouched
+    for name in ("node2", "node3"):
+        assert cluster.haproxy_row(name)["status"].startswith("UP"), name
+        assert cluster.tomcat_pid(name) == pids[name]
+        assert cluster.node_health(name)["version"] == "1"
+    # node1 keeps serving (rolled back to the fleet's release by the failure policy)
+    assert cluster.node_health("node1")["version"] == "1"
+    cluster.assert_all_in_rotation()
+    assert report.failed == 0, report.line()
