@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import sys
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from bench.load import Load, wait_until
 from orchestrator import deploy as deploy_lib
 from orchestrator import pipeline
 from orchestrator.history import History
@@ -17,6 +19,10 @@ from orchestrator.processes import owned_pid
 
 # Away from the default sandbox (127.0.1.x) so a developer's sandbox can keep running.
 TEST_NET = 2
+LOAD_CONNECTIONS = 16
+# A short pause per request caps the rate, so the load does not starve the deploy of CPU on a
+# two-core machine; the 16 connections stay open the whole time.
+LOAD_DELAY_MS = 5
 
 
 @dataclass
@@ -63,6 +69,17 @@ class Cluster:
         for name in self.nodes:
             row = self.haproxy_row(name)
             assert row["status"].startswith("UP"), f"{name} is {row['status']} in HAProxy"
+
+    def load(self) -> Load:
+        """wrk through HAProxy with 16 connections, open before this returns; use as a context
+        manager: on leaving it, wrk stops and ``.report`` says what it saw."""
+        load = Load(self.url, connections=LOAD_CONNECTIONS, delay_ms=LOAD_DELAY_MS, max_seconds=240).start()
+        try:
+            wait_until(lambda: self.frontend_sessions() >= LOAD_CONNECTIONS, timeout=10, what="16 connections open")
+        except BaseException:
+            load.__exit__(*sys.exc_info())
+            raise
+        return load
 
     def given_release(self, war: Path) -> str:
         """Given every node on ``war``'s release, deployed the way `orchestrator deploy` does (WAR

@@ -6,7 +6,6 @@ from __future__ import annotations
 import shutil
 
 from tests.conftest import run_cli
-from tests.integration.test_rolling_deploy import start_load
 
 BAKE = "webapp_bake_seconds: 8\n"
 
@@ -22,11 +21,9 @@ def baking_inventory(cluster, tmp_path) -> str:
 
 
 def deploy_under_load(cluster, war, inventory):
-    load = start_load(cluster)
-    try:
+    with cluster.load() as load:
         result = run_cli("deploy", "--war", war, "-i", inventory, "--state-dir", cluster.state_dir)
-    finally:
-        report = load.stop()
+    report = load.report
     return result, report
 
 

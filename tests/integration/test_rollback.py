@@ -7,7 +7,6 @@ import shutil
 from orchestrator import deploy as deploy_lib
 from orchestrator.history import History
 from tests.conftest import build_war, run_cli
-from tests.integration.test_rolling_deploy import start_load
 
 
 def release_id(war, cluster) -> str:
@@ -25,11 +24,9 @@ def test_rollback_after_a_good_deploy_serves_the_previous_release(cluster, wars)
     deploy(cluster, wars["v2"])
 
     # When the operator rolls back, under load
-    load = start_load(cluster)
-    try:
+    with cluster.load() as load:
         result = run_cli("rollback", "-i", cluster.inventory, "--state-dir", cluster.state_dir)
-    finally:
-        report = load.stop()
+    report = load.report
     print(f"\nload during the rollback: {report.line()}")
 
     # Then v1 is served everywhere, nothing failed, and the ledger says so
@@ -82,11 +79,9 @@ def test_a_failure_on_node2_rolls_node1_back(three_nodes, tmp_path):
     deploy(cluster, v1)
     node3_pid = cluster.tomcat_pid("node3")
 
-    load = start_load(cluster)
-    try:
+    with cluster.load() as load:
         result = run_cli("deploy", "--war", v7, "-i", cluster.inventory, "--state-dir", cluster.state_dir)
-    finally:
-        report = load.stop()
+    report = load.report
     print(f"\nload during the failed deploy and the rollback: {report.line()}")
 
     assert result.returncode == 1, result.stdout + result.stderr

@@ -7,31 +7,16 @@ import subprocess
 import sys
 import time
 
-from bench.load import Load, wait_until
 from tests.conftest import ROOT, run_cli
-
-CONNECTIONS = 16
-# A short pause per request caps the rate, so the load does not starve the deploy of CPU on a
-# two-core machine; 16 connections stay open the whole time.
-DELAY_MS = 5
-
-
-def start_load(cluster) -> Load:
-    load = Load(cluster.url, connections=CONNECTIONS, delay_ms=DELAY_MS, max_seconds=240).start()
-    wait_until(lambda: cluster.frontend_sessions() >= CONNECTIONS, timeout=10, what="16 connections open")
-    return load
-
 
 def test_deploy_under_load_loses_no_request(cluster, wars):
     # Given two nodes on v1
     cluster.given_release(wars["v1"])
 
     # When v2 is deployed while wrk keeps 16 connections busy through HAProxy
-    load = start_load(cluster)
-    try:
+    with cluster.load() as load:
         result = run_cli("deploy", "--war", wars["v2"], "-i", cluster.inventory, "--state-dir", cluster.state_dir)
-    finally:
-        report = load.stop()
+    report = load.report
     print(f"\nload during the deploy: {report.line()}")
 
     # Then the deploy succeeds, both nodes serve v2, and not one request failed
@@ -54,13 +39,11 @@ def test_broken_release_is_rescued_and_the_roll_stops(cluster, wars):
     node2_release = cluster.current_release("node2")
 
     # When a release whose health check fails is deployed, under load
-    load = start_load(cluster)
-    began = time.monotonic()
-    try:
+    with cluster.load() as load:
+        began = time.monotonic()
         result = run_cli("deploy", "--war", wars["broken"], "-i", cluster.inventory, "--state-dir", cluster.state_dir)
-    finally:
-        report = load.stop()
-    took = time.monotonic() - began
+        took = time.monotonic() - began
+    report = load.report
     print(f"\nload during the failed deploy: {report.line()}")
 
     # Then the command fails, naming the node and the task
@@ -85,13 +68,11 @@ def test_playbook_by_hand_deploys_the_same_way(cluster, wars):
 
     # When an operator runs the playbook with ansible-playbook, under load
     env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
-    load = start_load(cluster)
-    try:
+    with cluster.load() as load:
         result = subprocess.run(
             ["ansible-playbook", "-i", str(cluster.inventory), "playbooks/deploy.yml", "-e", f"war={wars['v2']}"],
             cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    finally:
-        report = load.stop()
+    report = load.report
     print(f"\nload during the manual run: {report.line()}")
 
     # Then both nodes serve v2 and nothing failed

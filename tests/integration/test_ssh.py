@@ -11,7 +11,6 @@ from bench.load import wait_until
 from orchestrator import sandbox
 from tests.conftest import build_war, run_cli
 from tests.integration.conftest import Cluster
-from tests.integration.test_rolling_deploy import start_load
 
 
 @pytest.fixture(scope="module")
@@ -30,11 +29,9 @@ def test_deploy_to_three_nodes_over_ssh_loses_no_request(ssh_cluster, tmp_path):
     v1, v2 = build_war(tmp_path / "app-1.war", "1"), build_war(tmp_path / "app-2.war", "2")
     cluster.given_release(v1)
 
-    load = start_load(cluster)
-    try:
+    with cluster.load() as load:
         result = run_cli("deploy", "--war", v2, "-i", cluster.inventory, "--state-dir", cluster.state_dir)
-    finally:
-        report = load.stop()
+    report = load.report
     print(f"\nload during the deploy over SSH: {report.line()}")
 
     assert result.returncode == 0, result.stdout + result.stderr
@@ -49,19 +46,19 @@ def test_a_node_lost_mid_deploy_stops_the_roll_and_is_not_drained(ssh_cluster, t
     cluster.given_release(v1)
     pids = {n: cluster.tomcat_pid(n) for n in ("node2", "node3")}
 
-    load = start_load(cluster)
     try:
-        deploy = subprocess.Popen(
-            [sys.executable, "-m", "orchestrator", "deploy", "--war", str(v3), "-i", str(cluster.inventory),
-             "--state-dir", str(cluster.state_dir)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        # node2's sshd (and its open sessions) goes away while node1 is being switched
-        wait_until(lambda: cluster.haproxy_row("node1")["status"].startswith("MAINT"), timeout=120, interval=0.02,
-                   what="node1 out of rotation")
-        lost = sandbox.stop_sshd(cluster.box, "node2")
-        assert lost, "node2's sshd was not running"
-        out, err = deploy.communicate(timeout=300)
+        with cluster.load() as load:
+            deploy = subprocess.Popen(
+                [sys.executable, "-m", "orchestrator", "deploy", "--war", str(v3), "-i", str(cluster.inventory),
+                 "--state-dir", str(cluster.state_dir)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            # node2's sshd (and its open sessions) goes away while node1 is being switched
+            wait_until(lambda: cluster.haproxy_row("node1")["status"].startswith("MAINT"), timeout=120,
+                       interval=0.02, what="node1 out of rotation")
+            lost = sandbox.stop_sshd(cluster.box, "node2")
+            assert lost, "node2's sshd was not running"
+            out, err = deploy.communicate(timeout=300)
+        report = load.report
     finally:
-        report = load.stop()
         sandbox.start_sshd(cluster.box)  # node2 reachable again for what follows
     print(f"\nload while node2 was lost: {report.line()}\n{err}")
 
