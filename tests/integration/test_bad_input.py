@@ -50,18 +50,18 @@ def test_serial_zero(cluster, wars, untouched):
     assert "deploy_serial must be a whole number above 0" in result.stderr
 
 
-def test_negative_drain_timeout(cluster, wars, untouched, tmp_path):
-    inv = inventory_with(cluster, tmp_path, "node2", "webapp_drain_timeout: -5")
-    result = deploy(cluster, wars["v2"], inv)
+@pytest.mark.parametrize("host, setting, message", [
+    ("node2", "webapp_drain_timeout: -5", "node2: webapp_drain_timeout must be a number of seconds above 0, is -5"),
+    ("node1", "tomcat_heap: lots", "node1: tomcat_heap must look like 256m or 1g, is lots"),
+    ("node1", "webapp_bake_seconds: 5\nwebapp_bake_max_5xx_share: 2",
+     "node1: webapp_bake_max_5xx_share must be a share above 0 and at most 1 (0.05 is 5%), is 2"),
+    ("node2", "webapp_bake_seconds: 1",
+     "webapp_bake_seconds (1) is shorter than one HAProxy health-check interval (2.0 s)"),
+])
+def test_setting_out_of_range(cluster, wars, untouched, tmp_path, host, setting, message):
+    result = deploy(cluster, wars["v2"], inventory_with(cluster, tmp_path, host, setting))
     assert result.returncode == 2
-    assert "node2: webapp_drain_timeout must be a number of seconds above 0, is -5" in result.stderr
-
-
-def test_heap_that_is_not_a_size(cluster, wars, untouched, tmp_path):
-    inv = inventory_with(cluster, tmp_path, "node1", "tomcat_heap: lots")
-    result = deploy(cluster, wars["v2"], inv)
-    assert result.returncode == 2
-    assert "node1: tomcat_heap must look like 256m or 1g, is lots" in result.stderr
+    assert message in result.stderr
 
 
 def test_missing_war(cluster, untouched, tmp_path):
@@ -138,17 +138,3 @@ def test_build_that_produces_two_wars(cluster, untouched, tmp_path):
     result = run_cli("deploy", "--rev", "default", "--config", config)
     assert result.returncode == 1
     assert "produced 2 files matching 'build/*.war' (build/app.war, build/copy.war)" in result.stderr
-
-
-def test_bake_threshold_out_of_range(cluster, wars, untouched, tmp_path):
-    inv = inventory_with(cluster, tmp_path, "node1", "webapp_bake_seconds: 5\nwebapp_bake_max_5xx_share: 2")
-    result = deploy(cluster, wars["v2"], inv)
-    assert result.returncode == 2
-    assert "node1: webapp_bake_max_5xx_share must be a share above 0 and at most 1 (0.05 is 5%), is 2" in result.stderr
-
-
-def test_bake_shorter_than_the_health_check_interval(cluster, wars, untouched, tmp_path):
-    inv = inventory_with(cluster, tmp_path, "node2", "webapp_bake_seconds: 1")
-    result = deploy(cluster, wars["v2"], inv)
-    assert result.returncode == 2
-    assert "webapp_bake_seconds (1) is shorter than one HAProxy health-check interval (2.0 s)" in result.stderr
