@@ -84,7 +84,8 @@ class Load:
         return self.report
 
     def __enter__(self) -> "Load":
-        return self.start()
+        # already started (e.g. by a helper that waited for its connections): never a second wrk
+        return self if self.proc is not None else self.start()
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if self.proc is None:

@@ -98,6 +98,26 @@ class Cluster:
         return plan.war.version
 
 
+def _our_wrks() -> set[int]:
+    """wrk processes driven by this checkout's load script."""
+    from bench.load import LUA
+    from orchestrator.processes import alive, cmdline
+
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and str(LUA) in cmdline(int(entry.name)) and alive(int(entry.name)):
+            found.add(int(entry.name))
+    return found
+
+
+@pytest.fixture(autouse=True)
+def no_load_left_running():
+    """Every wrk a test starts is stopped by the end of the test (bounded wait, never a sleep)."""
+    before = _our_wrks()
+    yield
+    wait_until(lambda: _our_wrks() <= before, timeout=10, what="the test's wrk to stop")
+
+
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory) -> Cluster:
     root = tmp_path_factory.mktemp("cluster")
