@@ -62,6 +62,7 @@ class _Wake(FileSystemEventHandler):
 class Batch:
     flags: tuple[Path, ...]            # paths in claimed/
     valid: tuple[flag_lib.Flag, ...]   # those for the configured branch
+    claimed: float                     # when the watcher took them
 
     @property
     def pushed(self) -> float | None:
@@ -142,12 +143,9 @@ class Watcher:
             except FileNotFoundError:
                 continue  # claimed by someone else in between
             moved.append(target)
-        batch = self._validate(moved)
-        if batch is not None:
-            self._claimed_at = claimed_at
-        return batch
+        return self._validate(moved, claimed_at)
 
-    def _validate(self, paths: list[Path]) -> Batch | None:
+    def _validate(self, paths: list[Path], claimed: float) -> Batch | None:
         valid, kept = [], []
         for path in paths:
             try:
@@ -165,7 +163,7 @@ class Watcher:
         if not valid:
             self._done(kept)
             return None
-        return Batch(tuple(kept), tuple(valid))
+        return Batch(tuple(kept), tuple(valid), claimed)
 
     def _reject(self, path: Path, reason: str) -> None:
         rejected = self.spool / "rejected"
@@ -183,7 +181,7 @@ class Watcher:
     def _process(self, batch: Batch, *, source: str | None) -> int | None:
         sources = sorted({f.source for f in batch.valid})
         trigger = pipeline.Trigger(source=source or "+".join(sources), pushed=batch.pushed,
-                                   claimed=getattr(self, "_claimed_at", time.time()), flags=len(batch.flags))
+                                   claimed=batch.claimed, flags=len(batch.flags))
         self.say(f"{len(batch.flags)} flag(s) claimed; deploying the newest revision of {self.config.branch!r}")
         deploy_id = None
         try:
@@ -210,7 +208,6 @@ class Watcher:
         from orchestrator import reconcile  # only needed after a crash
 
         reconcile.run(self.config, say=self.say)
-        batch = self._validate(leftovers)
+        batch = self._validate(leftovers, time.time())
         if batch is not None:
-            self._claimed_at = time.time()
             self._process(batch, source="recovery")
