@@ -26,6 +26,7 @@ options:
   drain_timeout: {description: Seconds to wait for sessions and queue to reach 0 before maint, default: 30, type: float}
   wait_up: {description: With state=ready, wait until the status starts with UP, default: true, type: bool}
   up_timeout: {description: Seconds to wait for UP, default: 30, type: float}
+  wait_check: {description: With state=ready, also wait until a health check has passed (a server new to the config reads UP before its first check), default: false, type: bool}
   weight: {description: Set this weight (0-256) as well, type: int}
   min_up: {description: Capacity guard. Before any change, fail unless at least this many servers of the backend, other than this one and those in I(leaving), read UP right now (only when the batch takes an UP server away), type: int}
   leaving: {description: Servers about to leave rotation with this one (its batch), type: list, elements: str, default: []}
@@ -45,6 +46,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.haproxy_admin import (
     HAProxyAdminError,
     admin_state,
+    check_passed,
     in_flight,
     is_up,
     server_stat,
@@ -69,21 +71,14 @@ def run(module: AnsibleModule) -> dict:
         if not module.check_mode:
             silent_command(sock, f"set server {backend}/{server} weight {p['weight']}")
 
-    if wanted is None or admin_state(before) == wanted:
+    if wanted is None:
+        return result
+    if wanted == "ready":
+        return put_in_rotation(module, before, result)
+    if admin_state(before) == wanted:
         return result
     result["changed"] = True
     if module.check_mode:
-        return result
-
-    if wanted == "ready":
-        set_state(sock, backend, server, "ready")
-        if p["wait_up"]:
-            row, ok = wait_for(is_up, sock, backend, server, timeout=p["up_timeout"])
-            result["status"] = row["status"]
-            if not ok:
-                module.fail_json(msg=f"{backend}/{server} is in rotation but not UP after {p['up_timeout']}s "
-                                     f"(status {row['status']}, last check: {row.get('check_desc') or row.get('check_status')})",
-                                 **result)
         return result
 
     # drain and maint both start by stopping new traffic, then wait for what is in flight.
@@ -99,6 +94,31 @@ def run(module: AnsibleModule) -> dict:
     result["status"], result["in_flight"] = row["status"], in_flight(row)
     if not drained:
         module.warn(f"{backend}/{server} still had {in_flight(row)} request(s) in flight after {p['drain_timeout']}s")
+    return result
+
+
+def put_in_rotation(module: AnsibleModule, before: dict, result: dict) -> dict:
+    """Leave maint/drain (if in it) and, with wait_up, wait until HAProxy reports the server UP.
+
+    A server already ready is still waited for: one just added by a reload reads UP before its
+    first check (wait_check waits for that check), one whose checks fail reads DOWN.
+    """
+    p = module.params
+    sock, backend, server = p["socket"], p["backend"], p["server"]
+    if admin_state(before) != "ready":
+        result["changed"] = True
+        if module.check_mode:
+            return result
+        set_state(sock, backend, server, "ready")
+    if not p["wait_up"] or module.check_mode:
+        return result
+    wanted = (lambda r: is_up(r) and check_passed(r)) if p["wait_check"] else is_up
+    row, ok = wait_for(wanted, sock, backend, server, timeout=p["up_timeout"])
+    result["status"] = row["status"]
+    if not ok:
+        module.fail_json(msg=f"{backend}/{server} is in rotation but not UP{' with a passed health check' if p['wait_check'] else ''} "
+                             f"after {p['up_timeout']}s (status {row['status']}, last check: "
+                             f"{row.get('check_desc') or row.get('check_status')})", **result)
     return result
 
 
@@ -129,6 +149,7 @@ def main() -> None:
             drain_timeout=dict(type="float", default=30),
             wait_up=dict(type="bool", default=True),
             up_timeout=dict(type="float", default=30),
+            wait_check=dict(type="bool", default=False),
             weight=dict(type="int"),
             min_up=dict(type="int"),
             leaving=dict(type="list", elements="str", default=[]),

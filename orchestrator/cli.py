@@ -267,14 +267,22 @@ def _show_plan(war: Path, inventory: Path | None, serial: str | None, config_pat
     click.echo(f"\n{'node':<14} {'runs now':<28} {'HAProxy':<10} then")
     for node in fleet.appservers:
         states = "/".join(str(s.get(node, '-')) for s in p.haproxy.values()) or "-"
-        then = "(already on it: checked, not switched)" if node in p.skipped else release.release_id
+        if node in p.joining:
+            then = "to add: not behind every load balancer yet (orchestrator apply)"
+        else:
+            then = "(already on it: checked, not switched)" if node in p.skipped else release.release_id
         click.echo(f"{node:<14} {(p.current.get(node) or '(none)'):<28} {states:<10} {then}")
+    for node in p.leaving:
+        states = "/".join(str(s.get(node, '-')) for s in p.haproxy.values())
+        click.echo(f"{node:<14} {'(not in the inventory)':<28} {states:<10} to remove (orchestrator apply); a deploy leaves it alone")
     click.echo("")
     for step in p.steps:
         out = ", ".join(step.batch) or "(nothing to switch)"
         line = (f"step {step.number}: out of rotation: {out:<24} in rotation: "
                 f"{', '.join(step.in_rotation) or 'none'} ({len(step.in_rotation)} of {len(fleet.appservers)})")
         click.echo(line + ("   <- the capacity guard would refuse here" if step.refused else ""))
+    if p.joining:
+        click.echo(f"\na deploy refuses until 'orchestrator apply' has added {', '.join(p.joining)}")
     click.echo("\nnothing was changed")
 
 
@@ -295,6 +303,52 @@ def plan(war: Path, config_path: Path | None, inventory: Path | None, serial: st
         orchestrator plan --war build/app.war --serial 2
     """
     _show_plan(war, inventory, serial, config_path, state_dir)
+
+
+@cli.command()
+@_config_option
+@click.option("--inventory", "-i", type=click.Path(path_type=Path), default=None,
+              help="Inventory [default: the config's, else inventory/sandbox].")
+@click.option("--state-dir", type=click.Path(path_type=Path), default=None,
+              help="History, lock, WAR store [default: the config's, else .orchestrator/].")
+@click.option("--check", is_flag=True, help="Dry run: say which nodes would be added or removed, change nothing.")
+@click.option("--no-wait", is_flag=True, help="Refuse (exit 3) instead of waiting when a deploy runs.")
+def apply(config_path: Path | None, inventory: Path | None, state_dir: Path | None, check: bool, no_wait: bool) -> None:
+    """Make the fleet match the inventory: add new app servers, retire removed ones.
+
+    A host added under 'appservers' gets Tomcat, the last known-good release and a health
+    check on the node, and only then joins every load balancer (a seamless reload). A host
+    removed from the inventory is drained, stopped and dropped from the load balancers. No
+    request is lost either way. `orchestrator watch` runs this when the inventory changes.
+    Exit codes: 2 bad input, nothing touched; 1 a step failed (named); 3 a deploy is running
+    (--no-wait).
+
+    Example:
+
+        orchestrator apply --inventory inventory/production
+
+        orchestrator apply --check
+    """
+    from orchestrator import apply as apply_lib
+    from orchestrator.history import History
+
+    config = _load_config(config_path, required=False)
+    inventory = inventory or (config.inventory if config else _default_inventory())
+    state_dir = state_dir or (config.state_dir if config else default_state_dir())
+    history = History(state_dir)
+    try:
+        result = apply_lib.apply(inventory, state_dir=state_dir, history=history, check=check, say=click.echo,
+                                 on_phase=_phase_printer(), lock_wait=not no_wait)
+    finally:
+        history.close()
+    changes = result.changes
+    for node, why in sorted(result.warnings.items()):
+        click.echo(f"warning: {node} is out of the load balancers, but its Tomcat was not stopped: {why}")
+    if check:
+        click.echo("nothing was changed")
+    elif not changes.empty:
+        done = [f"{n} joined on {changes.war.release_id}" for n in changes.add] + [f"{n} retired" for n in changes.remove]
+        click.echo(f"{'; '.join(done)} in {result.seconds:.1f}s; artifacts in {result.artifacts}")
 
 
 # --- push to live ----------------------------------------------------------------------------

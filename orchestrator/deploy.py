@@ -62,7 +62,7 @@ class DeployResult:
         return None
 
 
-def _failure_message(run: RunResult) -> tuple[str, bool]:
+def failure_message(run: RunResult) -> tuple[str, bool]:
     """(message, before_any_node_was_touched) from a failed run's events."""
     if not run.failures:
         return f"ansible-playbook ended {run.status} (rc {run.rc}); see {run.artifacts}", False
@@ -136,7 +136,7 @@ def deploy(
     result = DeployResult(deploy_id, war, fleet, progress.nodes, run.stats.get("releases", {}), run,
                           (datetime.now() - began).total_seconds())
     if not run.ok:
-        message, before_any_node = _failure_message(run)
+        message, before_any_node = failure_message(run)
         error = InputError(message) if before_any_node else DeployFailed(f"deploy {deploy_id} failed: {message}")
         error.result = result
         raise error

@@ -87,6 +87,27 @@ def server_stat(socket_path: str, backend: str, server: str, *, timeout: float =
     raise HAProxyAdminError(f"HAProxy backend '{backend}' has no server '{server}' (it has: {', '.join(known) or 'none'})")
 
 
+def backend_servers(socket_path: str, backend: str, *, timeout: float = DEFAULT_TIMEOUT) -> dict[str, dict[str, str]]:
+    """Every server of ``backend``, by name; an error when HAProxy has no such backend."""
+    rows = [r for r in show_stat(socket_path, timeout=timeout) if r.get("pxname") == backend]
+    if not rows:
+        raise HAProxyAdminError(f"HAProxy has no backend '{backend}'")
+    return {r["svname"]: r for r in rows if r.get("svname") not in ("FRONTEND", "BACKEND")}
+
+
+def worker_pid(socket_path: str, *, timeout: float = DEFAULT_TIMEOUT) -> int:
+    """PID of the worker that answered: after a reload, a new PID means the new config is live."""
+    for line in command(socket_path, "show info", timeout=timeout).splitlines():
+        if line.startswith("Pid:"):
+            return int(line.split(":", 1)[1])
+    raise HAProxyAdminError(f"'show info' on {socket_path} did not name a Pid")
+
+
+def check_passed(row: dict[str, str]) -> bool:
+    """The server's last health check succeeded (L4OK, L6OK, L7OK...); INI before the first one."""
+    return row.get("check_status", "").lstrip("* ").startswith(("L4OK", "L6OK", "L7OK", "L7OKC"))
+
+
 def is_up(row: dict[str, str]) -> bool:
     return row.get("status", "").startswith("UP")
 

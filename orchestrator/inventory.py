@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,3 +63,24 @@ def load_fleet(inventory: Path) -> Fleet:
                          "(put the updated nodes back on their old release) or 'stop' (leave them)")
     return Fleet(inventory, tuple(groups[APP_GROUP]), tuple(groups[LB_GROUP]), policy,
                  first_vars.get("deploy_serial", 1), first_vars.get("deploy_min_healthy", 1))
+
+
+def fingerprint(inventory: Path) -> str:
+    """A digest of every file of ``inventory`` (names and contents): it changes when the inventory does.
+
+    Hidden files and editors' backups (.swp, ~) are left out, so an open editor changes nothing.
+    """
+    inventory = Path(inventory)
+    files = [inventory] if inventory.is_file() else sorted(
+        p for p in inventory.rglob("*")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(inventory).parts)
+        and not p.name.endswith(("~", ".swp", ".swx", ".tmp")))
+    digest = hashlib.sha256()
+    for path in files:
+        try:
+            content = path.read_bytes()
+        except OSError:
+            continue  # removed while we read: the next look sees the change
+        digest.update(str(path.relative_to(inventory) if path != inventory else path.name).encode() + b"\0")
+        digest.update(hashlib.sha256(content).digest())
+    return digest.hexdigest()

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from orchestrator import deploy as deploy_lib
-from orchestrator import vcs
+from orchestrator import roster, vcs
 from orchestrator.config import Config, Stage
 from orchestrator.errors import DeployFailed, InputError, OrchestratorError
 from orchestrator.history import History
@@ -195,6 +195,8 @@ def deploy_war(war: Path, *, inventory: Path, state_dir: Path, history: History,
             error.result = partial
             raise error from None
     _record_nodes(history, deploy_id, result)
+    # how to reach each node, for the day it leaves the inventory (orchestrator apply retires it)
+    roster.remember(inventory, state_dir)
     history.update(deploy_id, artifacts=str(result.run.artifacts), outcome="deployed", stage="done")
     history.mark(deploy_id, "finished")
     history.set_release(plan.war.release_id, "verified" if result.baked else "deployed", version=plan.war.version,

@@ -11,10 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from orchestrator import live
 from orchestrator.deploy import DeployPlan
 from orchestrator.errors import InputError
-from orchestrator.project import playbook
-from orchestrator.runner import run_playbook
 
 
 def serial_batches(hosts: list[str], serial) -> list[list[str]]:
@@ -60,25 +59,25 @@ class Plan:
     current: dict[str, str]               # node -> release it runs now
     haproxy: dict[str, dict[str, str]]    # load balancer -> node -> status
     skipped: list[str]                    # nodes already on the release (checked, not switched)
+    joining: list[str]                    # in the inventory, not yet behind the load balancers
+    leaving: list[str]                    # behind a load balancer, no longer in the inventory
 
 
 def make(deploy: DeployPlan, *, state_dir: Path) -> Plan:
     fleet = deploy.fleet
     serial = deploy.serial if deploy.serial is not None else fleet.serial
-    status = run_playbook(playbook("status.yml"), inventory=fleet.inventory,
-                          run_dir=state_dir / "plans" / datetime.now().strftime("%Y%m%dT%H%M%S%f"))
-    current = status.stats.get("releases", {})
-    haproxy = status.stats.get("haproxy", {})
+    state = live.read(fleet, run_dir=state_dir / "plans" / datetime.now().strftime("%Y%m%dT%H%M%S%f"))
+    current, haproxy = state.releases, state.haproxy
     to_switch = [n for n in fleet.appservers if current.get(n) != deploy.war.release_id]
     skipped = [n for n in fleet.appservers if n not in to_switch]
     needed = min_up(fleet.min_healthy, len(fleet.appservers))
-
-    def up(node: str) -> bool:
-        return all(str(states.get(node, "")).startswith("UP") for states in haproxy.values()) if haproxy else False
+    joining = [n for n in fleet.appservers if state.missing(n)]
+    leaving = sorted(state.backend_servers() - set(fleet.appservers))
+    up = state.up
 
     steps = []
     for number, batch in enumerate(serial_batches(list(fleet.appservers), serial), start=1):
         switching = [n for n in batch if n in to_switch]
         others = [n for n in fleet.appservers if n not in switching and up(n)]
         steps.append(Step(number, switching, others, any(up(n) for n in switching) and len(others) < needed))
-    return Plan(deploy, serial, needed, steps, current, haproxy, skipped)
+    return Plan(deploy, serial, needed, steps, current, haproxy, skipped, joining, leaving)

@@ -26,7 +26,8 @@ from orchestrator.project import project_dir
 RUN_MARKER = "ORCHESTRATOR_RUN_DIR"
 
 # Task names are "<phase> | what it does"; these are the phases a node goes through.
-DEPLOY_PHASES = ("ship", "reach", "capacity", "drain", "stop", "install", "start", "verify", "enable", "bake", "rescue")
+DEPLOY_PHASES = ("ship", "reach", "capacity", "drain", "stop", "install", "start", "verify", "enable", "bake", "rescue",
+                 "add", "remove")
 
 
 @dataclass(frozen=True)
@@ -95,14 +96,14 @@ class RunResult:
 def run_playbook(
     playbook: Path,
     *,
-    inventory: Path,
+    inventory: Path | list[Path],
     run_dir: Path,
     extravars: dict[str, Any] | None = None,
     on_event: Callable[[Event], None] | None = None,
     stop: threading.Event | None = None,
     limit: list[str] | None = None,
 ) -> RunResult:
-    """Run ``playbook`` against ``inventory``; ``run_dir`` keeps the runner's artifacts.
+    """Run ``playbook`` against ``inventory`` (one source or several); ``run_dir`` keeps the runner's artifacts.
 
     ``stop`` is polled as runner's cancel_callback: passing our own keeps runner from installing
     signal handlers of its own. Setting it kills ansible-playbook's process group (no rescue
@@ -135,7 +136,7 @@ def run_playbook(
         private_data_dir=str(run_dir),
         project_dir=str(project),
         playbook=str(playbook),
-        inventory=str(inventory),
+        inventory=[str(i) for i in inventory] if isinstance(inventory, list) else str(inventory),
         extravars=extravars or {},
         envvars=envvars,
         suppress_env_files=True,

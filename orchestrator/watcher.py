@@ -1,4 +1,5 @@
-"""``orchestrator watch``: react to flag files at once and deploy the newest revision.
+"""``orchestrator watch``: react to flag files at once and deploy the newest revision; apply
+the inventory when it changes.
 
 Spool layout (each a directory under [spool] directory):
   incoming/  the hooks write flags here (temp file + rename)
@@ -17,6 +18,13 @@ The whole spool is watched, not only incoming/: claiming renames a flag out of i
 rename whose other end is not watched reaches watchdog as a lone IN_MOVED_FROM, which it holds
 for 0.5 s waiting for a partner, in a FIFO queue, delaying every event behind it. With both
 ends watched, every rename the watcher makes is a paired move and nothing waits.
+
+The inventory directory is watched too. An edit is applied (orchestrator apply: new hosts join,
+removed ones retire) once the files have been quiet for INVENTORY_SETTLE seconds, so an editor
+saving several files, or one file twice, makes one apply; and only when the inventory's
+fingerprint differs from the one last applied, so touching a file or reading it does nothing.
+The fingerprint is compared on every round as well, which catches what inotify missed and an
+edit made while the watcher was not running.
 """
 
 from __future__ import annotations
@@ -31,13 +39,17 @@ from typing import Callable
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
+from orchestrator import apply as apply_lib
 from orchestrator import flags as flag_lib
-from orchestrator import pipeline
+from orchestrator import pipeline, roster
 from orchestrator.config import Config
 from orchestrator.errors import OrchestratorError
 from orchestrator.history import History
+from orchestrator.inventory import fingerprint
 
 SPOOL_DIRS = ("incoming", "claimed", "rejected", "done")
+# Seconds the inventory's files must be left alone before an edit is applied.
+INVENTORY_SETTLE = 1.0
 
 
 class _Wake(FileSystemEventHandler):
@@ -56,6 +68,20 @@ class _Wake(FileSystemEventHandler):
 
     def on_moved(self, event: FileSystemEvent) -> None:
         self._arrived(event.dest_path)
+
+
+class _InventoryEdited(FileSystemEventHandler):
+    """Notes when the inventory was last touched and wakes the worker; cannot raise either."""
+
+    def __init__(self, wake: threading.Event):
+        self.wake = wake
+        self.at = 0.0
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.event_type in ("opened", "closed_no_write"):
+            return  # reading is not editing
+        self.at = time.monotonic()
+        self.wake.set()
 
 
 @dataclass(frozen=True)
@@ -81,6 +107,9 @@ class Watcher:
         self.wake = threading.Event()
         self.stopping = threading.Event()
         self.observer: Observer | None = None
+        self.inventory_edited = _InventoryEdited(self.wake)
+        # the inventory as last applied; an edit made while no watcher ran differs from it at start
+        self.inventory_seen = roster.applied_fingerprint(config.state_dir) or fingerprint(config.inventory)
 
     # --- lifecycle ---
 
@@ -91,13 +120,16 @@ class Watcher:
 
     def run(self) -> None:
         ensure_spool(self.spool)
-        self.say(f"watching {self.spool / 'incoming'} for pushes to {self.config.branch!r} of {self.config.repository}")
+        self.say(f"watching {self.spool / 'incoming'} for pushes to {self.config.branch!r} of {self.config.repository}, "
+                 f"and {self.config.inventory} for new and removed hosts")
         try:
             self._recover()
             while not self.stopping.is_set():
                 self._supervise()
+                # a new host joins before a deploy that would find it missing from the load balancers
+                self.apply_inventory_if_changed()
                 self.handle_pending()
-                self.wake.wait(timeout=self.config.rescan_seconds)
+                self.wake.wait(timeout=self._next_wait())
                 self.wake.clear()
         finally:
             self._stop_observer()
@@ -113,6 +145,9 @@ class Watcher:
         self._stop_observer()
         self.observer = Observer()
         self.observer.schedule(_Wake(self.wake, incoming), str(self.spool), recursive=True)
+        inventory = self.config.inventory if self.config.inventory.is_dir() else self.config.inventory.parent
+        if inventory.is_dir():  # else the fingerprint, read every round, notices when it appears
+            self.observer.schedule(self.inventory_edited, str(inventory), recursive=True)
         self.observer.daemon = True
         self.observer.start()
 
@@ -123,7 +158,34 @@ class Watcher:
                 self.observer.join(timeout=10)
             self.observer = None
 
+    def _next_wait(self) -> float:
+        """Until the next rescan, or until a fresh inventory edit has settled."""
+        settling = INVENTORY_SETTLE - (time.monotonic() - self.inventory_edited.at)
+        return min(self.config.rescan_seconds, settling) if settling > 0 else self.config.rescan_seconds
+
     # --- the work ---
+
+    def apply_inventory_if_changed(self) -> bool:
+        """Apply the inventory when it differs from the one last applied and has settled; True if it ran."""
+        if time.monotonic() - self.inventory_edited.at < INVENTORY_SETTLE:
+            return False
+        current = fingerprint(self.config.inventory)
+        if current == self.inventory_seen:
+            return False
+        # tried once per version of the inventory: a failure waits for the next edit, not a loop
+        self.inventory_seen = current
+        self.say(f"the inventory {self.config.inventory} changed: applying it")
+        try:
+            result = apply_lib.apply(self.config.inventory, state_dir=self.config.state_dir, history=self.history,
+                                     say=self.say, on_phase=self.on_phase, should_stop=self.stopping.is_set)
+        except OrchestratorError as exc:
+            self.say(f"apply failed: {exc}; fix it and save the inventory again, or run 'orchestrator apply'")
+            return True
+        for node, why in sorted(result.warnings.items()):
+            self.say(f"warning: {node} is out of the load balancers, but its Tomcat was not stopped: {why}")
+        if not result.changes.empty:
+            self.say(f"the fleet matches the inventory: {', '.join(result.changes.fleet.appservers)}")
+        return True
 
     def handle_pending(self) -> int | None:
         """Claim every waiting flag and run at most one pipeline for the lot."""

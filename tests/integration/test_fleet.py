@@ -1,12 +1,18 @@
-"""The fleet: the dry run and the capacity guard, on three real nodes."""
+"""The fleet: nodes added and removed by editing the inventory, the dry run and the capacity
+guard, on three real nodes behind a real HAProxy."""
 
 from __future__ import annotations
 
 import shutil
+import signal
+import subprocess
+import sys
 
 from bench.load import wait_until
-from orchestrator import sandbox
-from orchestrator.processes import terminate
+from orchestrator import apply as apply_lib
+from orchestrator import haproxy_admin, sandbox
+from orchestrator.history import History
+from orchestrator.processes import owned_pid, terminate
 from tests.conftest import run_cli
 
 
@@ -62,3 +68,103 @@ def test_capacity_guard_refuses_when_a_node_is_already_down(three_nodes, wars, t
         sandbox.up(cluster.box)  # starts node3's Tomcat again
         wait_until(lambda: cluster.haproxy_row("node3")["status"].startswith("UP"), timeout=60,
                    what="node3 back UP")
+
+
+def backend(cluster) -> dict[str, dict]:
+    return haproxy_admin.backend_servers(str(cluster.box.socket), "app")
+
+
+def without_host(hosts_yml: str, name: str) -> str:
+    lines = hosts_yml.splitlines(keepends=True)
+    i = lines.index(f"        {name}:\n")
+    return "".join(lines[:i] + lines[i + 2:])  # the name and its ansible_host line
+
+
+def test_a_host_removed_from_the_inventory_and_added_back_under_load(three_nodes, wars, tmp_path):
+    # Given three nodes on v1 and `orchestrator watch` running, with no push waiting (the
+    # sandbox's first commit left a flag)
+    cluster = three_nodes
+    cluster.given_release(wars["v1"])
+    for flag in (cluster.box.spool / "incoming").glob("*"):
+        flag.unlink()
+    hosts = cluster.inventory / "hosts.yml"
+    original = hosts.read_text()
+    log_path = tmp_path / "watch.log"
+    with open(log_path, "w") as log:
+        watcher = subprocess.Popen([sys.executable, "-m", "orchestrator", "watch", "--config", str(cluster.box.config)],
+                                   stdout=log, stderr=subprocess.STDOUT)
+    said = lambda: log_path.read_text()  # noqa: E731
+    try:
+        wait_until(lambda: "for new and removed hosts" in said(), timeout=60, what="the watcher to start")
+        others = {n: cluster.tomcat_pid(n) for n in ("node1", "node2")}
+
+        # When node3's lines are deleted from the inventory, under load
+        with cluster.load() as load:
+            hosts.write_text(without_host(original, "node3"))
+            wait_until(lambda: "the fleet matches the inventory: node1, node2" in said(), timeout=180,
+                       what="the watcher to retire node3")
+        # Then node3 is out of HAProxy and stopped, the others untouched, and no request failed
+        assert "node3" not in backend(cluster), said()
+        assert cluster.tomcat_pid("node3") is None
+        assert {n: cluster.tomcat_pid(n) for n in others} == others
+        assert load.report.failed == 0, load.report
+
+        # When the lines are put back, under load
+        with cluster.load() as load:
+            hosts.write_text(original)
+            wait_until(lambda: "the fleet matches the inventory: node1, node2, node3" in said(), timeout=240,
+                       what="the watcher to add node3")
+            # Then node3 serves the last known-good release through HAProxy
+            wait_until(lambda: int(backend(cluster)["node3"]["stot"]) > 0, timeout=30, what="requests served by node3")
+        assert load.report.failed == 0, load.report
+        assert cluster.node_health("node3")["version"] == "1"
+        assert cluster.current_release("node3") == cluster.current_release("node1")
+        cluster.assert_all_in_rotation()
+        assert {n: cluster.tomcat_pid(n) for n in others} == others
+        assert "Traceback" not in said()
+    finally:
+        watcher.send_signal(signal.SIGTERM)
+        watcher.wait(timeout=60)
+        if hosts.read_text() != original or "node3" not in backend(cluster):
+            hosts.write_text(original)
+            history = History(cluster.state_dir)
+            try:
+                apply_lib.apply(cluster.inventory, state_dir=cluster.state_dir, history=history)
+            finally:
+                history.close()
+
+
+def test_a_new_host_that_fails_its_health_check_is_not_added(three_nodes, wars, tmp_path):
+    # Given three nodes on v1, and an inventory with a fourth whose health endpoint answers 404
+    cluster = three_nodes
+    cluster.given_release(wars["v1"])
+    inv = tmp_path / "inventory"
+    shutil.copytree(cluster.inventory, inv)
+    (inv / "hosts.yml").write_text((inv / "hosts.yml").read_text().replace(
+        "    appservers:\n      hosts:\n", "    appservers:\n      hosts:\n        node4:\n          ansible_host: 127.0.4.4\n"))
+    (inv / "host_vars" / "node4.yml").write_text("webapp_health_path: /missing\nwebapp_health_timeout: 3\n")
+    before = snapshot(cluster)
+
+    # When the operator looks first: plan and apply --check name the node to add, and change nothing
+    looked = run_cli("apply", "--check", "-i", inv, "--state-dir", cluster.state_dir)
+    assert looked.returncode == 0, looked.stderr
+    assert "add node4: provision Tomcat, install 1-" in looked.stdout and "nothing was changed" in looked.stdout
+    planned = run_cli("plan", "--war", wars["v2"], "-i", inv, "--state-dir", cluster.state_dir)
+    assert planned.returncode == 0, planned.stderr
+    assert "to add: not behind every load balancer yet (orchestrator apply)" in planned.stdout
+    assert "a deploy refuses until 'orchestrator apply' has added node4" in planned.stdout
+    assert "node4" not in backend(cluster)
+
+    # When it is applied
+    result = run_cli("apply", "-i", inv, "--state-dir", cluster.state_dir)
+
+    # Then apply fails naming the node and the step; node4 is in no load balancer, its Tomcat
+    # stopped; the fleet is as it was
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "node4: could not be brought into service" in result.stderr, result.stderr
+    assert "'verify | Wait until the node itself answers healthy" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "node4" not in backend(cluster)
+    base = cluster.box.tomcat_base("node4")
+    assert owned_pid(base / "temp" / "catalina.pid", f"-Dcatalina.base={base}") is None
+    assert snapshot(cluster) == before

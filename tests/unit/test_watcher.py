@@ -1,6 +1,7 @@
 """The watcher's own logic on a real spool with real inotify: claiming, coalescing, rejecting,
-surviving a dead observer or a recreated directory. The pipeline is replaced by a recorder:
-these tests claim nothing about building or deploying."""
+surviving a dead observer or a recreated directory, noticing inventory edits. The pipeline and
+apply are replaced by recorders: these tests claim nothing about building, deploying or what
+apply does to a fleet (tests/integration/test_fleet.py does)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,12 @@ import pytest
 
 from bench.load import wait_until
 from orchestrator import config as config_lib
-from orchestrator import flags, pipeline
+from orchestrator import apply as apply_lib
+from orchestrator import flags, pipeline, roster
+from orchestrator.errors import InputError
 from orchestrator.history import History
-from orchestrator.watcher import Watcher, ensure_spool
+from orchestrator.inventory import Fleet, fingerprint
+from orchestrator.watcher import INVENTORY_SETTLE, Watcher, ensure_spool
 
 
 @pytest.fixture(autouse=True)
@@ -40,14 +44,17 @@ artifact = "*.war"
 [test]
 command = "true"
 [deploy]
-inventory = "{tmp_path}"
+inventory = "{tmp_path / 'inventory'}"
 state_directory = "{tmp_path / 'state'}"
 rescan_seconds = 0.5
 """)
+    (tmp_path / "inventory" / "group_vars").mkdir(parents=True)
+    (tmp_path / "inventory" / "hosts.yml").write_text("appservers:\n  hosts:\n    node1:\n")
     config = config_lib.load(tmp_path / "orchestrator.toml")
     ensure_spool(config.spool)
     calls = []
     monkeypatch.setattr(pipeline, "run", lambda config, trigger, **kw: calls.append(trigger) or len(calls))
+    monkeypatch.setattr(apply_lib, "apply", _recording_apply(calls))
     history = History(config.state_dir)
     watchers = []
 
@@ -64,6 +71,21 @@ rescan_seconds = 0.5
         w.stop()
         t.join(timeout=10)
     history.close()
+
+
+def _recording_apply(calls):
+    """Stands in for apply: records the inventory it was asked to apply (as its fingerprint)."""
+    def apply(inventory, *, state_dir, history, **kw):
+        calls.append(("apply", fingerprint(inventory)))
+        if (inventory / "broken").exists():
+            raise InputError("inventory: broken on purpose")
+        fleet = Fleet(inventory, ("node1",), ("lb1",))
+        return apply_lib.ApplyResult(apply_lib.FleetChanges(fleet, (), (), (), None), {}, {}, 0.0, None)
+    return apply
+
+
+def applies(calls):
+    return [c for c in calls if isinstance(c, tuple) and c[0] == "apply"]
 
 
 def push(config, n: int, branch: str = "default"):
@@ -125,3 +147,58 @@ def test_incoming_deleted_and_recreated(setup):
     (config.spool / "incoming").mkdir()
     push(config, 5)
     wait_until(lambda: calls, timeout=10, what="a pipeline after incoming/ was recreated")
+
+
+def test_an_inventory_edit_is_applied_once_it_settles(setup):
+    config, calls, start = setup
+    start()
+    # Given an operator saving two files of the inventory, one of them twice
+    hosts = config.inventory / "hosts.yml"
+    hosts.write_text("appservers:\n  hosts:\n    node1:\n    node2:\n")
+    (config.inventory / "group_vars" / "appservers.yml").write_text("tomcat_heap: 256m\n")
+    hosts.write_text("appservers:\n  hosts:\n    node1:\n    node2:\n    node3:\n")
+    # Then one apply runs, of the final version, only after the files were left alone
+    wait_until(lambda: applies(calls), timeout=10, what="an apply")
+    time.sleep(INVENTORY_SETTLE * 2)  # proving an absence takes a window: a second apply would come within it
+    assert applies(calls) == [("apply", fingerprint(config.inventory))]
+
+
+def test_touching_or_reading_the_inventory_applies_nothing(setup):
+    config, calls, start = setup
+    w = start()
+    hosts = config.inventory / "hosts.yml"
+    hosts.write_text(hosts.read_text())
+    hosts.read_text()
+    (config.inventory / ".hosts.yml.swp").write_text("editor state")
+    wait_until(lambda: time.monotonic() - w.inventory_edited.at > INVENTORY_SETTLE, timeout=10, what="the edit to settle")
+    push(config, 1)  # a round of the worker after the settle period
+    wait_until(lambda: calls, timeout=10, what="the pipeline")
+    assert applies(calls) == []
+
+
+def test_an_edit_made_while_no_watcher_ran_is_applied_at_start(setup):
+    config, calls, start = setup
+    # Given an inventory applied once, then edited while the watcher was down
+    roster.roster_path(config.state_dir).parent.mkdir(parents=True)
+    roster.roster_path(config.state_dir).with_name("applied-inventory.sha256").write_text(fingerprint(config.inventory))
+    (config.inventory / "hosts.yml").write_text("appservers:\n  hosts:\n    node1:\n    node2:\n")
+    start()
+    wait_until(lambda: applies(calls), timeout=10, what="an apply at start-up")
+    assert applies(calls) == [("apply", fingerprint(config.inventory))]
+
+
+def test_a_failed_apply_waits_for_the_next_edit(setup):
+    config, calls, start = setup
+    said, history = [], History(config.state_dir)
+    w = Watcher(config, history=history, say=said.append)
+    # Given an edit whose apply fails
+    (config.inventory / "broken").write_text("x")
+    assert w.apply_inventory_if_changed()
+    assert any("apply failed: inventory: broken on purpose" in m for m in said)
+    # Then the same inventory is not tried again on the next rounds...
+    assert not w.apply_inventory_if_changed()
+    # ...but the next edit is
+    (config.inventory / "broken").unlink()
+    assert w.apply_inventory_if_changed()
+    assert len(applies(calls)) == 2
+    history.close()

@@ -1,0 +1,39 @@
+"""What the fleet runs right now, read by playbooks/status.yml (which changes nothing)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from orchestrator.errors import DeployFailed
+from orchestrator.inventory import Fleet
+from orchestrator.project import playbook
+from orchestrator.runner import run_playbook
+
+
+@dataclass(frozen=True)
+class LiveState:
+    releases: dict[str, str]              # app server -> the release its 'current' link names ('' when none)
+    haproxy: dict[str, dict[str, str]]    # load balancer -> every server of its backend -> status
+
+    def backend_servers(self) -> set[str]:
+        """Servers any load balancer has in its backend."""
+        return {server for servers in self.haproxy.values() for server in servers}
+
+    def missing(self, node: str) -> list[str]:
+        """Load balancers whose backend lacks ``node``."""
+        return [lb for lb, servers in self.haproxy.items() if node not in servers]
+
+    def up(self, node: str) -> bool:
+        """UP on every load balancer."""
+        return bool(self.haproxy) and all(str(s.get(node, "")).startswith("UP") for s in self.haproxy.values())
+
+
+def read(fleet: Fleet, *, run_dir: Path) -> LiveState:
+    """Read every node's release and every load balancer's backend; DeployFailed if a load balancer does not answer."""
+    result = run_playbook(playbook("status.yml"), inventory=fleet.inventory, run_dir=run_dir)
+    errors = result.stats.get("haproxy_errors", {})
+    if errors:
+        detail = "; ".join(f"{lb}: {message}" for lb, message in sorted(errors.items()))
+        raise DeployFailed(f"could not read the load balancers: {detail}")
+    return LiveState(result.stats.get("releases", {}), result.stats.get("haproxy", {}))

@@ -1,0 +1,104 @@
+"""The app servers as last deployed to, with the variables that reach them.
+
+A host removed from the inventory must still be drained and have its Tomcat stopped, but the
+inventory no longer says how to log in to it or where its Tomcat lives. So after every
+successful deploy and apply the orchestrator keeps each app server's variables (as the
+inventory defines them, templates unrendered) in ``<state>/fleet/roster.json``, and hands the
+removed ones to playbooks/apply.yml as a group ``retiring`` in an inventory of their own.
+
+Variables that cannot be written as JSON (vault-encrypted values) are left out: a retiring
+host that needs one to be reached is reported, not stopped.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from orchestrator.fsutil import write_atomic
+from orchestrator.inventory import APP_GROUP
+
+RETIRING_GROUP = "retiring"
+# Variables Ansible makes up for every host; they are recomputed for the retiring inventory.
+_MAGIC = {"groups", "group_names", "omit", "playbook_dir", "ansible_facts", "ansible_version", "ansible_config_file",
+          "ansible_playbook_python"}
+
+
+def roster_path(state_dir: Path) -> Path:
+    return Path(state_dir) / "fleet" / "roster.json"
+
+
+def host_variables(inventory: Path) -> dict[str, dict]:
+    """Each app server's variables as Ansible resolves them from ``inventory`` (host, group and group_vars)."""
+    from ansible.inventory.manager import InventoryManager
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.vars.manager import VariableManager
+
+    manager = InventoryManager(loader=DataLoader(), sources=[str(inventory)])
+    variables = VariableManager(loader=manager._loader, inventory=manager)
+    hosts = {}
+    for name in manager.get_groups_dict().get(APP_GROUP, []):
+        found = variables.get_vars(host=manager.get_host(name), include_hostvars=False)
+        hosts[name] = {k: v for k, v in found.items()
+                       if k not in _MAGIC and not k.startswith("inventory_") and _writable(v)}
+    return hosts
+
+
+def _writable(value) -> bool:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def remember(inventory: Path, state_dir: Path, *, applied: str | None = None) -> None:
+    """Record the app servers of ``inventory`` (mode 0600: connection variables may be sensitive).
+
+    After a deploy hosts no longer in the inventory are kept: they may still be behind a load
+    balancer, waiting to be retired. After an apply (``applied``: the inventory's fingerprint as
+    it read it) the roster is exactly the inventory, and the fingerprint is kept: the watcher
+    compares it at start-up to see an edit made while it was not running.
+    """
+    hosts = host_variables(inventory)
+    if applied is None:
+        hosts = {**known(state_dir), **hosts}
+    write_atomic(roster_path(state_dir), json.dumps(hosts, indent=2, sort_keys=True) + "\n", mode=0o600)
+    if applied is not None:
+        write_atomic(roster_path(state_dir).with_name("applied-inventory.sha256"), applied + "\n")
+
+
+def applied_fingerprint(state_dir: Path) -> str | None:
+    """The fingerprint of the inventory as last applied, if any."""
+    try:
+        return roster_path(state_dir).with_name("applied-inventory.sha256").read_text().strip() or None
+    except OSError:
+        return None
+
+
+def known(state_dir: Path) -> dict[str, dict]:
+    try:
+        return json.loads(roster_path(state_dir).read_text())
+    except FileNotFoundError:
+        return {}
+    except ValueError:
+        return {}  # an unreadable roster is as good as none: retiring hosts are then only taken out of rotation
+
+
+def write_retiring_inventory(hosts: list[str], state_dir: Path, path: Path) -> Path:
+    """An inventory with the group ``retiring``: ``hosts`` with their recorded variables.
+
+    A host with no record gets ``webapp_retire_reachable: false``: it is taken out of rotation
+    (all of that runs on the load balancers), and nobody tries to log in to it.
+    """
+    recorded = known(state_dir)
+    entries = {name: recorded.get(name, {"webapp_retire_reachable": False}) for name in hosts}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, json.dumps({"all": {"children": {RETIRING_GROUP: {"hosts": entries}}}}, indent=2) + "\n",
+                 mode=0o600)
+    return path
+
+
+def unknown(hosts: list[str], state_dir: Path) -> list[str]:
+    recorded = known(state_dir)
+    return [h for h in hosts if h not in recorded]
