@@ -537,6 +537,8 @@ def status(config_path: Path | None, inventory: Path | None) -> None:
     click.echo(f"{'node':<14} {'release':<28} " + " ".join(f"{lb:<12}" for lb in haproxy))
     for node in sorted(set(releases) | {n for states in haproxy.values() for n in states}):
         click.echo(f"{node:<14} {releases.get(node) or '-':<28} " + " ".join(f"{states.get(node, '-'):<12}" for states in haproxy.values()))
+    for lb, message in sorted(run.stats.get("haproxy_errors", {}).items()):
+        click.echo(f"{lb}: HAProxy does not answer: {message}")
     for failure in run.failures:
         if failure.kind == "runner_on_unreachable":
             click.echo(f"{failure.host}: unreachable: {failure.message}")

@@ -54,6 +54,10 @@ class Cluster:
     def haproxy_row(self, name: str) -> dict:
         return haproxy_admin.server_stat(str(self.box.socket), "app", name)
 
+    def backend(self) -> dict[str, dict]:
+        """Every server HAProxy's backend has now, by name."""
+        return haproxy_admin.backend_servers(str(self.box.socket), "app")
+
     def tomcat_pid(self, name: str) -> int | None:
         base = self.box.tomcat_base(name)
         return owned_pid(base / "temp" / "catalina.pid", f"-Dcatalina.base={base}")
@@ -96,6 +100,13 @@ class Cluster:
             assert self.node_health(name)["version"] == plan.war.version
         self.assert_all_in_rotation()
         return plan.war.version
+
+
+def without_host(hosts_yml: str, name: str) -> str:
+    """A sandbox's hosts.yml with one app server's lines (its name and address) deleted."""
+    lines = hosts_yml.splitlines(keepends=True)
+    i = lines.index(f"        {name}:\n")
+    return "".join(lines[:i] + lines[i + 2:])
 
 
 def _our_wrks() -> set[int]:

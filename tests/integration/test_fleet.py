@@ -10,10 +10,11 @@ import sys
 
 from bench.load import wait_until
 from orchestrator import apply as apply_lib
-from orchestrator import haproxy_admin, sandbox
+from orchestrator import sandbox
 from orchestrator.history import History
 from orchestrator.processes import owned_pid, terminate
 from tests.conftest import run_cli
+from tests.integration.conftest import without_host
 
 
 def snapshot(cluster):
@@ -70,16 +71,6 @@ def test_capacity_guard_refuses_when_a_node_is_already_down(three_nodes, wars, t
                    what="node3 back UP")
 
 
-def backend(cluster) -> dict[str, dict]:
-    return haproxy_admin.backend_servers(str(cluster.box.socket), "app")
-
-
-def without_host(hosts_yml: str, name: str) -> str:
-    lines = hosts_yml.splitlines(keepends=True)
-    i = lines.index(f"        {name}:\n")
-    return "".join(lines[:i] + lines[i + 2:])  # the name and its ansible_host line
-
-
 def test_a_host_removed_from_the_inventory_and_added_back_under_load(three_nodes, wars, tmp_path):
     # Given three nodes on v1 and `orchestrator watch` running, with no push waiting (the
     # sandbox's first commit left a flag)
@@ -104,7 +95,7 @@ def test_a_host_removed_from_the_inventory_and_added_back_under_load(three_nodes
             wait_until(lambda: "the fleet matches the inventory: node1, node2" in said(), timeout=180,
                        what="the watcher to retire node3")
         # Then node3 is out of HAProxy and stopped, the others untouched, and no request failed
-        assert "node3" not in backend(cluster), said()
+        assert "node3" not in cluster.backend(), said()
         assert cluster.tomcat_pid("node3") is None
         assert {n: cluster.tomcat_pid(n) for n in others} == others
         assert load.report.failed == 0, load.report
@@ -115,7 +106,7 @@ def test_a_host_removed_from_the_inventory_and_added_back_under_load(three_nodes
             wait_until(lambda: "the fleet matches the inventory: node1, node2, node3" in said(), timeout=240,
                        what="the watcher to add node3")
             # Then node3 serves the last known-good release through HAProxy
-            wait_until(lambda: int(backend(cluster)["node3"]["stot"]) > 0, timeout=30, what="requests served by node3")
+            wait_until(lambda: int(cluster.backend()["node3"]["stot"]) > 0, timeout=30, what="requests served by node3")
         assert load.report.failed == 0, load.report
         assert cluster.node_health("node3")["version"] == "1"
         assert cluster.current_release("node3") == cluster.current_release("node1")
@@ -125,7 +116,7 @@ def test_a_host_removed_from_the_inventory_and_added_back_under_load(three_nodes
     finally:
         watcher.send_signal(signal.SIGTERM)
         watcher.wait(timeout=60)
-        if hosts.read_text() != original or "node3" not in backend(cluster):
+        if hosts.read_text() != original or "node3" not in cluster.backend():
             hosts.write_text(original)
             history = History(cluster.state_dir)
             try:
@@ -153,7 +144,7 @@ def test_a_new_host_that_fails_its_health_check_is_not_added(three_nodes, wars, 
     assert planned.returncode == 0, planned.stderr
     assert "to add: not behind every load balancer yet (orchestrator apply)" in planned.stdout
     assert "a deploy refuses until 'orchestrator apply' has added node4" in planned.stdout
-    assert "node4" not in backend(cluster)
+    assert "node4" not in cluster.backend()
 
     # When it is applied
     result = run_cli("apply", "-i", inv, "--state-dir", cluster.state_dir)
@@ -164,7 +155,7 @@ def test_a_new_host_that_fails_its_health_check_is_not_added(three_nodes, wars, 
     assert "node4: could not be brought into service" in result.stderr, result.stderr
     assert "'verify | Wait until the node itself answers healthy" in result.stderr
     assert "Traceback" not in result.stderr
-    assert "node4" not in backend(cluster)
+    assert "node4" not in cluster.backend()
     base = cluster.box.tomcat_base("node4")
     assert owned_pid(base / "temp" / "catalina.pid", f"-Dcatalina.base={base}") is None
     assert snapshot(cluster) == before

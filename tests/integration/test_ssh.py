@@ -10,7 +10,7 @@ import pytest
 from bench.load import wait_until
 from orchestrator import sandbox
 from tests.conftest import build_war, run_cli
-from tests.integration.conftest import Cluster
+from tests.integration.conftest import Cluster, without_host
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +38,39 @@ def test_deploy_to_three_nodes_over_ssh_loses_no_request(ssh_cluster, tmp_path):
     for name in cluster.nodes:
         assert cluster.node_health(name)["version"] == "2"
     assert report.failed == 0, report.line()
+
+
+def test_a_node_retired_and_added_back_over_ssh_loses_no_request(ssh_cluster, tmp_path):
+    # Given three nodes on v1, reached over SSH
+    cluster = ssh_cluster
+    cluster.given_release(build_war(tmp_path / "app-1.war", "1"))
+    hosts = cluster.inventory / "hosts.yml"
+    original = hosts.read_text()
+    try:
+        # When node3 is deleted from the inventory and applied, under load
+        with cluster.load() as load:
+            hosts.write_text(without_host(original, "node3"))
+            removed = run_cli("apply", "-i", cluster.inventory, "--state-dir", cluster.state_dir)
+        # Then it left HAProxy and its Tomcat was stopped over SSH, with no request lost
+        assert removed.returncode == 0, removed.stdout + removed.stderr
+        assert "node3 retired" in removed.stdout and "warning" not in removed.stdout
+        assert "node3" not in cluster.backend() and cluster.tomcat_pid("node3") is None
+        assert load.report.failed == 0, load.report.line()
+
+        # When it is put back, under load
+        with cluster.load() as load:
+            hosts.write_text(original)
+            added = run_cli("apply", "-i", cluster.inventory, "--state-dir", cluster.state_dir)
+        # Then it serves the last known-good release behind HAProxy, with no request lost
+        assert added.returncode == 0, added.stdout + added.stderr
+        assert "node3 joined on 1-" in added.stdout
+        assert cluster.node_health("node3")["version"] == "1"
+        cluster.assert_all_in_rotation()
+        assert load.report.failed == 0, load.report.line()
+    finally:
+        if hosts.read_text() != original or "node3" not in cluster.backend():
+            hosts.write_text(original)
+            run_cli("apply", "-i", cluster.inventory, "--state-dir", cluster.state_dir)
 
 
 def test_a_node_lost_mid_deploy_stops_the_roll_and_is_not_drained(ssh_cluster, tmp_path):
