@@ -4,17 +4,20 @@
     .venv/bin/python bench/fleet_scaling.py [--nodes 2 4 8] [--serial 1 25% 50%] [--modes local ssh] [--repeat 2]
 
 For each fleet size and connection it sets up a sandbox on 127.0.10.x (stopped again at the
-end), deploys release 1 once to warm up, then for each batch size runs `orchestrator deploy`
-(the real command line, in a child process, no bake) --repeat times, switching every node
-between releases 2 and 1. For every run it reads, from the run's own artifacts, what Tomcat
-itself took on each node (stop, start, start-to-healthy, as the modules time them), and samples
-the orchestrator process's peak resident memory (VmHWM) and that of its whole process tree
-(ansible-playbook and its forks included).
+end), deploys release 1 once to warm up, times Tomcat itself on node1 (SIGTERM to exit, then
+catalina.sh start to the first healthy answer; three times, median), then for each batch size
+runs `orchestrator deploy` (the real command line, in a child process, no bake) --repeat times,
+switching every node between releases 2 and 1. Each run samples the orchestrator process's
+peak resident memory (VmHWM) and that of its whole process tree (ansible-playbook and its
+forks included), and reads from its own artifacts when the first node was drained and the
+last one enabled.
 
-  floor/node   one node's stop + start-to-healthy (median over the run's nodes)
-  ideal        sum over the batches of the slowest node's floor in that batch: a roll that
-               costs nothing but Tomcat; about (N / batch size) x floor/node
-  overhead/node  (wall - ideal) / N: what the orchestrator and Ansible add per node; the
+  floor        one node's Tomcat stop + start-to-healthy, timed outside Ansible
+  ideal        batches x floor: a roll that costs nothing but Tomcat
+  overhead/node  (wall - ideal) / N: what the orchestrator and Ansible add, spread per node
+               (it includes the fixed start-up, preflight, parallel ship and tidy-up)
+  roll         first drain started -> last node enabled: the serial part alone
+  roll overhead/node  (roll - ideal) / N: what each node's turn adds above Tomcat itself; the
                target is that it stays flat as N grows
 """
 
@@ -30,18 +33,20 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from orchestrator import sandbox  # noqa: E402
+from bench.load import wait_until  # noqa: E402
+from orchestrator import haproxy_admin, sandbox  # noqa: E402
 from orchestrator.plan import serial_batches  # noqa: E402
+from orchestrator.processes import owned_pid, terminate  # noqa: E402
 
 NET = 10
-FLOOR_TASKS = {"stop | Stop Tomcat (catalina)", "start | Start Tomcat (catalina)",
-               "verify | Wait until the node itself answers healthy with the expected release"}
 
 
 @dataclass(frozen=True)
@@ -49,19 +54,27 @@ class Run:
     nodes: int
     mode: str
     serial: str
+    floor: float                  # one node's Tomcat stop + start-to-healthy
     wall: float
-    floors: dict[str, float]      # node -> stop + start + healthy
+    roll: float                   # first drain started -> last enable done (the serial part alone)
     rss_orchestrator_kib: int
     rss_tree_kib: int
 
     @property
+    def batches(self) -> int:
+        return len(serial_batches([f"node{i}" for i in range(self.nodes)], _serial_value(self.serial)))
+
+    @property
     def ideal(self) -> float:
-        names = sorted(self.floors, key=lambda n: int(n.removeprefix("node")))
-        return sum(max(self.floors[n] for n in batch) for batch in serial_batches(names, _serial_value(self.serial)))
+        return self.batches * self.floor
 
     @property
     def overhead_per_node(self) -> float:
         return (self.wall - self.ideal) / self.nodes
+
+    @property
+    def roll_overhead_per_node(self) -> float:
+        return (self.roll - self.ideal) / self.nodes
 
 
 def _serial_value(serial: str):
@@ -120,17 +133,48 @@ def deploy(box: sandbox.Sandbox, war: Path, state: Path, serial: str) -> tuple[f
     return wall, artifacts, own, tree
 
 
-def floors(artifacts: Path) -> dict[str, float]:
-    """Per node: stop + start + start-to-healthy, as the modules timed them in this run."""
-    per_node: dict[str, float] = {}
+def roll_span(artifacts: Path) -> float:
+    """From the run's events: first drain started -> last enable done."""
+    drains, enables = [], []
     for path in (artifacts / "job_events").glob("*.json"):
         event = json.loads(path.read_text())
-        data = event.get("event_data") or {}
-        if event.get("event") == "runner_on_ok" and data.get("task") in FLOOR_TASKS:
-            seconds = (data.get("res") or {}).get("seconds")
-            if seconds is not None:
-                per_node[data["host"]] = per_node.get(data["host"], 0.0) + float(seconds)
-    return per_node
+        task = (event.get("event_data") or {}).get("task") or ""
+        if event.get("event") == "runner_on_start" and task.startswith("drain | "):
+            drains.append(datetime.fromisoformat(event["created"]))
+        if event.get("event") == "runner_on_ok" and task.startswith("enable | "):
+            enables.append(datetime.fromisoformat(event["created"]))
+    return (max(enables) - min(drains)).total_seconds()
+
+
+def healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as resp:
+            return resp.status == 200
+    except OSError:
+        return False
+
+
+def tomcat_floor(box: sandbox.Sandbox, name: str = "node1", times: int = 3) -> float:
+    """Tomcat alone: SIGTERM to exit, then catalina.sh start to the first healthy answer (median)."""
+    base = box.tomcat_base(name)
+    url = f"http://{box.node_address(box.node_names.index(name) + 1)}:{sandbox.PORT}/health"
+    env = dict(os.environ, CATALINA_BASE=str(base), CATALINA_HOME=str(sandbox.TOMCAT_HOME),
+               CATALINA_PID=str(base / "temp" / "catalina.pid"))
+    samples = []
+    for _ in range(times):
+        began = time.monotonic()
+        pid = owned_pid(base / "temp" / "catalina.pid", f"-Dcatalina.base={base}")
+        if pid:
+            terminate(pid, timeout=30)
+        (base / "temp" / "catalina.pid").unlink(missing_ok=True)  # catalina.sh refuses a PID file it finds
+        subprocess.run([str(sandbox.TOMCAT_HOME / "bin" / "catalina.sh"), "start"], env=env, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        wait_until(lambda: healthy(url), timeout=60, interval=0.02, what=f"{name} healthy")
+        samples.append(time.monotonic() - began)
+    # back in rotation before the deploys: the capacity guard counts it
+    wait_until(lambda: haproxy_admin.serving(haproxy_admin.server_stat(str(box.socket), "app", name)), timeout=60,
+               what=f"{name} UP in HAProxy")
+    return statistics.median(samples)
 
 
 def measure(nodes: int, mode: str, serials: list[str], repeat: int, wars: dict[str, Path], work: Path) -> list[Run]:
@@ -141,15 +185,17 @@ def measure(nodes: int, mode: str, serials: list[str], repeat: int, wars: dict[s
     try:
         sandbox.up(box)
         deploy(box, wars["1"], state, "100%")  # warm-up: every node on release 1
+        floor = tomcat_floor(box)
+        print(f"  {mode:<5} {nodes} nodes: Tomcat's own stop + start-to-healthy {floor:.2f}s", flush=True)
         current = "1"
         for serial in serials:
             for _ in range(repeat):
                 current = "2" if current == "1" else "1"
                 wall, artifacts, own, tree = deploy(box, wars[current], state, serial)
-                run = Run(nodes, mode, serial, wall, floors(artifacts), own, tree)
+                run = Run(nodes, mode, serial, floor, wall, roll_span(artifacts), own, tree)
                 runs.append(run)
                 print(f"  {mode:<5} {nodes} nodes serial {serial:>4}: wall {wall:5.1f}s ideal {run.ideal:5.1f}s "
-                      f"overhead/node {run.overhead_per_node:4.2f}s rss {own // 1024} MiB (tree {tree // 1024} MiB)",
+                      f"overhead/node {run.overhead_per_node:4.2f}s; roll {run.roll:5.1f}s, overhead/node {run.roll_overhead_per_node:4.2f}s; rss {own // 1024} MiB (tree {tree // 1024} MiB)",
                       flush=True)
     finally:
         sandbox.down(box)
@@ -162,6 +208,7 @@ def main() -> None:
     parser.add_argument("--serial", nargs="+", default=["1", "25%", "50%"])
     parser.add_argument("--modes", nargs="+", choices=["local", "ssh"], default=["local", "ssh"])
     parser.add_argument("--repeat", type=int, default=2, help="deploys per cell")
+    parser.add_argument("--keep", action="store_true", help="keep the sandboxes' files (and each run's artifacts)")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="orchestrator-scaling-"))
@@ -172,24 +219,25 @@ def main() -> None:
             for nodes in args.nodes:
                 runs += measure(nodes, mode, args.serial, args.repeat, wars, work)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if args.keep:
+            print(f"files kept in {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
 
-    print("\n| nodes | connection | serial | batches | wall s (median) | floor/node s | ideal s | wall / ideal "
-          "| overhead/node s | orchestrator peak RSS MiB | tree peak RSS MiB |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("\n| nodes | connection | serial | batches | wall s (median) | floor s | ideal s | wall / ideal "
+          "| overhead/node s | roll s | roll / ideal | roll overhead/node s | orchestrator peak RSS MiB | tree peak RSS MiB |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     cells: dict[tuple, list[Run]] = {}
     for run in runs:
         cells.setdefault((run.mode, run.nodes, run.serial), []).append(run)
+    med = statistics.median
     for (mode, nodes, serial), group in cells.items():
-        med = lambda values: statistics.median(values)  # noqa: E731
-        batches = len(serial_batches([f"node{i}" for i in range(nodes)], _serial_value(serial)))
-        wall = med([r.wall for r in group])
-        ideal = med([r.ideal for r in group])
-        floor = med([f for r in group for f in r.floors.values()])
-        print(f"| {nodes} | {mode} | {serial} | {batches} | {wall:.1f} | {floor:.2f} | {ideal:.1f} | {wall / ideal:.2f} "
-              f"| {med([r.overhead_per_node for r in group]):.2f} | {max(r.rss_orchestrator_kib for r in group) / 1024:.0f} "
-              f"| {max(r.rss_tree_kib for r in group) / 1024:.0f} |")
-
+        first = group[0]
+        wall, roll = med([r.wall for r in group]), med([r.roll for r in group])
+        print(f"| {nodes} | {mode} | {serial} | {first.batches} | {wall:.1f} | {first.floor:.2f} | {first.ideal:.1f} "
+              f"| {wall / first.ideal:.2f} | {med([r.overhead_per_node for r in group]):.2f} | {roll:.1f} "
+              f"| {roll / first.ideal:.2f} | {med([r.roll_overhead_per_node for r in group]):.2f} "
+              f"| {max(r.rss_orchestrator_kib for r in group) / 1024:.0f} | {max(r.rss_tree_kib for r in group) / 1024:.0f} |")
 
 if __name__ == "__main__":
     main()

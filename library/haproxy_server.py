@@ -28,8 +28,9 @@ options:
   up_timeout: {description: Seconds to wait for UP, default: 30, type: float}
   wait_check: {description: With state=ready, also wait until a health check has passed (a server new to the config reads UP before its first check), default: false, type: bool}
   weight: {description: Set this weight (0-256) as well, type: int}
-  min_up: {description: Capacity guard. Before any change, fail unless at least this many servers of the backend, other than this one and those in I(leaving), read UP right now (only when the batch takes an UP server away), type: int}
+  min_up: {description: Capacity guard. Before any change, fail unless at least this many servers of the backend, other than this one and those in I(leaving), are serving right now - UP with a passed last check (only when the batch takes a serving server away), type: int}
   leaving: {description: Servers about to leave rotation with this one (its batch), type: list, elements: str, default: []}
+  check_wait: {description: With I(min_up), seconds to wait for servers HAProxy has not checked yet since it started, type: float, default: 10}
 """
 
 RETURN = r"""
@@ -47,6 +48,8 @@ from ansible.module_utils.haproxy_admin import (
     HAProxyAdminError,
     admin_state,
     check_passed,
+    never_checked,
+    serving,
     in_flight,
     is_up,
     server_stat,
@@ -123,20 +126,33 @@ def put_in_rotation(module: AnsibleModule, before: dict, result: dict) -> dict:
 
 
 def guard_capacity(sock: str, backend: str, server: str, min_up: int, leaving: list, module: AnsibleModule) -> None:
-    """Refuse to touch ``server`` when too few of the other servers are UP (read live, not assumed).
+    """Refuse to touch ``server`` when too few of the other servers are serving (read live, not assumed).
 
-    Only a batch that takes UP servers away can lower capacity: a fleet that is not serving yet
-    (its first deploy) or a node that is already down may always be worked on.
+    Only a batch that takes serving servers away can lower capacity: a fleet that is not serving
+    yet (its first deploy) or a node that is already down may always be worked on. A freshly
+    started HAProxy reads every server UP until its first checks: those are awaited (bounded),
+    and what is still unchecked then counts as not serving.
     """
-    rows = [r for r in show_stat(sock) if r.get("pxname") == backend and r.get("svname") not in ("FRONTEND", "BACKEND")]
+    deadline = time.monotonic() + module.params["check_wait"]
+    while True:
+        rows = [r for r in show_stat(sock) if r.get("pxname") == backend and r.get("svname") not in ("FRONTEND", "BACKEND")]
+        if not any(never_checked(r) for r in rows) or time.monotonic() >= deadline:
+            break
+        time.sleep(0.1)
     going = [r for r in rows if r["svname"] == server or r["svname"] in leaving]
     staying = [r for r in rows if r not in going]
-    up = [r["svname"] for r in staying if is_up(r)]
-    if any(is_up(r) for r in going) and len(up) < min_up:
-        down = ", ".join(f"{r['svname']} is {r['status']}" for r in staying if not is_up(r)) or "no other servers"
+    up = [r["svname"] for r in staying if serving(r)]
+    if any(serving(r) for r in going) and len(up) < min_up:
+        down = ", ".join(f"{r['svname']} is {r['status']}" + _check_note(r) for r in staying if not serving(r)) or "no other servers"
         module.fail_json(msg=f"capacity guard: refusing to take {server} out of rotation: only {len(up)} other "
                              f"server(s) would stay UP ({down}), and at least {min_up} must (deploy_min_healthy); "
                              "bring them back or lower deploy_min_healthy", up=up)
+
+
+def _check_note(row: dict) -> str:
+    if not is_up(row):
+        return ""
+    return " (not checked yet)" if never_checked(row) else f" (last check failed: {row.get('check_status', '').lstrip('* ')})"
 
 
 def main() -> None:
@@ -152,6 +168,7 @@ def main() -> None:
             wait_check=dict(type="bool", default=False),
             weight=dict(type="int"),
             min_up=dict(type="int"),
+            check_wait=dict(type="float", default=10),
             leaving=dict(type="list", elements="str", default=[]),
         ),
         supports_check_mode=True,

@@ -34,7 +34,7 @@ class FleetChanges:
     fleet: Fleet
     add: tuple[str, ...]          # in the inventory, missing from some load balancer's backend
     remove: tuple[str, ...]       # in a backend, gone from the inventory
-    unreachable: tuple[str, ...]  # of those removed, the ones with no record of how to log in to them
+    kept_running: dict[str, str]  # of those removed, the ones whose Tomcat is not stopped, and why
     war: War | None               # the release new nodes get (None when nothing is added)
 
     @property
@@ -49,8 +49,8 @@ class FleetChanges:
             lines.append(f"add {node}: provision Tomcat, install {self.war.release_id} (sha256 {self.war.sha256[:16]}…), "
                          "health-check it, then put it behind " + ", ".join(self.fleet.loadbalancers))
         for node in self.remove:
-            how = ("take it out of rotation (no record of how to reach it: its Tomcat is left to you)"
-                   if node in self.unreachable else "drain it, stop its Tomcat")
+            how = (f"drain it; its Tomcat is left running: {self.kept_running[node]}"
+                   if node in self.kept_running else "drain it, stop its Tomcat")
             lines.append(f"remove {node}: {how}, then drop it from " + ", ".join(self.fleet.loadbalancers))
         return lines
 
@@ -60,7 +60,7 @@ def changes(fleet: Fleet, state: live.LiveState, *, history: History, state_dir:
     add = tuple(n for n in fleet.appservers if state.missing(n))
     remove = tuple(sorted(state.backend_servers() - set(fleet.appservers)))
     war = _release_for_new_nodes(add, history, state_dir) if add else None
-    return FleetChanges(fleet, add, remove, tuple(roster.unknown(list(remove), state_dir)), war)
+    return FleetChanges(fleet, add, remove, roster.kept_running(list(remove), fleet.inventory, state_dir), war)
 
 
 def _release_for_new_nodes(add: tuple[str, ...], history: History, state_dir: Path) -> War:
@@ -127,7 +127,8 @@ def _run(found: FleetChanges, run_dir: Path, state_dir: Path, began: datetime, o
 
     sources = [found.fleet.inventory]
     if found.remove:
-        sources.append(roster.write_retiring_inventory(list(found.remove), state_dir, run_dir / "retiring.json"))
+        sources.append(roster.write_retiring_inventory(list(found.remove), state_dir, run_dir / "retiring.json",
+                                                       found.kept_running))
     extravars = {"apply_join": list(found.add)}
     if found.war is not None:
         extravars["war"] = str(found.war.path)

@@ -108,6 +108,20 @@ def check_passed(row: dict[str, str]) -> bool:
     return row.get("check_status", "").lstrip("* ").startswith(("L4OK", "L6OK", "L7OK", "L7OKC"))
 
 
+def never_checked(row: dict[str, str]) -> bool:
+    """HAProxy started (not reloaded: a reload keeps check results) and has not checked it yet.
+
+    Such a server reads UP whether or not anything answers on it.
+    """
+    return row.get("check_status", "").lstrip("* ") == "INI"  # (a server in maint reads "": not checked now)
+
+
+def serving(row: dict[str, str]) -> bool:
+    """UP and its last health check passed: capacity that can be counted on ("UP 2/3", a
+    server whose checks started failing, and one never checked, are not)."""
+    return is_up(row) and check_passed(row)
+
+
 def is_up(row: dict[str, str]) -> bool:
     return row.get("status", "").startswith("UP")
 

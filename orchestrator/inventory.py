@@ -38,8 +38,19 @@ def load_fleet(inventory: Path) -> Fleet:
     from ansible.parsing.dataloader import DataLoader
     from ansible.utils.display import Display
 
+    from ansible import constants
+    from ansible.errors import AnsibleError
+
     Display().verbosity = 0
-    manager = InventoryManager(loader=DataLoader(), sources=[str(inventory)])
+    # A file of the inventory that does not parse must stop us, not be skipped with a warning:
+    # its hosts would look removed, and apply would retire them. (ansible.cfg says the same for
+    # the playbook runs.)
+    constants.INVENTORY_ANY_UNPARSED_IS_FAILED = True
+    try:
+        manager = InventoryManager(loader=DataLoader(), sources=[str(inventory)])
+    except AnsibleError as exc:
+        raise InputError(f"inventory {inventory} does not parse: {str(exc).splitlines()[0]}; fix the file "
+                         "(ansible-inventory -i <it> --list shows what Ansible makes of it)") from None
     groups = manager.get_groups_dict()
     if not manager.hosts and not groups.get("all"):
         raise InputError(f"inventory {inventory} has no hosts (or could not be parsed): "

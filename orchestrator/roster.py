@@ -7,7 +7,7 @@ inventory defines them, templates unrendered) in ``<state>/fleet/roster.json``, 
 removed ones to playbooks/apply.yml as a group ``retiring`` in an inventory of their own.
 
 Variables that cannot be written as JSON (vault-encrypted values) are left out: a retiring
-host that needs one to be reached is reported, not stopped.
+host that needs one to log in fails at its stop, after it is out of rotation.
 """
 
 from __future__ import annotations
@@ -85,20 +85,45 @@ def known(state_dir: Path) -> dict[str, dict]:
         return {}  # an unreadable roster is as good as none: retiring hosts are then only taken out of rotation
 
 
-def write_retiring_inventory(hosts: list[str], state_dir: Path, path: Path) -> Path:
-    """An inventory with the group ``retiring``: ``hosts`` with their recorded variables.
+UNRECORDED = "not known to the orchestrator (no record of how to reach it)"
 
-    A host with no record gets ``webapp_retire_reachable: false``: it is taken out of rotation
-    (all of that runs on the load balancers), and nobody tries to log in to it.
+
+def kept_running(hosts: list[str], inventory: Path, state_dir: Path) -> dict[str, str]:
+    """Of the retiring ``hosts``, those whose Tomcat must not be stopped, and why.
+
+    One nobody recorded cannot be logged in to. One whose address and Tomcat port a host of the
+    inventory has now is the same Tomcat under a new name (a host renamed): stopping it would
+    take the new name's server down.
     """
     recorded = known(state_dir)
-    entries = {name: recorded.get(name, {"webapp_retire_reachable": False}) for name in hosts}
+    taken = {_endpoint(name, variables): name for name, variables in host_variables(inventory).items()}
+    reasons = {}
+    for name in hosts:
+        if name not in recorded:
+            reasons[name] = UNRECORDED
+        elif _endpoint(name, recorded[name]) in taken:
+            address, port = _endpoint(name, recorded[name])
+            reasons[name] = f"{address}:{port} is {taken[(address, port)]}'s now (the same Tomcat under a new name?)"
+    return reasons
+
+
+def _endpoint(name: str, variables: dict) -> tuple[str, str]:
+    return str(variables.get("ansible_host", name)), str(variables.get("tomcat_port", 8080))
+
+
+def write_retiring_inventory(hosts: list[str], state_dir: Path, path: Path, keep_running: dict[str, str]) -> Path:
+    """An inventory with the group ``retiring``: ``hosts`` with their recorded variables.
+
+    Those in ``keep_running`` (see kept_running) are only taken out of rotation: all of that runs
+    on the load balancers, and nobody stops their Tomcat.
+    """
+    recorded = known(state_dir)
+    entries = {}
+    for name in hosts:
+        entries[name] = dict(recorded.get(name, {}))
+        if name in keep_running:
+            entries[name].update(webapp_retire_stop_tomcat=False, webapp_retire_keep_reason=keep_running[name])
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, json.dumps({"all": {"children": {RETIRING_GROUP: {"hosts": entries}}}}, indent=2) + "\n",
                  mode=0o600)
     return path
-
-
-def unknown(hosts: list[str], state_dir: Path) -> list[str]:
-    recorded = known(state_dir)
-    return [h for h in hosts if h not in recorded]

@@ -138,3 +138,29 @@ def test_build_that_produces_two_wars(cluster, untouched, tmp_path):
     result = run_cli("deploy", "--rev", "default", "--config", config)
     assert result.returncode == 1
     assert "produced 2 files matching 'build/*.war' (build/app.war, build/copy.war)" in result.stderr
+
+
+def test_apply_with_an_inventory_file_that_does_not_parse(cluster, untouched, tmp_path):
+    # Given the appservers in a file of their own that an editor left broken: its hosts must not
+    # look removed (apply would retire them)
+    inv = tmp_path / "inventory"
+    shutil.copytree(cluster.inventory, inv)
+    (inv / "more.yml").write_text("appservers:\n  hosts:\n    node3:\n   broken: [\n")
+    result = run_cli("apply", "-i", inv, "--state-dir", cluster.state_dir)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"inventory {inv} does not parse" in result.stderr and "more.yml" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_apply_with_a_new_host_and_no_release_to_give_it(cluster, untouched, tmp_path):
+    # Given a new host in the inventory and a state directory that has never deployed
+    inv = tmp_path / "inventory"
+    shutil.copytree(cluster.inventory, inv)
+    hosts = inv / "hosts.yml"
+    hosts.write_text(hosts.read_text().replace("      hosts:\n        node1:", "      hosts:\n        node3:\n"
+                                               "          ansible_host: 127.0.2.3\n        node1:"))
+    result = run_cli("apply", "-i", inv, "--state-dir", tmp_path / "state")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "node3 cannot join yet: no release has gone live" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "node3" not in cluster.backend()

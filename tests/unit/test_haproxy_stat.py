@@ -1,4 +1,4 @@
-from orchestrator.haproxy_admin import admin_state, in_flight, is_up, parse_stat_csv
+from orchestrator.haproxy_admin import admin_state, in_flight, is_up, never_checked, parse_stat_csv, serving
 
 # Columns in an order of our own: they are read by name, never by position.
 SHOW_STAT = """# svname,pxname,qcur,scur,status,weight
@@ -37,3 +37,17 @@ def test_up_right_after_maint_reads_up_1_of_3():
 def test_admin_state():
     r = rows()
     assert [admin_state(r[n]) for n in ("node1", "node2", "node4")] == ["ready", "drain", "maint"]
+
+
+def test_serving_means_up_with_a_passed_last_check():
+    # as HAProxy 2.6 reported them: a fresh start, a failing server going down, one back from maint
+    r = {row["svname"]: row for row in parse_stat_csv("""# pxname,svname,status,check_status
+app,fresh,UP,INI
+app,failing,UP 2/3,L7STS
+app,back,UP 1/3,L7OK
+app,checking,UP,* L7OK
+app,maint,MAINT,
+app,down,DOWN,L4CON
+""")}
+    assert [n for n in r if serving(r[n])] == ["back", "checking"]
+    assert [n for n in r if never_checked(r[n])] == ["fresh"]
