@@ -3,10 +3,12 @@ guard, on three real nodes behind a real HAProxy."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 from bench.load import wait_until
 from orchestrator import apply as apply_lib
@@ -159,3 +161,34 @@ def test_a_new_host_that_fails_its_health_check_is_not_added(three_nodes, wars, 
     base = cluster.box.tomcat_base("node4")
     assert owned_pid(base / "temp" / "catalina.pid", f"-Dcatalina.base={base}") is None
     assert snapshot(cluster) == before
+
+
+def test_provisioning_by_hand_never_puts_a_node_without_a_release_in_rotation(three_nodes, wars, tmp_path):
+    # Given three nodes on v1, and an inventory with a fourth host the operator just added
+    cluster = three_nodes
+    cluster.given_release(wars["v1"])
+    inv = tmp_path / "inventory"
+    shutil.copytree(cluster.inventory, inv)
+    (inv / "hosts.yml").write_text((inv / "hosts.yml").read_text().replace(
+        "    appservers:\n      hosts:\n", "    appservers:\n      hosts:\n        node4:\n          ansible_host: 127.0.4.4\n"))
+    config = Path(cluster.box.haproxy_dir / "haproxy.cfg").read_text()
+
+    # When they run provision.yml by hand (it would render node4 into haproxy.cfg and reload)
+    env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+    root = Path(__file__).resolve().parents[2]
+    try:
+        result = subprocess.run(["ansible-playbook", "-i", str(inv), "playbooks/provision.yml"], cwd=root, env=env,
+                                capture_output=True, text=True, timeout=600)
+
+        # Then the load balancer refuses: node4 is in no backend and haproxy.cfg is unchanged
+        assert result.returncode != 0, result.stdout[-3000:]
+        assert "node4 would enter the rotation of lb1 the moment HAProxy reloads" in result.stdout, result.stdout[-3000:]
+        assert "orchestrator apply" in result.stdout
+        assert "node4" not in cluster.backend()
+        assert Path(cluster.box.haproxy_dir / "haproxy.cfg").read_text() == config
+        cluster.assert_all_in_rotation()
+    finally:
+        base = cluster.box.tomcat_base("node4")  # its empty Tomcat was provisioned: stop it
+        pid = owned_pid(base / "temp" / "catalina.pid", f"-Dcatalina.base={base}")
+        if pid:
+            terminate(pid)
