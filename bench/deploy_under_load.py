@@ -26,13 +26,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.load import Load, wait_until  # noqa: E402
+from bench.load import Load, healthy, wait_until  # noqa: E402
 from orchestrator import deploy as deploy_lib  # noqa: E402
 from orchestrator import sandbox  # noqa: E402
 from orchestrator.processes import owned_pid, terminate  # noqa: E402
@@ -46,14 +45,6 @@ def build(out: Path, version: str) -> Path:
     subprocess.run([str(ROOT / "examples/webapp/build.sh"), "--version", version, "--out", str(out)],
                    check=True, stdout=subprocess.DEVNULL)
     return out
-
-
-def healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1) as resp:
-            return resp.status == 200
-    except OSError:
-        return False
 
 
 def orchestrated(box: sandbox.Sandbox, war: Path, state: Path) -> tuple[float, dict, dict]:

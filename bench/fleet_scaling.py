@@ -33,7 +33,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -41,7 +40,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.load import wait_until  # noqa: E402
+from bench.load import healthy, wait_until  # noqa: E402
 from orchestrator import haproxy_admin, sandbox  # noqa: E402
 from orchestrator.plan import serial_batches  # noqa: E402
 from orchestrator.processes import owned_pid, terminate  # noqa: E402
@@ -144,14 +143,6 @@ def roll_span(artifacts: Path) -> float:
         if event.get("event") == "runner_on_ok" and task.startswith("enable | "):
             enables.append(datetime.fromisoformat(event["created"]))
     return (max(enables) - min(drains)).total_seconds()
-
-
-def healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1) as resp:
-            return resp.status == 200
-    except OSError:
-        return False
 
 
 def tomcat_floor(box: sandbox.Sandbox, name: str = "node1", times: int = 3) -> float:

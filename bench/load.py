@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -107,3 +108,12 @@ def wait_until(predicate, *, timeout: float, interval: float = 0.05, what: str =
         if time.monotonic() >= deadline:
             raise TimeoutError(f"{what} not reached within {timeout}s")
         time.sleep(interval)
+
+
+def healthy(url: str) -> bool:
+    """``url`` answers 200 within a second."""
+    try:
+        with urllib.request.urlopen(url, timeout=1) as resp:
+            return resp.status == 200
+    except OSError:
+        return False

@@ -95,6 +95,8 @@ def kept_running(hosts: list[str], inventory: Path, state_dir: Path) -> dict[str
     inventory has now is the same Tomcat under a new name (a host renamed): stopping it would
     take the new name's server down.
     """
+    if not hosts:
+        return {}  # nothing retires: spare reading the inventory once more (every apply, every watcher edit)
     recorded = known(state_dir)
     taken = {_endpoint(name, variables): name for name, variables in host_variables(inventory).items()}
     reasons = {}

@@ -109,6 +109,13 @@ def without_host(hosts_yml: str, name: str) -> str:
     return "".join(lines[:i] + lines[i + 2:])
 
 
+def with_host(hosts_yml: str, name: str, address: str) -> str:
+    """A sandbox's hosts.yml with one more app server, listed first."""
+    group = "    appservers:\n      hosts:\n"
+    assert group in hosts_yml
+    return hosts_yml.replace(group, f"{group}        {name}:\n          ansible_host: {address}\n")
+
+
 def _our_wrks() -> set[int]:
     """wrk processes driven by this checkout's load script."""
     from bench.load import LUA

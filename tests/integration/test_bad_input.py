@@ -8,6 +8,7 @@ import zipfile
 import pytest
 
 from tests.conftest import run_cli
+from tests.integration.conftest import with_host
 
 
 @pytest.fixture
@@ -157,8 +158,7 @@ def test_apply_with_a_new_host_and_no_release_to_give_it(cluster, untouched, tmp
     inv = tmp_path / "inventory"
     shutil.copytree(cluster.inventory, inv)
     hosts = inv / "hosts.yml"
-    hosts.write_text(hosts.read_text().replace("      hosts:\n        node1:", "      hosts:\n        node3:\n"
-                                               "          ansible_host: 127.0.2.3\n        node1:"))
+    hosts.write_text(with_host(hosts.read_text(), "node3", "127.0.2.3"))
     result = run_cli("apply", "-i", inv, "--state-dir", tmp_path / "state")
     assert result.returncode == 2, result.stdout + result.stderr
     assert "node3 cannot join yet: no release has gone live" in result.stderr

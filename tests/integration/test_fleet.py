@@ -16,7 +16,7 @@ from orchestrator import sandbox
 from orchestrator.history import History
 from orchestrator.processes import owned_pid, terminate
 from tests.conftest import run_cli
-from tests.integration.conftest import without_host
+from tests.integration.conftest import with_host, without_host
 
 
 def snapshot(cluster):
@@ -133,8 +133,7 @@ def test_a_new_host_that_fails_its_health_check_is_not_added(three_nodes, wars, 
     cluster.given_release(wars["v1"])
     inv = tmp_path / "inventory"
     shutil.copytree(cluster.inventory, inv)
-    (inv / "hosts.yml").write_text((inv / "hosts.yml").read_text().replace(
-        "    appservers:\n      hosts:\n", "    appservers:\n      hosts:\n        node4:\n          ansible_host: 127.0.4.4\n"))
+    (inv / "hosts.yml").write_text(with_host((inv / "hosts.yml").read_text(), "node4", "127.0.4.4"))
     (inv / "host_vars" / "node4.yml").write_text("webapp_health_path: /missing\nwebapp_health_timeout: 3\n")
     before = snapshot(cluster)
 
@@ -169,8 +168,7 @@ def test_provisioning_by_hand_never_puts_a_node_without_a_release_in_rotation(th
     cluster.given_release(wars["v1"])
     inv = tmp_path / "inventory"
     shutil.copytree(cluster.inventory, inv)
-    (inv / "hosts.yml").write_text((inv / "hosts.yml").read_text().replace(
-        "    appservers:\n      hosts:\n", "    appservers:\n      hosts:\n        node4:\n          ansible_host: 127.0.4.4\n"))
+    (inv / "hosts.yml").write_text(with_host((inv / "hosts.yml").read_text(), "node4", "127.0.4.4"))
     config = Path(cluster.box.haproxy_dir / "haproxy.cfg").read_text()
 
     # When they run provision.yml by hand (it would render node4 into haproxy.cfg and reload)
