@@ -1,90 +1,176 @@
 #!/usr/bin/python
-"""Ansible module: watch a freshly enabled server under real traffic and judge it."""
+"""Ansible module: watch a freshly enabled server under real traffic and judge it against the old release."""
 
 from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: haproxy_bake
-short_description: Compare a new server's HAProxy counters with the rest of the fleet's over a bake window
+short_description: Judge a new server's requests against the old release's, at planned looks
 description:
-  - The immune system. For up to I(seconds), reads C(show stat) every I(interval) seconds and
-    compares, over the same window, the new server with its I(peers) (the rest of the fleet):
-    the share of its responses that are 5xx, and its average response time.
-  - Rejects (fails, naming the rule and the numbers) as soon as, with at least I(min_requests)
-    responses from the new server in the window, its 5xx share is above I(max_5xx_share); or
-    above I(max_5xx_multiple) times the peers' share; or its response time (HAProxy's C(rtime),
-    the mean of its last 1024 responses) is above I(max_rtime_multiple) times the peers' and
-    more than I(rtime_floor_ms) above it. Also rejects a server HAProxy's own checks take DOWN.
-  - With fewer than I(min_requests) responses by the end, no verdict can be reached: it passes
-    with a warning (and C(verdict=no_traffic)).
-  - Counters, not a metrics stack: C(hrsp_5xx), C(hrsp_1xx..4xx), C(hrsp_other) and C(rtime).
+  - The immune system. Follows every request the frontend logs to HAProxy's request ring
+    (C(show events <ring> -w -n)) and sorts them into the new I(server)'s and the I(baseline)'s:
+    the servers still on the old release, over the same window. While the live baseline has fewer
+    than I(min_requests), the old release's requests from just before the deploy (I(history),
+    read by C(haproxy_requests)) are added to it.
+  - Requests of the first I(warmup) seconds are not judged (a fresh JVM is slow at first).
+  - At each planned look (every I(interval) seconds, up to I(max_seconds)) the judge
+    (module_utils/judge.py) answers pass, marginal, fail or inconclusive from the 5xx shares, a
+    rank test of the response times and the p95. A fail ends the task as failed, with every
+    number. A pass (or marginal) ends it once I(pass_after) seconds have gone by. At I(seconds),
+    an undecided bake ends with C(verdict=inconclusive) and the state to go on from (I(carry));
+    when I(final), I(inconclusive) says whether that fails the node (the default) or lets it pass
+    with a warning.
+  - A server HAProxy's own health checks take out of UP during the bake fails it too.
+  - The deploy runs it in steps, raising a canary's weight between them (webapp_canary_weight_steps);
+    I(carry) hands one step's samples and clock to the next.
 options:
   socket: {description: Admin socket, required: true, type: path}
   backend: {description: Backend name, required: true, type: str}
+  ring: {description: The ring HAProxy logs requests to, required: true, type: str}
   server: {description: The new server, required: true, type: str}
-  peers: {description: Servers to compare with, type: list, elements: str, default: []}
-  seconds: {description: Bake window, required: true, type: float}
-  interval: {description: Seconds between reads, default: 0.5, type: float}
-  min_requests: {description: Responses needed for a verdict, default: 50, type: int}
-  max_5xx_share: {description: Absolute ceiling of the 5xx share (0-1), default: 0.05, type: float}
-  max_5xx_multiple: {description: Ceiling as a multiple of the peers' 5xx share, default: 2.0, type: float}
-  max_rtime_multiple: {description: Ceiling as a multiple of the peers' response time, default: 2.0, type: float}
-  rtime_floor_ms: {description: Response-time differences below this never reject, default: 50, type: float}
+  baseline: {description: Servers still on the old release, type: list, elements: str, default: []}
+  history: {description: The old release's requests from before the deploy (haproxy_requests' sample), type: dict, default: {}}
+  carry: {description: The previous step's C(carry), type: dict, default: {}}
+  seconds: {description: Bake time (since the bake began) at which this step ends, required: true, type: float}
+  pass_after: {description: The soonest bake time a pass can come at, required: true, type: float}
+  max_seconds: {description: The longest a bake can last (fixes the number of planned looks), required: true, type: float}
+  interval: {description: Seconds between looks, default: 5, type: float}
+  warmup: {description: Seconds after the server enters rotation whose requests are not judged, default: 0, type: float}
+  final: {description: This is the last step, default: true, type: bool}
+  inconclusive: {description: At the end of the last step without a verdict, fail or pass, default: fail, choices: [fail, pass], type: str}
+  confidence: {description: 1 - the chance a good release fails over the whole bake, default: 0.99, type: float}
+  power: {description: 1 - the chance a release with a regression of the detection size passes, default: 0.95, type: float}
+  min_requests: {description: Requests on each side before any pass, default: 50, type: int}
+  errors_tolerance: {description: A significant excess of 5xx up to this much above the old share (0.25 is 1.25x) is no fault, default: 0.25, type: float}
+  errors_detect_share: {description: The 5xx share (besides double the old one) the bake must be able to see before a pass, default: 0.02, type: float}
+  latency_tolerance: {description: A slowdown up to this share of the old median is no fault, default: 0.1, type: float}
+  latency_floor_ms: {description: A slowdown up to this many ms is no fault, default: 10, type: float}
+  latency_detect: {description: The slowdown (share) the bake must be able to see before a pass, default: 0.25, type: float}
+  latency_detect_ms: {description: ...and at least this many ms, default: 30, type: float}
+"""
+
+EXAMPLES = r"""
+- name: bake | Judge the node against the old release
+  haproxy_bake:
+    socket: /run/haproxy/admin.sock
+    backend: app
+    ring: reqs
+    server: app1
+    baseline: [app2, app3]
+    seconds: 30
+    pass_after: 30
+    max_seconds: 180
+  register: bake
 """
 
 RETURN = r"""
-verdict: {description: passed, rejected or no_traffic, type: str}
-rule: {description: The rule that rejected, type: str}
-new: {description: The new server's numbers (requests, errors_5xx, share_5xx, rtime_ms), type: dict}
-peers: {description: The peers' numbers, type: dict}
-seconds: {description: Time until the verdict, type: float}
+verdict:
+  description: pass, marginal, fail or inconclusive (skipped in check mode or with seconds 0).
+  returned: always
+  type: str
+  sample: pass
+report:
+  description: The judge's answer with every metric's numbers (new and baseline values, sample sizes, p-values, thresholds), the baseline servers and where the baseline came from.
+  returned: when the bake ran
+  type: dict
+  sample: {"verdict": "pass", "summary": "pass (2210 requests vs 21877 of the old release): ...", "baseline_servers": ["app2"], "baseline_source": "live", "seconds": 30.1}
+final:
+  description: This was the last step (an inconclusive verdict is then the bake's last word).
+  returned: when the bake ran
+  type: bool
+carry:
+  description: State for the next step (samples and the bake's clock).
+  returned: when the bake ran
+  type: dict
+  sample: {"elapsed": 30.0, "new": {}, "baseline": {}}
+msg:
+  description: One line with the verdict and the numbers.
+  returned: always
+  type: str
 """
 
+import math
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.haproxy_admin import HAProxyAdminError, show_stat
+from ansible.module_utils.haproxy_admin import HAProxyAdminError, RequestStream, is_up, server_stat
+from ansible.module_utils.judge import Policy, Sample, judge
 
-CLASSES = ("hrsp_1xx", "hrsp_2xx", "hrsp_3xx", "hrsp_4xx", "hrsp_5xx", "hrsp_other")
-
-
-def counters(rows: list[dict], backend: str, names: list[str]) -> dict[str, dict]:
-    out = {}
-    for row in rows:
-        if row.get("pxname") == backend and row.get("svname") in names:
-            out[row["svname"]] = {
-                "responses": sum(int(row.get(c) or 0) for c in CLASSES),
-                "errors_5xx": int(row.get("hrsp_5xx") or 0),
-                "rtime_ms": float(row.get("rtime") or 0),
-                "status": row.get("status", ""),
-            }
-    return out
+# a look due at t is taken at t; a step that ends at t ends there, not a look later
+EPSILON = 0.05
 
 
-def window(start: dict, now: dict, names: list[str]) -> dict:
-    """Responses, 5xx and their share over the window, and the mean rtime, for ``names`` together."""
-    responses = sum(now[n]["responses"] - start[n]["responses"] for n in names if n in now and n in start)
-    errors = sum(now[n]["errors_5xx"] - start[n]["errors_5xx"] for n in names if n in now and n in start)
-    rtimes = [now[n]["rtime_ms"] for n in names if n in now]
-    return {"requests": responses, "errors_5xx": errors, "share_5xx": round(errors / responses, 4) if responses else 0.0,
-            "rtime_ms": round(sum(rtimes) / len(rtimes), 1) if rtimes else 0.0}
+def policy(p: dict) -> Policy:
+    return Policy(looks=max(1, math.ceil(p["max_seconds"] / p["interval"] - EPSILON)), confidence=p["confidence"],
+                  power=p["power"], min_requests=p["min_requests"], errors_tolerance=p["errors_tolerance"],
+                  errors_detect_share=p["errors_detect_share"], latency_tolerance=p["latency_tolerance"],
+                  latency_floor_ms=p["latency_floor_ms"], latency_detect=p["latency_detect"],
+                  latency_detect_ms=p["latency_detect_ms"])
 
 
-def judge(new: dict, peers: dict | None, p: dict) -> str:
-    """The rule the new server breaks, or ''."""
-    if new["requests"] < p["min_requests"]:
-        return ""
-    if new["share_5xx"] > p["max_5xx_share"]:
-        return f"5xx share {new['share_5xx']:.1%} is above the ceiling of {p['max_5xx_share']:.1%}"
-    if peers and peers["requests"] >= p["min_requests"]:
-        if peers["share_5xx"] > 0 and new["share_5xx"] > p["max_5xx_multiple"] * peers["share_5xx"]:
-            return (f"5xx share {new['share_5xx']:.1%} is more than {p['max_5xx_multiple']:g}x the rest of the "
-                    f"fleet's {peers['share_5xx']:.1%}")
-        slower = new["rtime_ms"] - peers["rtime_ms"]
-        if new["rtime_ms"] > p["max_rtime_multiple"] * peers["rtime_ms"] and slower > p["rtime_floor_ms"]:
-            return (f"response time {new['rtime_ms']:.0f} ms is more than {p['max_rtime_multiple']:g}x the rest "
-                    f"of the fleet's {peers['rtime_ms']:.0f} ms")
-    return ""
+def bake(module: AnsibleModule) -> None:
+    p = module.params
+    rules = policy(p)
+    carry = p["carry"] or {}
+    new, live = Sample.from_dict(carry.get("new")), Sample.from_dict(carry.get("baseline"))
+    history = Sample.from_dict(p["history"])
+    baseline_servers = [s for s in p["baseline"] if s != p["server"]]
+    elapsed = float(carry.get("elapsed", 0.0))
+    with RequestStream(p["socket"], p["ring"]) as stream:
+        if not carry and p["warmup"] > 0:
+            stream.read(p["warmup"])  # the fresh JVM's first requests are not the release's fault
+        began = time.monotonic() - elapsed
+        look = (math.floor(elapsed / p["interval"] + EPSILON) + 1) * p["interval"]
+        while True:
+            for r in stream.read(max(0.0, began + min(look, p["seconds"]) - time.monotonic())):
+                if r.backend != p["backend"]:
+                    continue
+                if r.server == p["server"]:
+                    new.add(r.status, r.response_ms)
+                elif r.server in baseline_servers:
+                    live.add(r.status, r.response_ms)
+            elapsed = time.monotonic() - began
+            topped_up = live.requests < rules.min_requests and history.requests > 0
+            baseline = live.merge(history) if topped_up else live
+            verdict = judge(new, baseline, rules)
+            report = dict(verdict.to_dict(), seconds=round(elapsed, 2), baseline_servers=baseline_servers,
+                          baseline_source=("live + before the deploy" if topped_up and live.requests else
+                                           "before the deploy" if topped_up else "live"),
+                          history_requests=history.requests, looks=rules.looks)
+            result = dict(changed=False, verdict=verdict.verdict, report=report, final=p["final"],
+                          carry={"elapsed": elapsed, "new": new.to_dict(), "baseline": live.to_dict()})
+            said = f"{p['server']} after {elapsed:.1f}s, against {_against(report)}: {verdict.summary()}"
+            row = server_stat(p["socket"], p["backend"], p["server"])
+            if not is_up(row):
+                report["verdict"] = "fail"
+                module.fail_json(msg=f"{p['server']} went {row.get('status')} during its bake (HAProxy's health "
+                                     f"checks); {said}", **dict(result, verdict="fail", rule="health"))
+            if verdict.verdict == "fail":
+                module.fail_json(msg=f"{p['server']} rejected after {elapsed:.1f}s under real traffic: "
+                                     f"{verdict.reasons()} (against {_against(report)}; {verdict.summary()})", **result)
+            if verdict.verdict in ("pass", "marginal") and elapsed >= p["pass_after"] - EPSILON:
+                module.exit_json(msg=said, **result)
+            if elapsed >= p["seconds"] - EPSILON:
+                if not p["final"]:
+                    module.exit_json(msg=said, **result)
+                no_verdict = (f"{p['server']}: no verdict after {elapsed:.1f}s under real traffic: {verdict.reasons()} "
+                              f"(against {_against(report)})")
+                if p["inconclusive"] == "fail":
+                    module.fail_json(msg=f"{no_verdict}; webapp_bake_inconclusive is 'fail': raise "
+                                         "webapp_bake_max_seconds or the canary's weight steps for a service this quiet",
+                                     **result)
+                module.warn(f"{no_verdict}; passed without one (webapp_bake_inconclusive is 'pass')")
+                module.exit_json(msg=said, **result)
+            look += p["interval"]
+
+
+def _against(report: dict) -> str:
+    servers = ", ".join(report["baseline_servers"]) or "no server"
+    if report["baseline_source"] == "live":
+        return f"the old release on {servers}"
+    if report["baseline_source"] == "before the deploy":
+        return f"the old release's {report['history_requests']} requests from before the deploy"
+    return f"the old release on {servers} and its {report['history_requests']} requests from before the deploy"
 
 
 def main() -> None:
@@ -92,51 +178,37 @@ def main() -> None:
         argument_spec=dict(
             socket=dict(type="path", required=True),
             backend=dict(type="str", required=True),
+            ring=dict(type="str", required=True),
             server=dict(type="str", required=True),
-            peers=dict(type="list", elements="str", default=[]),
+            baseline=dict(type="list", elements="str", default=[]),
+            history=dict(type="dict", default={}),
+            carry=dict(type="dict", default={}),
             seconds=dict(type="float", required=True),
-            interval=dict(type="float", default=0.5),
+            pass_after=dict(type="float", required=True),
+            max_seconds=dict(type="float", required=True),
+            interval=dict(type="float", default=5.0),
+            warmup=dict(type="float", default=0.0),
+            final=dict(type="bool", default=True),
+            inconclusive=dict(type="str", default="fail", choices=["fail", "pass"]),
+            confidence=dict(type="float", default=0.99),
+            power=dict(type="float", default=0.95),
             min_requests=dict(type="int", default=50),
-            max_5xx_share=dict(type="float", default=0.05),
-            max_5xx_multiple=dict(type="float", default=2.0),
-            max_rtime_multiple=dict(type="float", default=2.0),
-            rtime_floor_ms=dict(type="float", default=50.0),
+            errors_tolerance=dict(type="float", default=0.25),
+            errors_detect_share=dict(type="float", default=0.02),
+            latency_tolerance=dict(type="float", default=0.1),
+            latency_floor_ms=dict(type="float", default=10.0),
+            latency_detect=dict(type="float", default=0.25),
+            latency_detect_ms=dict(type="float", default=30.0),
         ),
         supports_check_mode=True,
     )
-    p = module.params
-    if module.check_mode or p["seconds"] <= 0:
-        module.exit_json(changed=False, verdict="skipped")
-    names = [p["server"], *p["peers"]]
+    if module.check_mode or module.params["seconds"] <= 0:
+        module.exit_json(changed=False, verdict="skipped", msg="no bake")
     try:
-        start = counters(show_stat(p["socket"]), p["backend"], names)
-        if p["server"] not in start:
-            module.fail_json(msg=f"HAProxy backend '{p['backend']}' has no server '{p['server']}'")
-        began = time.monotonic()
-        while True:
-            time.sleep(p["interval"])
-            now = counters(show_stat(p["socket"]), p["backend"], names)
-            elapsed = round(time.monotonic() - began, 2)
-            new = window(start, now, [p["server"]])
-            peers = window(start, now, p["peers"]) if p["peers"] else None
-            result = dict(changed=False, new=new, peers=peers or {}, seconds=elapsed)
-            status = now.get(p["server"], {}).get("status", "")
-            if not status.startswith("UP"):
-                module.fail_json(msg=f"{p['server']} went {status} during its bake (HAProxy's health checks)",
-                                 verdict="rejected", rule="health", **result)
-            rule = judge(new, peers, p)
-            if rule:
-                module.fail_json(msg=f"{p['server']} rejected after {elapsed:g}s under real traffic: {rule} "
-                                     f"({new['errors_5xx']} of {new['requests']} responses were 5xx)",
-                                 verdict="rejected", rule=rule, **result)
-            if elapsed >= p["seconds"]:
-                if new["requests"] < p["min_requests"]:
-                    module.warn(f"{p['server']} answered only {new['requests']} requests in its {p['seconds']:g}s bake "
-                                f"(needs {p['min_requests']} for a verdict); passed without one")
-                    module.exit_json(verdict="no_traffic", **result)
-                module.exit_json(verdict="passed", **result)
+        server_stat(module.params["socket"], module.params["backend"], module.params["server"])
+        bake(module)
     except HAProxyAdminError as exc:
-        module.fail_json(msg=str(exc))
+        module.fail_json(msg=str(exc), verdict="fail", rule="haproxy")
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ options:
 
 RETURN = r"""
 current: {description: Release id the node runs now, or empty, type: str}
+current_since: {description: When the node was switched to it (epoch seconds of the C(current) link; 0 without one), type: float}
 """
 
 import json
@@ -43,6 +44,7 @@ def main() -> None:
         module.fail_json(msg=f"release id {p['release']!r} is not a plain name")
     link = os.path.join(p["root"], "current")
     current = os.path.basename(os.readlink(link)) if os.path.islink(link) else ""
+    since = os.lstat(link).st_mtime if current else 0.0
     directory = os.path.join(p["root"], "releases", p["release"])
     description = json.dumps({"id": p["release"], "version": p["version"], "sha256": p["sha256"]}, indent=2) + "\n"
     path = os.path.join(directory, "release.json")
@@ -51,13 +53,13 @@ def main() -> None:
     except OSError:
         unchanged = False
     if unchanged or module.check_mode:
-        module.exit_json(changed=not unchanged, current=current)
+        module.exit_json(changed=not unchanged, current=current, current_since=since)
     os.makedirs(directory, mode=0o755, exist_ok=True)
     tmp = path + ".tmp"
     with open(tmp, "w") as out:
         out.write(description)
     os.replace(tmp, path)
-    module.exit_json(changed=True, current=current)
+    module.exit_json(changed=True, current=current, current_since=since)
 
 
 if __name__ == "__main__":

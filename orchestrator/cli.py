@@ -127,7 +127,8 @@ def deploy(war: Path | None, rev: str | None, config_path: Path | None, inventor
     the node itself and put back in rotation. A node that fails gets its previous release
     back and the roll stops there. One deploy runs at a time: this waits for a running one
     (the watcher's, say) unless --no-wait. Exit codes: 2 bad input, nothing touched; 1 the
-    deploy failed; 3 another deploy is running (--no-wait).
+    deploy failed (or its release was rejected); 5 it failed and the fleet is left on more than
+    one release (the message says which node runs what); 3 another deploy is running (--no-wait).
 
     Example:
 
@@ -218,23 +219,35 @@ def rollback(to: str | None, config_path: Path | None, inventory: Path | None, s
     click.echo(f"rollback #{deploy_id}: the fleet is on {release}")
 
 
-@cli.command()
+def _state_dir(config_path: Path | None, state_dir: Path | None) -> Path:
+    if state_dir is not None:
+        return state_dir
+    config = _load_config(config_path, required=False)
+    return config.state_dir if config is not None else default_state_dir()
+
+
+@cli.group(invoke_without_command=True)
 @_config_option
 @click.option("--state-dir", type=click.Path(path_type=Path), default=None)
 @click.option("--json", "as_json", is_flag=True)
-def releases(config_path: Path | None, state_dir: Path | None, as_json: bool) -> None:
+@click.pass_context
+def releases(ctx: click.Context, config_path: Path | None, state_dir: Path | None, as_json: bool) -> None:
     """The release ledger: each release deployed, verified, rejected (why) or rolled back.
+
+    `orchestrator releases show ID` prints the judge's verdicts on a release, with every number.
 
     Example:
 
         orchestrator releases
+
+        orchestrator releases show 2-4bae3fd96280
     """
     from orchestrator.history import History
 
-    if state_dir is None:
-        config = _load_config(config_path, required=False)
-        state_dir = config.state_dir if config is not None else default_state_dir()
-    store = History(state_dir)
+    ctx.obj = _state_dir(config_path, state_dir)
+    if ctx.invoked_subcommand is not None:
+        return
+    store = History(ctx.obj)
     try:
         ledger = store.releases()
         good = store.last_known_good()
@@ -249,6 +262,62 @@ def releases(config_path: Path | None, state_dir: Path | None, as_json: bool) ->
         mark = "  <- last known-good" if good and r.release_id == good.release_id else ""
         since = datetime.fromtimestamp(r.changed).strftime("%Y-%m-%d %H:%M:%S")
         click.echo(f"{r.release_id:<28} {(r.version or '-'):<10} {r.status:<12} {since:<19} {(r.reason or '')[:200]}{mark}")
+
+
+@releases.command("show")
+@click.argument("release_id")
+@_config_option
+@click.option("--state-dir", type=click.Path(path_type=Path), default=None)
+@click.option("--json", "as_json", is_flag=True, help="The ledger entry and every verdict's full report.")
+@click.pass_obj
+def releases_show(group_state_dir: Path, release_id: str, config_path: Path | None, state_dir: Path | None,
+                  as_json: bool) -> None:
+    """Show one release: its standing, and the judge's verdict on each node it was baked on.
+
+    Each verdict lists, per metric (5xx share, median response time, p95), the new node's and the
+    old release's values, the sample sizes, the p-value against its threshold and the effect,
+    and which servers (or which traffic from before the deploy) were the baseline.
+
+    Example:
+
+        orchestrator releases show 2-4bae3fd96280
+    """
+    from orchestrator.history import History
+
+    store = History(state_dir or (_state_dir(config_path, None) if config_path else group_state_dir))
+    try:
+        release = store.release(release_id)
+        verdicts = store.verdicts(release_id=release_id)
+        known = [r.release_id for r in store.releases()[:10]]
+    finally:
+        store.close()
+    if release is None and not verdicts:
+        raise InputError(f"unknown release {release_id!r}; known releases: {', '.join(known) or 'none'} "
+                         "(orchestrator releases)")
+    if as_json:
+        click.echo(json.dumps({"release": release.as_dict() if release else None,
+                               "verdicts": [v.as_dict() for v in verdicts]}, sort_keys=True, indent=2))
+        return
+    if release is not None:
+        click.echo(f"release {release.release_id} (version {release.version or '-'}): {release.status}"
+                   + (f" after deploy #{release.deploy_id}" if release.deploy_id else ""))
+        if release.reason:
+            click.echo(f"  {release.reason}")
+    if not verdicts:
+        click.echo("no verdict: it was never baked (bake off, a fleet's first release, or a trusted rollback)")
+    for v in verdicts:
+        r = v.report
+        servers = ", ".join(r.get("baseline_servers") or []) or "none in rotation"
+        click.echo(f"\ndeploy #{v.deploy_id}, {v.node}: {v.verdict} after {v.seconds or 0:.1f}s of bake")
+        click.echo(f"  baseline: the old release ({r.get('baseline_source', 'live')}); servers: {servers}; "
+                   f"{r.get('history_requests', 0)} requests from before the deploy; {r.get('looks', '?')} planned looks")
+        if r.get("reasons"):
+            click.echo(f"  why: {r['reasons']}")
+        for m in r.get("metrics", []):
+            click.echo(f"  {m['name']:<8} {m['verdict']:<13} {m['effect']}")
+            click.echo(f"  {'':<8} {'':<13} new {json.dumps(m['new'])}; old {json.dumps(m['baseline'])}")
+            click.echo(f"  {'':<8} {'':<13} worse: p={m['p_value']:.3g} (alpha {m['alpha']:.2g}); "
+                       f"ruled out a regression: p={m['p_ok']:.3g} (beta {m['beta']:.2g}); {m['threshold']}")
 
 
 def _show_plan(war: Path, inventory: Path | None, serial: str | None, config_path: Path | None,
@@ -493,6 +562,9 @@ def history(config_path: Path | None, state_dir: Path | None, limit: int, as_jso
                    f"{r.outcome:<11} {(r.stage or '-'):<8} {offsets}")
         if r.message and r.outcome != "deployed":
             click.echo(f"     {r.message[:300]}")
+        if r.verdicts:
+            judged = ", ".join(f"{v['node']} {v['verdict']}" for v in r.verdicts)
+            click.echo(f"     judged: {judged} (orchestrator releases show {r.verdicts[0]['release_id']})")
     click.echo("stage columns: seconds after the push (or the claim)")
 
 
@@ -537,6 +609,13 @@ def status(config_path: Path | None, inventory: Path | None) -> None:
     click.echo(f"{'node':<14} {'release':<28} " + " ".join(f"{lb:<12}" for lb in haproxy))
     for node in sorted(set(releases) | {n for states in haproxy.values() for n in states}):
         click.echo(f"{node:<14} {releases.get(node) or '-':<28} " + " ".join(f"{states.get(node, '-'):<12}" for states in haproxy.values()))
+    from orchestrator.live import LiveState
+
+    mixed = LiveState(releases, haproxy).mixed()
+    if mixed:
+        click.echo(f"fleet: MIXED, more than one release: {mixed}")
+    elif releases:
+        click.echo(f"fleet: every node on {next(iter(releases.values())) or '(no release)'}")
     for lb, message in sorted(run.stats.get("haproxy_errors", {}).items()):
         click.echo(f"{lb}: HAProxy does not answer: {message}")
     for failure in run.failures:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Callable
@@ -14,6 +14,9 @@ from orchestrator.inventory import Fleet, load_fleet
 from orchestrator.progress import DeployProgress, NodeProgress
 from orchestrator.project import playbook
 from orchestrator.runner import Event, RunResult, run_playbook
+
+# Verdicts of the judge (module_utils/judge.py) with which a node counts as verified.
+PASSING = ("pass", "marginal")
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,8 @@ class DeployResult:
     releases: dict[str, dict[str, str]]  # node -> {"old": ..., "new": ...}
     run: RunResult
     seconds: float
+    # node -> the judge's last report on it (haproxy_bake's `report`, plus its one-line `message`)
+    verdicts: dict[str, dict] = field(default_factory=dict)
 
     @property
     def updated(self) -> list[str]:
@@ -50,15 +55,23 @@ class DeployResult:
                 and self.releases.get(n, {}).get("old") != self.war.release_id]
 
     @property
-    def baked(self) -> bool:
-        return any("bake" in node.spans for node in self.nodes.values())
+    def verified(self) -> bool:
+        """Every judged node passed its bake with a verdict (pass or marginal), and one was judged."""
+        return bool(self.verdicts) and all(v.get("verdict") in PASSING for v in self.verdicts.values())
+
+    def unverified(self) -> str:
+        """Why a deploy that went through is not verified ('' when it is)."""
+        if not self.verdicts:
+            return "no node was judged (no bake, or no old release to compare with)"
+        return "; ".join(f"{node} passed without a verdict: {v.get('reasons') or v.get('summary')}"
+                         for node, v in self.verdicts.items() if v.get("verdict") not in PASSING)
 
     def rejection(self) -> str | None:
-        """The rule and numbers of a failed bake or health check, for the ledger."""
+        """The judge's reasons and numbers for a failed bake, or a failed health check, for the ledger."""
         for event in self.run.failures:
             if event.phase in ("bake", "verify"):
-                numbers = {k: event.result[k] for k in ("new", "peers") if k in event.result}
-                return f"{event.host}: {event.message}" + (f" {numbers}" if numbers else "")
+                said = event.message
+                return said if said.startswith(f"{event.host}") else f"{event.host}: {said}"
         return None
 
 
@@ -100,22 +113,34 @@ def deploy(
     state_dir: Path,
     on_phase: Callable[[NodeProgress, str], None] | None = None,
     on_event: Callable[[Event], None] | None = None,
+    on_verdict: Callable[[str, dict], None] | None = None,
     stop: threading.Event | None = None,
     limit: list[str] | None = None,
     keep_releases: list[str] | None = None,
+    known_good: str | None = None,
 ) -> DeployResult:
     """Run a planned deploy; raises InputError (nothing touched) or DeployFailed.
 
     The playbook's preflight checks what only Ansible can see (settings, every load balancer's
-    admin socket) before any node is drained.
+    admin socket) before any node is drained. ``known_good`` (why the release is trusted, e.g.
+    "verified by deploy #4") skips the bake: a rollback to a release the ledger knows as good
+    is not vetoed by the judge that just failed the release it replaces. ``on_verdict(node,
+    report)`` hears each node's bake verdict as it comes.
     """
     war, fleet, serial = deploy_plan.war, deploy_plan.fleet, deploy_plan.serial
     began = datetime.now()
     deploy_id = f"{began:%Y%m%dT%H%M%S}-{war.release_id}"
     progress = DeployProgress(on_phase=on_phase)
+    verdicts: dict[str, dict] = {}
 
     def handle(event: Event) -> None:
         progress.feed(event)
+        report = event.result.get("report") if event.phase == "bake" else None
+        if isinstance(report, dict) and event.kind in ("runner_on_ok", "runner_on_failed"):
+            verdicts[event.host] = dict(report, message=event.message if event.is_failure else event.result.get("msg", ""))
+            # an open verdict goes on in the next step: only the bake's last word is told
+            if on_verdict is not None and not (report.get("verdict") == "inconclusive" and not event.result.get("final")):
+                on_verdict(event.host, verdicts[event.host])
         if on_event is not None:
             on_event(event)
 
@@ -124,6 +149,8 @@ def deploy(
         extravars["deploy_serial"] = serial
     if keep_releases:
         extravars["deploy_keep_releases"] = list(keep_releases)
+    if known_good:
+        extravars["webapp_bake_known_good"] = known_good
     # a limit names app servers; the load balancers always take part (they drain and enable them)
     hosts = [*limit, *fleet.loadbalancers] if limit else None
     run = run_playbook(playbook("deploy.yml"), inventory=fleet.inventory, run_dir=state_dir / "deploys" / deploy_id,
@@ -134,7 +161,7 @@ def deploy(
         fleet = Fleet(fleet.inventory, tuple(n for n in fleet.appservers if n in limit), fleet.loadbalancers,
                       fleet.failure_policy)
     result = DeployResult(deploy_id, war, fleet, progress.nodes, run.stats.get("releases", {}), run,
-                          (datetime.now() - began).total_seconds())
+                          (datetime.now() - began).total_seconds(), verdicts)
     if not run.ok:
         message, before_any_node = failure_message(run)
         error = InputError(message) if before_any_node else DeployFailed(f"deploy {deploy_id} failed: {message}")

@@ -17,5 +17,11 @@ class DeployFailed(OrchestratorError):
     """A deploy started and failed on a node; the message names the node and the task."""
 
 
+class MixedFleet(DeployFailed):
+    """A deploy or rollback failed and the fleet is left on more than one release. Exit code 5."""
+
+    exit_code = 5
+
+
 class SandboxError(OrchestratorError):
     """The local sandbox could not be set up, reached or stopped."""

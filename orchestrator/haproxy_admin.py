@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import socket
 import time
+from dataclasses import dataclass
 
 DEFAULT_TIMEOUT = 5.0
 
@@ -160,3 +162,118 @@ def wait_for(predicate, socket_path: str, backend: str, server: str, *, timeout:
         if time.monotonic() >= deadline:
             return row, False
         time.sleep(interval)
+
+
+# --- per-request evidence ----------------------------------------------------------------------
+# The frontend logs every request to a ring buffer (as well as to syslog, in HAProxy's own
+# httplog format), and the admin socket reads it back: `show events <ring>` prints what the ring
+# holds, `show events <ring> -w -n` follows new requests as they end. Nothing beyond HAProxy.
+# A line: 127.0.0.1:45678 [27/Nov/2026:16:00:00.123] web app/node1 0/0/0/12/13 200 536 - - ...
+#         client          accepted                  fe  backend/server TR/Tw/Tc/Tr/Ta status
+
+_REQUEST_LINE = re.compile(
+    r"^\S+ \[(\d\d)/(\w{3})/(\d{4}):(\d\d):(\d\d):(\d\d)\.(\d{3})\] \S+ ([^/\s]+)/(\S+) "
+    r"-?\d+/-?\d+/-?\d+/(-?\d+)/\+?-?\d+ (-?\d+) ")
+_MONTHS = {m: i for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov",
+                                        "Dec"), start=1)}
+
+
+@dataclass(frozen=True)
+class Request:
+    """One request HAProxy answered: when it was accepted (epoch seconds, the load balancer's
+    clock), the backend and server that answered, the status and the server's response time
+    (``Tr``, ms; -1 when the server never answered)."""
+
+    accepted: float
+    backend: str
+    server: str
+    status: int
+    response_ms: int
+
+
+def parse_request(line: str) -> Request | None:
+    """A request from an httplog line, or None for any other line."""
+    m = _REQUEST_LINE.match(line)
+    if not m or m.group(2) not in _MONTHS:
+        return None
+    day, month, year, hh, mm, ss, ms = m.group(1), _MONTHS[m.group(2)], m.group(3), m.group(4), m.group(5), m.group(6), m.group(7)
+    accepted = time.mktime((int(year), month, int(day), int(hh), int(mm), int(ss), 0, 0, -1)) + int(ms) / 1000
+    return Request(accepted, m.group(8), m.group(9), int(m.group(11)), int(m.group(10)))
+
+
+def _ring_error(reply: str, ring: str) -> None:
+    if reply.startswith("No such event sink"):
+        raise HAProxyAdminError(f"HAProxy has no ring '{ring}' to read requests from: render its configuration "
+                                f"with the haproxy role (orchestrator apply, or playbooks/provision.yml)")
+
+
+def recent_requests(socket_path: str, ring: str, *, timeout: float = DEFAULT_TIMEOUT) -> list[Request]:
+    """Every request the ring still holds, oldest first."""
+    reply = command(socket_path, f"show events {ring}", timeout=timeout)
+    _ring_error(reply, ring)
+    return [r for r in map(parse_request, reply.splitlines()) if r is not None]
+
+
+class RequestStream:
+    """Follow the requests logged to ``ring`` from now on (``show events <ring> -w -n``).
+
+    ``read(seconds)`` returns the requests that ended meanwhile. A connection the CLI closes
+    (its idle timeout, a reload) is opened again; the requests in between are missed, which a
+    sample can afford.
+    """
+
+    def __init__(self, socket_path: str, ring: str):
+        self.socket_path, self.ring = socket_path, ring
+        self.sock: socket.socket | None = None
+        self.pending = b""
+
+    def _open(self) -> None:
+        try:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(DEFAULT_TIMEOUT)
+            sock.connect(self.socket_path)
+            sock.sendall(f"show events {self.ring} -w -n\n".encode())
+        except OSError as exc:
+            raise HAProxyAdminError(f"HAProxy admin socket {self.socket_path} does not answer: {exc}") from None
+        self.sock, self.pending = sock, b""
+
+    def read(self, seconds: float) -> list[Request]:
+        deadline = time.monotonic() + seconds
+        found: list[Request] = []
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return found
+            if self.sock is None:
+                self._open()
+            self.sock.settimeout(min(left, 1.0))
+            try:
+                chunk = self.sock.recv(262144)
+            except socket.timeout:
+                continue
+            except OSError:
+                chunk = b""
+            if not chunk:
+                self.close()
+                time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
+                continue
+            lines = (self.pending + chunk).split(b"\n")
+            self.pending = lines.pop()
+            for raw in lines:
+                line = raw.decode(errors="replace")
+                _ring_error(line, self.ring)
+                request = parse_request(line)
+                if request is not None:
+                    found.append(request)
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+    def __enter__(self) -> "RequestStream":
+        self._open()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

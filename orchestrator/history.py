@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 STAGES = ("pushed", "claimed", "built", "tested", "deploy_started", "finished")
 # A release's standing: deployed (rolled out, no bake), verified (passed its bake on every node),
 # rejected (failed its health check or bake: the rule and numbers are kept), rolled_back (the
@@ -58,6 +58,36 @@ CREATE TABLE releases (
 """
 
 
+# Version 3: the judge's verdict on each node of each deploy, with every number (the report of
+# the haproxy_bake module: each metric's values on both sides, sample sizes, p-values, thresholds).
+VERDICTS = """
+CREATE TABLE verdicts (
+    deploy_id      INTEGER NOT NULL REFERENCES deploys(id),
+    node           TEXT NOT NULL,
+    release_id     TEXT NOT NULL,
+    verdict        TEXT NOT NULL,      -- pass, marginal, fail, inconclusive
+    seconds        REAL,               -- bake time at the verdict
+    summary        TEXT,               -- one line: the verdict and each metric's numbers
+    report         TEXT NOT NULL,      -- JSON
+    PRIMARY KEY (deploy_id, node)
+);
+"""
+
+
+@dataclass
+class Verdict:
+    deploy_id: int
+    node: str
+    release_id: str
+    verdict: str
+    seconds: float | None
+    summary: str | None
+    report: dict
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
 @dataclass
 class Release:
     release_id: str
@@ -89,6 +119,7 @@ class DeployRecord:
     artifacts: str | None
     times: dict[str, float | None]
     nodes: list[dict]
+    verdicts: list[dict]
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -103,11 +134,10 @@ class History:
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA journal_mode=WAL")
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
-        if version == 0:
-            # one transaction: a crash leaves no half-made schema behind
-            self.db.executescript(f"BEGIN; {SCHEMA} {LEDGER} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
-        elif version == 1:
-            self.db.executescript(f"BEGIN; {LEDGER} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
+        # each version adds to the one before; one transaction: a crash leaves no half-made schema
+        missing = {0: SCHEMA + LEDGER + VERDICTS, 1: LEDGER + VERDICTS, 2: VERDICTS}.get(version)
+        if missing is not None:
+            self.db.executescript(f"BEGIN; {missing} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
         elif version != SCHEMA_VERSION:
             raise RuntimeError(f"{self.path} has schema {version}; this orchestrator reads {SCHEMA_VERSION}")
 
@@ -169,7 +199,25 @@ class History:
             id=row["id"], trigger=row["trigger"], revision=row["revision"], branch=row["branch"],
             release_id=row["release_id"], sha256=row["sha256"], outcome=row["outcome"], stage=row["stage"],
             message=row["message"], output_tail=row["output_tail"], flags=row["flags"], artifacts=row["artifacts"],
-            times={s: row[s] for s in STAGES}, nodes=nodes)
+            times={s: row[s] for s in STAGES}, nodes=nodes,
+            verdicts=[dict(node=v.node, release_id=v.release_id, verdict=v.verdict, seconds=v.seconds, summary=v.summary)
+                      for v in self.verdicts(deploy_id=row["id"])])
+
+    # --- the judge's verdicts ---
+
+    def record_verdicts(self, deploy_id: int, release_id: str, verdicts: dict[str, dict]) -> None:
+        """Keep each node's last report from the bake (node -> haproxy_bake's report)."""
+        for node, report in verdicts.items():
+            self.db.execute("INSERT OR REPLACE INTO verdicts VALUES (?, ?, ?, ?, ?, ?, ?)",
+                            (deploy_id, node, release_id, str(report.get("verdict", "")), report.get("seconds"),
+                             report.get("summary"), json.dumps(report, sort_keys=True)))
+
+    def verdicts(self, *, release_id: str | None = None, deploy_id: int | None = None) -> list[Verdict]:
+        """Verdicts of a release (every deploy of it) or of one deploy, oldest first."""
+        where, args = ("release_id = ?", (release_id,)) if release_id is not None else ("deploy_id = ?", (deploy_id,))
+        rows = self.db.execute(f"SELECT * FROM verdicts WHERE {where} ORDER BY deploy_id, node", args).fetchall()
+        return [Verdict(r["deploy_id"], r["node"], r["release_id"], r["verdict"], r["seconds"], r["summary"],
+                        json.loads(r["report"])) for r in rows]
 
     # --- the release ledger ---
 

@@ -175,7 +175,7 @@ class Verdict:
 
     def summary(self) -> str:
         """One line: the verdict, then each metric's numbers."""
-        parts = [f"{m.name} {m.verdict}: {m.effect}, p={m.p_value:.2g}" for m in self.metrics]
+        parts = [f"{m.name} {m.verdict}: {m.effect}, p(worse)={m.p_value:.2g}" for m in self.metrics]
         return (f"{self.verdict} ({self.new_requests} requests vs {self.baseline_requests} of the old release): "
                 + "; ".join(parts))
 

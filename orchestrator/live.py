@@ -24,6 +24,15 @@ class LiveState:
         """Load balancers whose backend lacks ``node``."""
         return [lb for lb, servers in self.haproxy.items() if node not in servers]
 
+    def mixed(self) -> str:
+        """'' when every app server runs the same release; else which node runs what."""
+        by_release: dict[str, list[str]] = {}
+        for node, release in sorted(self.releases.items()):
+            by_release.setdefault(release or "(no release)", []).append(node)
+        if len(by_release) <= 1:
+            return ""
+        return "; ".join(f"{', '.join(nodes)} on {release}" for release, nodes in sorted(by_release.items()))
+
     def up(self, node: str) -> bool:
         """UP on every load balancer."""
         return bool(self.haproxy) and all(str(s.get(node, "")).startswith("UP") for s in self.haproxy.values())

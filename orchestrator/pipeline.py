@@ -19,8 +19,8 @@ from typing import Callable, Iterator
 from orchestrator import deploy as deploy_lib
 from orchestrator import roster, vcs
 from orchestrator.config import Config, Stage
-from orchestrator.errors import DeployFailed, InputError, OrchestratorError
-from orchestrator.history import History
+from orchestrator.errors import DeployFailed, InputError, MixedFleet, OrchestratorError
+from orchestrator.history import GOOD, History
 from orchestrator.lock import DeployLock, LockBusy
 from orchestrator.runner import stop_orphaned_runs
 
@@ -52,6 +52,19 @@ class Reporter:
 
     say: Callable[[str], None] = lambda message: None
     on_phase: Callable | None = None
+
+    def verdict(self, node: str, report: dict) -> None:
+        """One line per judged node, as its bake ends."""
+        self.say(f"{node} judged against {_against(report)}: {report.get('summary', report.get('verdict'))}")
+
+
+def _against(report: dict) -> str:
+    servers = ", ".join(report.get("baseline_servers") or [])
+    source = report.get("baseline_source", "live")
+    if source == "live":
+        return f"the old release on {servers}"
+    history = f"the old release's {report.get('history_requests', 0)} requests from before the deploy"
+    return history if source == "before the deploy" else f"the old release on {servers} and {history}"
 
 
 def tail(path: Path) -> str:
@@ -145,8 +158,12 @@ def run(config: Config, trigger: Trigger, *, history: History, report: Reporter 
 
 def deploy_war(war: Path, *, inventory: Path, state_dir: Path, history: History, deploy_id: int,
                serial: str | None = None, report: Reporter | None = None, lock_wait: bool = True,
-               should_stop: Callable[[], bool] = lambda: False, where: dict | None = None) -> deploy_lib.DeployResult:
-    """Check, store and roll out one WAR under the deploy lock, recording the result in ``deploy_id``."""
+               should_stop: Callable[[], bool] = lambda: False, where: dict | None = None,
+               known_good: str | None = None) -> deploy_lib.DeployResult:
+    """Check, store and roll out one WAR under the deploy lock, recording the result in ``deploy_id``.
+
+    ``known_good`` (why the release is trusted) skips the judge: see ``deploy.deploy``.
+    """
     report = report or Reporter()
     where = where if where is not None else {}
     where["stage"] = "artifact"
@@ -175,33 +192,58 @@ def deploy_war(war: Path, *, inventory: Path, state_dir: Path, history: History,
         where["stage"] = "deploy"
         history.mark(deploy_id, "deploy_started")
         report.say(f"deploy #{deploy_id}: rolling out {plan.war.release_id} (sha256 {plan.war.sha256[:16]}…)")
-        known_good = history.last_known_good(besides=plan.war.release_id)
-        keep = [known_good.release_id] if known_good else []
+        last_good = history.last_known_good(besides=plan.war.release_id)
+        keep = [last_good.release_id] if last_good else []
         try:
-            result = deploy_lib.deploy(plan, state_dir=state_dir, on_phase=report.on_phase, keep_releases=keep)
+            result = deploy_lib.deploy(plan, state_dir=state_dir, on_phase=report.on_phase, on_verdict=report.verdict,
+                                       keep_releases=keep, known_good=known_good)
         except DeployFailed as exc:
             partial = exc.result
             _record_nodes(history, deploy_id, partial)
+            history.record_verdicts(deploy_id, plan.war.release_id, partial.verdicts)
             history.update(deploy_id, artifacts=str(partial.run.artifacts))
-            history.set_release(plan.war.release_id, "rejected", version=plan.war.version, sha256=plan.war.sha256,
-                                deploy_id=deploy_id, reason=partial.rejection() or str(exc))
+            if known_good is None:
+                # a trusted release that fails (a rollback) keeps its standing: the fault may be the node's
+                history.set_release(plan.war.release_id, "rejected", version=plan.war.version, sha256=plan.war.sha256,
+                                    deploy_id=deploy_id, reason=partial.rejection() or str(exc))
             if not partial.updated:
-                raise
+                raise _said_if_mixed(exc, partial, state_dir) from None
             if plan.fleet.failure_policy == "rollback":
                 outcome = _roll_back_updated(partial, state_dir, report, keep)
             else:
                 outcome = f"deploy_failure_policy is 'stop': {', '.join(partial.updated)} stay on {plan.war.release_id}"
-            error = DeployFailed(f"{exc}; {outcome}")
-            error.result = partial
-            raise error from None
+            raise _said_if_mixed(DeployFailed(f"{exc}; {outcome}"), partial, state_dir) from None
     _record_nodes(history, deploy_id, result)
+    history.record_verdicts(deploy_id, plan.war.release_id, result.verdicts)
     # how to reach each node, for the day it leaves the inventory (orchestrator apply retires it)
     roster.remember(inventory, state_dir)
     history.update(deploy_id, artifacts=str(result.run.artifacts), outcome="deployed", stage="done")
     history.mark(deploy_id, "finished")
-    history.set_release(plan.war.release_id, "verified" if result.baked else "deployed", version=plan.war.version,
-                        sha256=plan.war.sha256, deploy_id=deploy_id)
+    if known_good is None or history.release(plan.war.release_id) is None:
+        history.set_release(plan.war.release_id, "verified" if result.verified else "deployed",
+                            version=plan.war.version, sha256=plan.war.sha256, deploy_id=deploy_id,
+                            reason=None if result.verified or not result.verdicts else result.unverified())
+    else:
+        # a rollback to a release the ledger knows as good keeps its standing (verified stays verified)
+        standing = history.release(plan.war.release_id)
+        history.set_release(plan.war.release_id, standing.status, deploy_id=deploy_id, reason=standing.reason)
     return result
+
+
+def _said_if_mixed(error: DeployFailed, partial: deploy_lib.DeployResult, state_dir: Path) -> DeployFailed:
+    """The same error, or a MixedFleet naming which node runs what when the fleet is left on more than one release."""
+    from orchestrator import live
+
+    try:
+        state = live.read(partial.fleet, run_dir=state_dir / "status" / f"{partial.deploy_id}-after")
+    except OrchestratorError as exc:
+        mixed = f"what each node runs could not be read ({exc}): check 'orchestrator status'"
+    else:
+        mixed = state.mixed()
+    if mixed:
+        error = MixedFleet(f"{error}. THE FLEET IS MIXED: {mixed}")
+    error.result = partial
+    return error
 
 
 def _roll_back_updated(failed: deploy_lib.DeployResult, state_dir: Path, report: Reporter, keep: list[str]) -> str:
@@ -218,8 +260,10 @@ def _roll_back_updated(failed: deploy_lib.DeployResult, state_dir: Path, report:
             continue
         report.say(f"rolling {', '.join(nodes)} back to {release}")
         try:
+            # the release the fleet ran before: not judged again (the judge just failed the one it replaces)
             deploy_lib.deploy(deploy_lib.plan(store, inventory=failed.fleet.inventory), state_dir=state_dir,
-                              on_phase=report.on_phase, limit=nodes, keep_releases=keep)
+                              on_phase=report.on_phase, limit=nodes, keep_releases=keep,
+                              known_good=f"the release the fleet ran before {failed.deploy_id}")
         except OrchestratorError as exc:
             said.append(f"rolling {', '.join(nodes)} back to {release} failed too: {exc}")
             continue
@@ -232,7 +276,8 @@ def rollback(*, inventory: Path, state_dir: Path, history: History, to: str | No
     """Roll the fleet to ``to``, or to the last known-good release before the current one.
 
     Rolls like a deploy (drain, health gate, enable; a node missing the release gets it from
-    the orchestrator's store of WARs). Returns (history id, release id).
+    the orchestrator's store of WARs), without judging a release the ledger knows as good.
+    Returns (history id, release id).
     """
     report = report or Reporter()
     current = history.last_known_good()
@@ -253,8 +298,9 @@ def rollback(*, inventory: Path, state_dir: Path, history: History, to: str | No
     deploy_id = history.start("rollback")
     with recorded(history, deploy_id) as where:
         report.say(f"rolling back to {target.release_id}" + (f" from {current.release_id}" if current else ""))
+        trusted = (f"{target.status} in the ledger (deploy #{target.deploy_id})" if target.status in GOOD else None)
         deploy_war(store, inventory=inventory, state_dir=state_dir, history=history, deploy_id=deploy_id,
-                   report=report, lock_wait=lock_wait, where=where)
+                   report=report, lock_wait=lock_wait, where=where, known_good=trusted)
         if current is not None and current.release_id != target.release_id:
             history.set_release(current.release_id, "rolled_back", reason=f"rolled back to {target.release_id} (deploy #{deploy_id})")
     return deploy_id, target.release_id

@@ -192,8 +192,12 @@ tomcat_java_opts: "-XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xshare:auto -Dtomca
 webapp_root: "{box.directory}/nodes/{{{{ inventory_hostname }}}}"
 # The sample app starts in about 1.5 s; a release that is not healthy in 20 s never will be.
 webapp_health_timeout: 20
-# The immune system: seconds each new node is watched under real traffic (0: off).
+# The immune system: seconds each new node is watched under real traffic (0: off); the judge
+# looks every second, and a verdict still open goes on for up to two minutes.
 webapp_bake_seconds: {box.bake_seconds:g}
+webapp_bake_interval: 1
+webapp_bake_max_seconds: 120
+webapp_bake_warmup_seconds: 1
 """
     return {
         "hosts.yml": "\n".join(hosts) + "\n",

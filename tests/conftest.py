@@ -40,6 +40,10 @@ def wars(tmp_path_factory) -> dict[str, Path]:
         # pass their health check, then misbehave under real traffic
         "errors": build_war(d / "app-4-errors.war", "4", "--error-every", "5"),
         "slow": build_war(d / "app-5-slow.war", "5", "--delay-ms", "300"),
+        "all500": build_war(d / "app-8-all500.war", "8", "--error-every", "1"),
+        # 1% of pages answer 500, at random, like a fleet with a flaky dependency
+        "noisy1": build_war(d / "app-9-noisy.war", "9", "--error-rate", "0.01"),
+        "noisy2": build_war(d / "app-10-noisy.war", "10", "--error-rate", "0.01"),
     }
 
 

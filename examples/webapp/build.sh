@@ -5,19 +5,21 @@
 #   examples/webapp/build.sh --version 3 --health-fail --out /tmp/broken.war   # never passes its health gate
 #   examples/webapp/build.sh --version 4 --error-every 5 --out /tmp/errors.war # every 5th page is a 500
 #   examples/webapp/build.sh --version 5 --delay-ms 300 --out /tmp/slow.war    # each page 300 ms slower
+#   examples/webapp/build.sh --version 6 --error-rate 0.01 --out /tmp/noisy.war # 1% of pages, at random, a 500
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 servlet_api=${SERVLET_API_JAR:-/usr/share/tomcat10/lib/servlet-api.jar}
-version="" out="" health_fail=false error_every=0 delay_ms=0
+version="" out="" health_fail=false error_every=0 error_rate=0 delay_ms=0
 
-usage() { sed -n '2,8s/^# \{0,1\}//p' "$0" >&2; exit 2; }
+usage() { sed -n '2,9s/^# \{0,1\}//p' "$0" >&2; exit 2; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --version) version=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     --health-fail) health_fail=true; shift ;;
     --error-every) error_every=$2; shift 2 ;;
+    --error-rate) error_rate=$2; shift 2 ;;
     --delay-ms) delay_ms=$2; shift 2 ;;
     -h|--help) usage ;;
     *) echo "build.sh: unknown option $1" >&2; usage ;;
@@ -35,6 +37,7 @@ cp "$here/web/WEB-INF/web.xml" "$stage/war/WEB-INF/web.xml"
 cat > "$stage/war/WEB-INF/app.properties" <<PROPS
 health.fail=$health_fail
 error.every=$error_every
+error.rate=$error_rate
 delay.ms=$delay_ms
 PROPS
 printf 'Implementation-Title: sample-webapp\nImplementation-Version: %s\n' "$version" > "$stage/manifest.txt"

@@ -85,6 +85,17 @@ class Cluster:
             raise
         return load
 
+    def light_load(self, *, delay_ms: float = 100) -> Load:
+        """About 10 requests/s through HAProxy (one connection, a 100 ms pause after each
+        answer): an ordinary business application's traffic, not a stress test."""
+        load = Load(self.url, connections=1, threads=1, delay_ms=delay_ms, max_seconds=600).start()
+        try:
+            wait_until(lambda: self.frontend_sessions() >= 1, timeout=10, what="the light load's connection")
+        except BaseException:
+            load.__exit__(*sys.exc_info())
+            raise
+        return load
+
     def given_release(self, war: Path) -> str:
         """Given every node on ``war``'s release, deployed the way `orchestrator deploy` does (WAR
         store, release ledger, lock) when it is not there yet."""

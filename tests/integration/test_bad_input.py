@@ -54,8 +54,10 @@ def test_serial_zero(cluster, wars, untouched):
 @pytest.mark.parametrize("host, setting, message", [
     ("node2", "webapp_drain_timeout: -5", "node2: webapp_drain_timeout must be a number of seconds above 0, is -5"),
     ("node1", "tomcat_heap: lots", "node1: tomcat_heap must look like 256m or 1g, is lots"),
-    ("node1", "webapp_bake_seconds: 5\nwebapp_bake_max_5xx_share: 2",
-     "node1: webapp_bake_max_5xx_share must be a share above 0 and at most 1 (0.05 is 5%), is 2"),
+    ("node1", "webapp_bake_seconds: 5\nwebapp_bake_5xx_detect_share: 2",
+     "node1: webapp_bake_5xx_detect_share must be a share above 0 and at most 1 (0.25 is 25%), is 2"),
+    ("node1", "webapp_bake_seconds: 5\nwebapp_canary_weight_steps: [50, 300]",
+     "node1: webapp_canary_weight_steps must be a list of HAProxy weights from 1 to 256"),
     ("node2", "webapp_bake_seconds: 1",
      "webapp_bake_seconds (1) is shorter than one HAProxy health-check interval (2.0 s)"),
 ])

@@ -1,17 +1,22 @@
 """The immune system: builds that pass their health check but misbehave under real traffic are
-rejected during their bake, on a real HAProxy and real Tomcats under wrk load."""
+rejected during their bake, judged against the old release, on a real HAProxy and real Tomcats;
+at full wrk load and at about 10 requests/s."""
 
 from __future__ import annotations
 
+import json
 import shutil
 
+from orchestrator import deploy as deploy_lib
+from orchestrator.history import History
 from tests.conftest import run_cli
 
-BAKE = "webapp_bake_seconds: 8\n"
+BAKE = "webapp_bake_seconds: 5\n"
 
 
 def baking_inventory(cluster, tmp_path) -> str:
-    """The cluster's inventory with an 8 s bake on every node (host_vars beat its group_vars)."""
+    """The cluster's inventory with a 5 s bake on every node (host_vars beat its group_vars);
+    the sandbox's own settings look every second and give an open verdict up to 120 s."""
     inv = tmp_path / "inventory"
     shutil.copytree(cluster.inventory, inv)
     (inv / "host_vars").mkdir(exist_ok=True)
@@ -20,12 +25,33 @@ def baking_inventory(cluster, tmp_path) -> str:
     return str(inv)
 
 
-def deploy_under_load(cluster, war, inventory):
-    with cluster.load() as load:
-        result = run_cli("deploy", "--war", war, "-i", inventory, "--state-dir", cluster.state_dir)
-    report = load.report
-    return result, report
+def deploy(cluster, war, inventory):
+    return run_cli("deploy", "--war", war, "-i", inventory, "--state-dir", cluster.state_dir)
 
+
+def deploy_under(load, cluster, war, inventory):
+    with load as running:
+        result = deploy(cluster, war, inventory)
+    return result, running.report
+
+
+def verdicts(cluster, war) -> dict[str, dict]:
+    """node -> the judge's report on ``war``'s release, from the ledger (orchestrator releases show)."""
+    release = deploy_lib.plan(war, inventory=cluster.inventory).war.release_id
+    shown = run_cli("releases", "show", release, "--json", "--state-dir", cluster.state_dir)
+    assert shown.returncode == 0, shown.stderr
+    return {v["node"]: v["report"] for v in json.loads(shown.stdout)["verdicts"]}
+
+
+def ledger_status(cluster, war) -> str:
+    history = History(cluster.state_dir)
+    try:
+        return history.release(deploy_lib.plan(war, inventory=cluster.inventory).war.release_id).status
+    finally:
+        history.close()
+
+
+# --- at full load ------------------------------------------------------------------------------
 
 def test_a_build_that_fails_a_fifth_of_requests_is_rejected_during_its_bake(cluster, wars, tmp_path):
     # Given two nodes on v1, and a build that answers 500 to every fifth request
@@ -33,13 +59,13 @@ def test_a_build_that_fails_a_fifth_of_requests_is_rejected_during_its_bake(clus
     node2_pid = cluster.tomcat_pid("node2")
 
     # When it is deployed with a bake, under load
-    result, report = deploy_under_load(cluster, wars["errors"], baking_inventory(cluster, tmp_path))
+    result, report = deploy_under(cluster.load(), cluster, wars["errors"], baking_inventory(cluster, tmp_path))
     blast = report.statuses.get("500", 0)
     print(f"\nblast radius: {blast} of {report.requests} responses were the bad build's 500s; {report.line()}")
 
-    # Then it is rejected by the 5xx rule, node1 is back on v1 in rotation, node2 never touched
+    # Then the canary is rejected by the 5xx test, node1 is back on v1 in rotation, node2 never touched
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "node1" in result.stderr and "bake" in result.stderr and "5xx share" in result.stderr, result.stderr
+    assert "node1 rejected" in result.stderr and "5xx share" in result.stderr, result.stderr
     assert cluster.node_health("node1")["version"] == "1"
     assert cluster.tomcat_pid("node2") == node2_pid
     cluster.assert_all_in_rotation()
@@ -47,28 +73,114 @@ def test_a_build_that_fails_a_fifth_of_requests_is_rejected_during_its_bake(clus
     # the only failures the load saw were the bad build's own 500s, and few of them
     assert report.socket_errors == 0 and report.non2xx == blast
     assert 0 < blast < 0.01 * report.requests
+    # and the ledger keeps the numbers: the old release on node2 was the baseline
+    judged = verdicts(cluster, wars["errors"])["node1"]
+    errors = next(m for m in judged["metrics"] if m["name"] == "errors")
+    assert judged["verdict"] == "fail" and judged["baseline_servers"] == ["node2"]
+    assert errors["verdict"] == "fail" and errors["new"]["errors_5xx"] > 0 and errors["p_value"] < errors["alpha"]
 
 
-def test_a_build_300_ms_slower_is_rejected_by_the_response_time_rule(cluster, wars, tmp_path):
+def test_a_build_300_ms_slower_is_rejected_by_the_response_time_test(cluster, wars, tmp_path):
     cluster.given_release(wars["v1"])
 
-    result, report = deploy_under_load(cluster, wars["slow"], baking_inventory(cluster, tmp_path))
+    result, report = deploy_under(cluster.load(), cluster, wars["slow"], baking_inventory(cluster, tmp_path))
     print(f"\nduring the slow build's bake: {report.line()}")
 
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "response time" in result.stderr and "node1" in result.stderr, result.stderr
+    assert "node1 rejected" in result.stderr and "response time" in result.stderr, result.stderr
     assert cluster.node_health("node1")["version"] == "1"
     cluster.assert_all_in_rotation()
     assert report.failed == 0, report.line()
 
 
-def test_a_good_build_passes_its_bake_and_the_roll_goes_on(cluster, wars, tmp_path):
+def test_a_good_build_is_judged_against_the_old_release_never_against_the_canary(cluster, wars, tmp_path):
+    # Given two nodes on v1
     cluster.given_release(wars["v1"])
 
-    result, report = deploy_under_load(cluster, wars["v2"], baking_inventory(cluster, tmp_path))
+    # When v2 (as good) is deployed under load
+    result, report = deploy_under(cluster.load(), cluster, wars["v2"], baking_inventory(cluster, tmp_path))
 
+    # Then both nodes pass, each with a one-line verdict in the output, and the ledger says verified
     assert result.returncode == 0, result.stdout + result.stderr
     for name in cluster.nodes:
         assert cluster.node_health(name)["version"] == "2"
         assert cluster.haproxy_row(name)["weight"] == "100"
+        assert f"{name} judged against the old release" in result.stdout
+    assert report.failed == 0, report.line()
+    assert ledger_status(cluster, wars["v2"]) == "verified"
+    # node1 (the canary) was compared with node2, still on v1; node2 (the last batch) with v1's
+    # own requests from before the deploy: never with node1, already on v2
+    judged = verdicts(cluster, wars["v2"])
+    assert judged["node1"]["baseline_servers"] == ["node2"] and judged["node1"]["baseline_source"] == "live"
+    assert judged["node2"]["baseline_servers"] == [] and judged["node2"]["baseline_source"] == "before the deploy"
+    assert judged["node2"]["history_requests"] >= 50
+    assert {judged[n]["verdict"] for n in judged} <= {"pass", "marginal"}
+
+
+def test_an_identical_build_with_random_1pct_errors_passes_at_full_load(cluster, wars, tmp_path):
+    # Given a fleet whose pages fail at random 1% of the time
+    inventory = baking_inventory(cluster, tmp_path)
+    cluster.given_release(wars["noisy1"])
+
+    # When a build just as flaky is deployed under load
+    result, report = deploy_under(cluster.load(), cluster, wars["noisy2"], inventory)
+    print(f"\n1% random errors on both sides: {report.line()}")
+
+    # Then it is not rejected: the same share of errors is no evidence against it
+    assert result.returncode == 0, result.stdout + result.stderr
+    for name in cluster.nodes:
+        assert cluster.node_health(name)["version"] == "10"
+    assert ledger_status(cluster, wars["noisy2"]) == "verified"
+
+
+# --- at about 10 requests/s --------------------------------------------------------------------
+
+def test_at_light_load_a_build_300_ms_slower_is_rejected_on_the_canary(cluster, wars, tmp_path):
+    cluster.given_release(wars["v1"])
+    node2_pid = cluster.tomcat_pid("node2")
+
+    result, report = deploy_under(cluster.light_load(), cluster, wars["slow"], baking_inventory(cluster, tmp_path))
+    print(f"\nlight load during the slow build's bake: {report.line()}")
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "node1 rejected" in result.stderr and "response time" in result.stderr, result.stderr
+    assert cluster.tomcat_pid("node2") == node2_pid  # never reached node2
+    assert cluster.node_health("node1")["version"] == "1"
+    cluster.assert_all_in_rotation()
+
+
+def test_at_light_load_a_build_that_answers_500_to_every_page_is_rejected_on_the_canary(cluster, wars, tmp_path):
+    # Given a build whose /health is fine but whose every page is a 500
+    cluster.given_release(wars["v1"])
+    node2_pid = cluster.tomcat_pid("node2")
+
+    result, report = deploy_under(cluster.light_load(), cluster, wars["all500"], baking_inventory(cluster, tmp_path))
+    print(f"\nlight load during the all-500 build's bake: {report.line()}")
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "node1 rejected" in result.stderr and "5xx share 100.00%" in result.stderr, result.stderr
+    assert cluster.tomcat_pid("node2") == node2_pid
+    assert cluster.node_health("node1")["version"] == "1"
+    cluster.assert_all_in_rotation()
+    # the canary's weight kept its blast radius to a handful of requests
+    assert report.statuses.get("500", 0) < 20, report.line()
+
+
+def test_at_light_load_an_identical_build_passes_once_the_evidence_is_in(cluster, wars, tmp_path):
+    # Given two nodes on v1 serving about 10 requests/s
+    cluster.given_release(wars["v1"])
+
+    # When v2 (as good) is deployed
+    result, report = deploy_under(cluster.light_load(), cluster, wars["v2"], baking_inventory(cluster, tmp_path))
+    print(f"\nlight load during the good build's deploy: {report.line()}")
+
+    # Then it goes live, but only after each node answered enough requests to rule out a 2% 5xx
+    # share (the canary's weight raised step by step for that): no pass without evidence
+    assert result.returncode == 0, result.stdout + result.stderr
+    judged = verdicts(cluster, wars["v2"])
+    for name in cluster.nodes:
+        assert cluster.node_health(name)["version"] == "2"
+        assert judged[name]["new_requests"] >= 50, judged[name]["summary"]
+        errors = next(m for m in judged[name]["metrics"] if m["name"] == "errors")
+        assert errors["p_ok"] < errors["beta"], errors
     assert report.failed == 0, report.line()

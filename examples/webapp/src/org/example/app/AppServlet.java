@@ -9,6 +9,7 @@ import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
 import java.io.InputStream;
 import java.util.Properties;
+import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.jar.Attributes;
 import java.util.jar.Manifest;
@@ -21,6 +22,7 @@ import java.util.jar.Manifest;
  * the fault knobs that tests use to build misbehaving releases:
  *   health.fail   - /health answers 503 (the release never passes its health gate)
  *   error.every   - every Nth page request answers 500 (0 = never)
+ *   error.rate    - each page request answers 500 with this probability (0 = never)
  *   delay.ms      - each page request is slowed by this many milliseconds
  * and one per node, for tests that need a release to fail on one node only:
  *   -Dsample.health.fail.version=V   /health answers 503 when this release's version is V
@@ -29,6 +31,7 @@ public class AppServlet extends HttpServlet {
     private String version = "unknown";
     private boolean healthFail;
     private long errorEvery;
+    private double errorRate;
     private long delayMs;
     private final AtomicLong requests = new AtomicLong();
 
@@ -56,6 +59,7 @@ public class AppServlet extends HttpServlet {
         healthFail = Boolean.parseBoolean(knobs.getProperty("health.fail", "false"))
                 || version.equals(System.getProperty("sample.health.fail.version"));
         errorEvery = Long.parseLong(knobs.getProperty("error.every", "0"));
+        errorRate = Double.parseDouble(knobs.getProperty("error.rate", "0"));
         delayMs = Long.parseLong(knobs.getProperty("delay.ms", "0"));
     }
 
@@ -84,7 +88,8 @@ public class AppServlet extends HttpServlet {
                 Thread.currentThread().interrupt();
             }
         }
-        if (errorEvery > 0 && n % errorEvery == 0) {
+        if ((errorEvery > 0 && n % errorEvery == 0)
+                || (errorRate > 0 && ThreadLocalRandom.current().nextDouble() < errorRate)) {
             resp.sendError(500, "injected failure");
             return;
         }
