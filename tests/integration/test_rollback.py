@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 from orchestrator import deploy as deploy_lib
 from orchestrator.history import History
@@ -73,19 +74,35 @@ def test_rollback_with_no_earlier_release(tmp_path, cluster):
     assert "no earlier release to roll back to" in result.stderr
 
 
-def test_a_failure_on_node2_rolls_node1_back(three_nodes, tmp_path):
+def baking(cluster, tmp_path) -> Path:
+    """The cluster's inventory with a 5 s bake on every node."""
+    inv = tmp_path / "inventory"
+    shutil.copytree(cluster.inventory, inv)
+    (inv / "host_vars").mkdir(exist_ok=True)
+    for name in cluster.nodes:
+        host_vars = inv / "host_vars" / f"{name}.yml"
+        host_vars.write_text((host_vars.read_text() if host_vars.exists() else "") + "webapp_bake_seconds: 5\n")
+    return inv
+
+
+def test_a_failure_on_node2_rolls_node1_back_without_judging_the_old_release_again(three_nodes, tmp_path):
+    # Given three nodes on v1, and v7, which node2 cannot run (its health check fails there)
     cluster = three_nodes
     v1, v7 = build_war(tmp_path / "app-1.war", "1"), build_war(tmp_path / "app-7.war", "7")
     deploy(cluster, v1)
     node3_pid = cluster.tomcat_pid("node3")
 
+    # When v7 is deployed with a bake, under load: node1 passes its bake, node2 fails
     with cluster.load() as load:
-        result = run_cli("deploy", "--war", v7, "-i", cluster.inventory, "--state-dir", cluster.state_dir)
+        result = run_cli("deploy", "--war", v7, "-i", baking(cluster, tmp_path), "--state-dir", cluster.state_dir)
     report = load.report
     print(f"\nload during the failed deploy and the rollback: {report.line()}")
 
+    # Then node1 is rolled back to v1 and v1 is not judged on the way (one verdict: v7 on node1)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "node2" in result.stderr and "node1 rolled back to" in result.stderr, result.stderr
+    assert result.stdout.count(" judged against ") == 1, result.stdout
+    assert "node1 judged against the old release on node2, node3" in result.stdout, result.stdout
     for name in cluster.nodes:
         assert cluster.node_health(name)["version"] == "1", name
     cluster.assert_all_in_rotation()
@@ -94,3 +111,28 @@ def test_a_failure_on_node2_rolls_node1_back(three_nodes, tmp_path):
     history = History(cluster.state_dir)
     assert history.release(release_id(v7, cluster)).status == "rejected"
     history.close()
+
+
+def test_a_failure_that_leaves_the_fleet_on_two_releases_says_which_node_runs_what(three_nodes, tmp_path):
+    # Given three nodes on v1, whose WAR is no longer in the orchestrator's store
+    cluster = three_nodes
+    v1, v7 = build_war(tmp_path / "app-1.war", "1"), build_war(tmp_path / "app-7.war", "7")
+    cluster.given_release(v1)
+    (cluster.state_dir / "releases" / f"{release_id(v1, cluster)}.war").unlink()
+
+    # When v7 fails on node2 after node1 switched: node1 cannot be rolled back
+    result = run_cli("deploy", "--war", v7, "-i", cluster.inventory, "--state-dir", cluster.state_dir)
+
+    # Then the message, the exit code and `status` all say the fleet is mixed, and which node runs what
+    assert result.returncode == 5, result.stdout + result.stderr
+    v1_id, v7_id = release_id(v1, cluster), release_id(v7, cluster)
+    assert "THE FLEET IS MIXED" in result.stderr, result.stderr
+    assert f"node1 on {v7_id}" in result.stderr and f"node2, node3 on {v1_id}" in result.stderr, result.stderr
+    status = run_cli("status", "-i", cluster.inventory, "--config", cluster.box.directory / "orchestrator.toml")
+    assert "fleet: MIXED" in status.stdout and f"node1 on {v7_id}" in status.stdout, status.stdout + status.stderr
+    cluster.assert_all_in_rotation()
+
+    # And a deploy of v1 puts it right
+    deploy(cluster, v1)
+    assert "fleet: every node on" in run_cli("status", "-i", cluster.inventory, "--config",
+                                           cluster.box.directory / "orchestrator.toml").stdout
