@@ -1,21 +1,32 @@
 #!/usr/bin/env python3
-"""The immune system: blast radius of a bad build with and without a canary weight, time to the
-verdict, and rollback wall time against deploy wall time.
+"""The immune system against request rate: detection time, blast radius, false fails.
 
-    .venv/bin/python bench/immune_system.py [--bake-seconds 10] [--error-every 5] [--delay-ms 5]
+    .venv/bin/python bench/immune_system.py [--rates 10 100 1000] [--identical 10] [--identical-rate 200]
 
-On a sandbox of its own (127.0.7.x, two nodes) under wrk load (16 connections): release 1 is
-deployed; then a build that answers 500 to every Nth page request is deployed twice, once with
-the first batch at the canary weight (webapp_canary_weight, 10 against 100) and once at full
-weight. Blast radius = the bad build's 500s / all responses while it was deployed and judged;
-time to verdict = from the node entering rotation to the bake's rejection (the module's clock).
-Then release 2 is deployed and rolled back (`orchestrator rollback`) and both are timed.
+On a sandbox of its own (127.0.7.x, two nodes, the sandbox's bake settings: 5 s, looks every
+second, an open verdict up to 120 s), with a load of about R requests/s through HAProxy (wrk,
+a pause after each answer), for each rate R:
+
+* a build whose pages answer 500 one time in five (its /health is fine), and
+* a build whose pages are 300 ms slower,
+
+are deployed over release 1. Per run: the outcome (rejected, or *passed*: the bad build went
+live), the time to the verdict (from the canary's bake start to its end, from the playbook's
+own events), and the blast radius (the bad build's answers the load saw: its 500s, or its slow
+answers). Then ``--identical`` deploys in a row of a build with random 1% errors over a fleet
+with the same random 1% errors, at ``--identical-rate``: how many of these good builds were
+rejected (the false-fail rate), and how long each deploy took.
+
+It only uses what every version of the orchestrator has (the sandbox, ``deploy_war``, the
+events' phases), so the same script measures an older checkout for a before/after:
+``git worktree add /tmp/before <commit> && .venv/bin/python bench/immune_system.py --root /tmp/before``.
 """
 
 from __future__ import annotations
 
 import argparse
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -23,92 +34,109 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from bench.load import Load  # noqa: E402
-from orchestrator import deploy as deploy_lib  # noqa: E402
-from orchestrator import pipeline, sandbox  # noqa: E402
-from orchestrator.errors import DeployFailed  # noqa: E402
-from orchestrator.history import History  # noqa: E402
-from orchestrator.runner import Event  # noqa: E402
 
 
 def build(out: Path, version: str, *flags: str) -> Path:
+    """The sample app, built with this checkout's build.sh (it has every fault knob)."""
     subprocess.run([str(ROOT / "examples/webapp/build.sh"), "--version", version, "--out", str(out), *flags],
                    check=True, stdout=subprocess.DEVNULL)
     return out
 
 
-def bad_deploy(box, war: Path, inventory: Path, state: Path, args) -> tuple[dict, float | None]:
-    verdict = {}
-
-    def on_event(event: Event) -> None:
-        if event.phase == "bake" and event.kind == "runner_on_failed":
-            verdict["seconds"] = event.result.get("seconds")
-
-    load = Load(box.url, connections=16, delay_ms=args.delay_ms, max_seconds=600).start()
-    try:
-        time.sleep(1.0)  # steady load first: the radius is measured over the whole deploy
-        try:
-            deploy_lib.deploy(deploy_lib.plan(war, inventory=inventory), state_dir=state, on_event=on_event)
-            raise SystemExit("the bad build was not rejected")
-        except DeployFailed:
-            pass
-    finally:
-        report = load.stop()
-    return report, verdict.get("seconds")
+def load_for(rate: float) -> tuple[int, float]:
+    """(connections, pause in ms after each answer) for about ``rate`` requests/s of ~1 ms answers."""
+    connections = 1 if rate <= 20 else 2 if rate <= 200 else 4
+    return connections, max(0.0, connections * 1000 / rate - 1)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--bake-seconds", type=float, default=10)
-    parser.add_argument("--error-every", type=int, default=5)
-    parser.add_argument("--delay-ms", type=float, default=5)
+    parser.add_argument("--rates", type=float, nargs="+", default=[10, 100, 1000])
+    parser.add_argument("--identical", type=int, default=10, help="deploys in a row of a build as good as the fleet")
+    parser.add_argument("--identical-rate", type=float, default=200)
+    parser.add_argument("--root", type=Path, default=ROOT, help="checkout to measure (default: this one)")
     args = parser.parse_args()
+    sys.path.insert(0, str(args.root))
+    sys.path.insert(1, str(ROOT))
+    from bench.load import Load
+    from orchestrator import pipeline, sandbox
+    from orchestrator.errors import OrchestratorError
+    from orchestrator.history import History
+
     work = Path(tempfile.mkdtemp(prefix="orchestrator-bench-"))
-    box = sandbox.Sandbox(directory=work / "sandbox", inventory=work / "inventory", nodes=2, net=7,
-                          bake_seconds=args.bake_seconds)
+    box = sandbox.Sandbox(directory=work / "sandbox", inventory=work / "inventory", nodes=2, net=7, bake_seconds=5)
     state = box.directory / "state"
+    wars = {
+        "v1": build(work / "v1.war", "1"),
+        "5xx": build(work / "errors.war", "3", "--error-every", "5"),
+        "+300 ms": build(work / "slow.war", "4", "--delay-ms", "300"),
+        "noisy-a": build(work / "noisy-a.war", "5", "--error-rate", "0.01"),
+        "noisy-b": build(work / "noisy-b.war", "6", "--error-rate", "0.01"),
+    }
+    bad_version = {"5xx": "3", "+300 ms": "4"}
+    rows, identical = [], []
     try:
         sandbox.up(box)
-        v1, v2 = build(work / "v1.war", "1"), build(work / "v2.war", "2")
-        bad = build(work / "bad.war", "3", "--error-every", str(args.error_every))
         history = History(state)
-        # through the pipeline's path, so that the release ledger knows release 1
-        pipeline.deploy_war(v1, inventory=box.inventory, state_dir=state, history=history,
-                            deploy_id=history.start("manual"))
 
-        no_canary = work / "no-canary"
-        shutil.copytree(box.inventory, no_canary)
-        (no_canary / "group_vars" / "appservers.yml").write_text(
-            (box.inventory / "group_vars" / "appservers.yml").read_text() + 'webapp_canary_weight: ""\n')
-        rows = []
-        for label, inventory in (("canary weight 10 of 100", box.inventory), ("full weight", no_canary)):
-            report, verdict = bad_deploy(box, bad, inventory, state, args)
-            bad_500s = report.statuses.get("500", 0)
-            rows.append((label, report, bad_500s, verdict))
+        def deploy(war: Path, rate: float) -> tuple[bool, float | None, object, float]:
+            """Deploy under ~rate requests/s: (went live, canary bake seconds, load report, wall seconds)."""
+            connections, pause = load_for(rate)
+            load = Load(box.url, connections=connections, threads=1, delay_ms=pause, max_seconds=900).start()
+            time.sleep(3)  # traffic before the deploy, as a live service has
+            began = time.monotonic()
+            try:
+                result = pipeline.deploy_war(war, inventory=box.inventory, state_dir=state, history=history,
+                                             deploy_id=history.start("manual"))
+                live = True
+            except OrchestratorError as exc:
+                result, live = getattr(exc, "result", None), False
+            finally:
+                wall = time.monotonic() - began
+                report = load.stop()
+            canary = result.nodes.get("node1") if result is not None else None
+            return live, canary.seconds("bake") if canary else None, report, wall
 
-        began = time.monotonic()
-        pipeline.deploy_war(v2, inventory=box.inventory, state_dir=state, history=history,
+        for rate in args.rates:
+            for label in ("5xx", "+300 ms"):
+                pipeline.deploy_war(wars["v1"], inventory=box.inventory, state_dir=state, history=history,
+                                    deploy_id=history.start("manual"))
+                live, seconds, report, _ = deploy(wars[label], rate)
+                served = report.versions.get(bad_version[label], 0)
+                blast = report.statuses.get("500", 0) if label == "5xx" else served
+                rows.append((rate, label, report.requests / report.duration_s, live, seconds, blast, served))
+                print(rows[-1], flush=True)
+
+        pipeline.deploy_war(wars["noisy-a"], inventory=box.inventory, state_dir=state, history=history,
                             deploy_id=history.start("manual"))
-        deploy_wall = time.monotonic() - began
-        began = time.monotonic()
-        pipeline.rollback(inventory=box.inventory, state_dir=state, history=history)
-        rollback_wall = time.monotonic() - began
+        for i in range(args.identical):
+            war = wars["noisy-b" if i % 2 == 0 else "noisy-a"]
+            live, seconds, report, wall = deploy(war, args.identical_rate)
+            if not live:  # put the fleet back on one noisy release for the next run
+                pipeline.deploy_war(wars["noisy-a"], inventory=box.inventory, state_dir=state, history=history,
+                                    deploy_id=history.start("manual"))
+            identical.append((live, wall, report.requests / report.duration_s))
+            print(identical[-1], flush=True)
         history.close()
     finally:
         sandbox.down(box)
         shutil.rmtree(work, ignore_errors=True)
 
-    print(f"\nbad build: every {args.error_every}th page request answers 500; bake {args.bake_seconds:g} s; "
-          f"wrk 16 connections, {args.delay_ms:g} ms pause per request\n")
-    print("| first batch | responses | bad build's 500s | blast radius | time to verdict | other failures |")
+    print(f"\n{args.root}: bad builds over release 1 (2 nodes, sandbox bake settings)\n")
+    print("| rate (req/s) | regression | outcome | time to verdict | blast radius | bad build's answers |")
     print("|---|---|---|---|---|---|")
-    for label, report, bad_500s, verdict in rows:
-        print(f"| {label} | {report.requests} | {bad_500s} | {bad_500s / report.requests:.3%} | "
-              f"{verdict if verdict is not None else '-'} s | {report.failed - bad_500s} |")
-    print(f"\ndeploy of release 2 (with bakes): {deploy_wall:.1f} s; rollback to release 1 (with bakes): "
-          f"{rollback_wall:.1f} s; rollback / deploy = {rollback_wall / deploy_wall:.2f}")
+    for rate, label, measured, live, seconds, blast, served in rows:
+        outcome = "**passed** (went live)" if live else "rejected on the canary"
+        when = f"{seconds:.1f} s" if seconds is not None else "-"
+        what = "500s" if label == "5xx" else "slow answers"
+        print(f"| {measured:.0f} | {label} | {outcome} | {when} | {blast} {what} | {served} |")
+    rejected = sum(1 for live, _, _ in identical if not live)
+    walls = [wall for _, wall, _ in identical]
+    if identical:
+        rate = statistics.median(r for _, _, r in identical)
+        print(f"\nidentical builds (random 1% errors on both sides) at {rate:.0f} req/s: {rejected} of "
+              f"{len(identical)} rejected; deploy wall time median {statistics.median(walls):.0f} s "
+              f"(min {min(walls):.0f}, max {max(walls):.0f})")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ module: haproxy_bake
 short_description: Judge a new server's requests against the old release's, at planned looks
 description:
   - The immune system. Follows every request the frontend logs to HAProxy's request ring
-    (C(show events <ring> -w -n)) and sorts them into the new I(server)'s and the I(baseline)'s:
+    (C(show events <ring> -w -n)) and sorts them into the new I(server)'s and the I(baseline)'s,
     the servers still on the old release, over the same window. While the live baseline has fewer
     than I(min_requests), the old release's requests from just before the deploy (I(history),
     read by C(haproxy_requests)) are added to it.
@@ -24,29 +24,29 @@ description:
   - The deploy runs it in steps, raising a canary's weight between them (webapp_canary_weight_steps);
     I(carry) hands one step's samples and clock to the next.
 options:
-  socket: {description: Admin socket, required: true, type: path}
-  backend: {description: Backend name, required: true, type: str}
-  ring: {description: The ring HAProxy logs requests to, required: true, type: str}
-  server: {description: The new server, required: true, type: str}
-  baseline: {description: Servers still on the old release, type: list, elements: str, default: []}
-  history: {description: The old release's requests from before the deploy (haproxy_requests' sample), type: dict, default: {}}
-  carry: {description: The previous step's C(carry), type: dict, default: {}}
-  seconds: {description: Bake time (since the bake began) at which this step ends, required: true, type: float}
-  pass_after: {description: The soonest bake time a pass can come at, required: true, type: float}
-  max_seconds: {description: The longest a bake can last (fixes the number of planned looks), required: true, type: float}
-  interval: {description: Seconds between looks, default: 5, type: float}
-  warmup: {description: Seconds after the server enters rotation whose requests are not judged, default: 0, type: float}
-  final: {description: This is the last step, default: true, type: bool}
-  inconclusive: {description: At the end of the last step without a verdict, fail or pass, default: fail, choices: [fail, pass], type: str}
-  confidence: {description: 1 - the chance a good release fails over the whole bake, default: 0.99, type: float}
-  power: {description: 1 - the chance a release with a regression of the detection size passes, default: 0.95, type: float}
-  min_requests: {description: Requests on each side before any pass, default: 50, type: int}
-  errors_tolerance: {description: A significant excess of 5xx up to this much above the old share (0.25 is 1.25x) is no fault, default: 0.25, type: float}
-  errors_detect_share: {description: The 5xx share (besides double the old one) the bake must be able to see before a pass, default: 0.02, type: float}
-  latency_tolerance: {description: A slowdown up to this share of the old median is no fault, default: 0.1, type: float}
-  latency_floor_ms: {description: A slowdown up to this many ms is no fault, default: 10, type: float}
-  latency_detect: {description: The slowdown (share) the bake must be able to see before a pass, default: 0.25, type: float}
-  latency_detect_ms: {description: ...and at least this many ms, default: 30, type: float}
+  socket: {description: "Admin socket", required: true, type: path}
+  backend: {description: "Backend name", required: true, type: str}
+  ring: {description: "The ring HAProxy logs requests to", required: true, type: str}
+  server: {description: "The new server", required: true, type: str}
+  baseline: {description: "Servers still on the old release", type: list, elements: str, default: []}
+  history: {description: "The old release's requests from before the deploy (haproxy_requests' sample)", type: dict, default: {}}
+  carry: {description: "The previous step's C(carry)", type: dict, default: {}}
+  seconds: {description: "Bake time (since the bake began) at which this step ends", required: true, type: float}
+  pass_after: {description: "The soonest bake time a pass can come at", required: true, type: float}
+  max_seconds: {description: "The longest a bake can last (fixes the number of planned looks)", required: true, type: float}
+  interval: {description: "Seconds between looks", default: 5, type: float}
+  warmup: {description: "Seconds after the server enters rotation whose requests are not judged", default: 0, type: float}
+  final: {description: "This is the last step", default: true, type: bool}
+  inconclusive: {description: "At the end of the last step without a verdict, fail or pass", default: fail, choices: [fail, pass], type: str}
+  confidence: {description: "1 - the chance a good release fails over the whole bake", default: 0.99, type: float}
+  power: {description: "1 - the chance a release with a regression of the detection size passes", default: 0.95, type: float}
+  min_requests: {description: "Requests on each side before any pass", default: 50, type: int}
+  errors_tolerance: {description: "A significant excess of 5xx up to this much above the old share (0.25 is 1.25x) is no fault", default: 0.25, type: float}
+  errors_detect_share: {description: "The 5xx share (besides double the old one) the bake must be able to see before a pass", default: 0.02, type: float}
+  latency_tolerance: {description: "A slowdown up to this share of the old median is no fault", default: 0.1, type: float}
+  latency_floor_ms: {description: "A slowdown up to this many ms is no fault", default: 10, type: float}
+  latency_detect: {description: "The slowdown (share) the bake must be able to see before a pass", default: 0.25, type: float}
+  latency_detect_ms: {description: "...and at least this many ms", default: 30, type: float}
 """
 
 EXAMPLES = r"""
@@ -139,7 +139,7 @@ def bake(module: AnsibleModule) -> None:
                           history_requests=history.requests, looks=rules.looks)
             result = dict(changed=False, verdict=verdict.verdict, report=report, final=p["final"],
                           carry={"elapsed": elapsed, "new": new.to_dict(), "baseline": live.to_dict()})
-            said = f"{p['server']} after {elapsed:.1f}s, against {_against(report)}: {verdict.summary()}"
+            said = f"{p['server']} judged against {_against(report)} after {elapsed:.1f}s: {verdict.summary()}"
             row = server_stat(p["socket"], p["backend"], p["server"])
             if not is_up(row):
                 report["verdict"] = "fail"

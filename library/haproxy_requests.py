@@ -11,7 +11,7 @@ description:
     request of the frontend there) and keeps those of I(servers) accepted within the last
     I(seconds), and not before each server's own I(since) time (when its current release went
     live, so that requests of an older release are left out).
-  - The deploy runs it before the roll, on the servers still on the old release: the bake compares
+  - The deploy runs it before the roll, on the servers still on the old release. The bake compares
     a new server with this when no server of the old release is left in rotation (the last batch,
     or a one-node fleet).
   - Fails, naming the socket, when it does not answer, and says how to add the ring when HAProxy

@@ -271,7 +271,8 @@ def _latency(new: Sample, base: Sample, policy: Policy) -> Metric:
         "fail": f"response time median {new_median:g} ms vs the old release's {base_median:g} ms "
                 f"(Mann-Whitney p={p:.2g} < {alpha:.2g}; more than {allowed:g} ms slower)",
         "inconclusive": f"latency: {n1} timed requests seen, " + (f"about {needed} needed" if needed else "more needed")
-                        + f" to rule out a slowdown of {policy.latency_detect:.0%} (at least {policy.latency_detect_ms:g} ms)",
+                        + f" to rule out a slowdown of {policy.latency_detect:.0%} (at least {policy.latency_detect_ms:g} ms)"
+                        + (f" (and {policy.min_requests} of the old release)" if n2 < policy.min_requests else ""),
         "marginal": f"median {new_median - base_median:+g} ms against the old release, not significant (p={p:.2g})",
     }.get(verdict, "")
     return Metric("latency", verdict,
@@ -302,7 +303,8 @@ def _tail(new: Sample, base: Sample, policy: Policy) -> Metric:
     reason = {
         "fail": f"p95 response time {new_q:g} ms vs the old release's {q:g} ms ({above_new} of {n1} responses "
                 f"above it vs {above_base} of {n2}; p={p:.2g} < {alpha:.2g})",
-        "inconclusive": f"tail: {n1} timed requests seen, " + (f"about {needed} needed" if needed else "more needed"),
+        "inconclusive": f"tail: {n1} timed requests seen, " + (f"about {needed} needed" if needed else "more needed")
+                        + (f" (and {policy.min_requests} of the old release)" if n2 < policy.min_requests else ""),
         "marginal": f"p95 {new_q - q:+g} ms against the old release, not significant (p={p:.2g})",
     }.get(verdict, "")
     return Metric("tail", verdict,

@@ -54,17 +54,8 @@ class Reporter:
     on_phase: Callable | None = None
 
     def verdict(self, node: str, report: dict) -> None:
-        """One line per judged node, as its bake ends."""
-        self.say(f"{node} judged against {_against(report)}: {report.get('summary', report.get('verdict'))}")
-
-
-def _against(report: dict) -> str:
-    servers = ", ".join(report.get("baseline_servers") or [])
-    source = report.get("baseline_source", "live")
-    if source == "live":
-        return f"the old release on {servers}"
-    history = f"the old release's {report.get('history_requests', 0)} requests from before the deploy"
-    return history if source == "before the deploy" else f"the old release on {servers} and {history}"
+        """One line per judged node, as its bake ends: the bake module's own summary."""
+        self.say(report.get("message") or f"{node}: {report.get('summary', report.get('verdict'))}")
 
 
 def tail(path: Path) -> str:

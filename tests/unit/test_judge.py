@@ -6,16 +6,22 @@ the first fail, or at the first pass once the planned bake time is over (as hapr
 
 from __future__ import annotations
 
+import math
+from pathlib import Path
+
 import numpy as np
 import pytest
+import yaml
 from scipy import stats
 
 from orchestrator import judge
 from orchestrator.judge import Policy, Sample
 
-# The role's defaults (roles/webapp/defaults/main.yml): bake 30 s, up to 180 s, a look every 5 s.
-LOOKS = 36
-FIRST_PASS_LOOK = 6
+# The role's defaults (roles/webapp/defaults/main.yml; the Policy's defaults agree with them,
+# test_bake_settings.py): the looks a production bake plans, and the first that may pass.
+_ROLE = yaml.safe_load((Path(__file__).resolve().parents[2] / "roles/webapp/defaults/main.yml").read_text())
+LOOKS = math.ceil(_ROLE["webapp_bake_max_seconds"] / _ROLE["webapp_bake_interval"])
+FIRST_PASS_LOOK = math.ceil(_ROLE["webapp_bake_seconds"] / _ROLE["webapp_bake_interval"])
 POLICY = Policy(looks=LOOKS)
 
 
