@@ -227,10 +227,11 @@ def _errors(new: Sample, base: Sample, policy: Policy) -> Metric:
     base_share = x2 / n2 if n2 else 0.0
     # worse: more 5xx than the old release at all (the tolerance gates the fail, not the test)
     p = rate_ratio_p(x1, n1, x2, n2) if n2 else 1.0
-    # shown ok: fewer than double the old release's 5xx, or a share below the floor
+    # shown ok: a share below the floor, or fewer than double the old release's 5xx. Either
+    # rules out the regression; two ways to pass, so each must hold at half the level.
     p_ok = binomial_cdf(x1, n1, policy.errors_detect_share) if n1 else 1.0
     if n2 and x1 + x2:
-        p_ok = min(p_ok, binomial_cdf(x1, x1 + x2, 2 * n1 / (2 * n1 + n2)))
+        p_ok = min(1.0, 2 * min(p_ok, binomial_cdf(x1, x1 + x2, 2 * n1 / (2 * n1 + n2))))
     beyond = n1 > 0 and new_share > (1 + policy.errors_tolerance) * base_share
     enough = n1 >= policy.min_requests and n2 >= policy.min_requests
     verdict = _settle(worse=p < alpha, beyond=beyond, shown_ok=p_ok < beta, enough=enough)

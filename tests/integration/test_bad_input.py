@@ -56,6 +56,8 @@ def test_serial_zero(cluster, wars, untouched):
     ("node1", "tomcat_heap: lots", "node1: tomcat_heap must look like 256m or 1g, is lots"),
     ("node1", "webapp_bake_seconds: 5\nwebapp_bake_5xx_detect_share: 2",
      "node1: webapp_bake_5xx_detect_share must be a share above 0 and at most 1 (0.25 is 25%), is 2"),
+    ("node2", "webapp_bake_max_5xx_multiple: 3",
+     "node2: webapp_bake_max_5xx_multiple is no longer read: the bake now judges a node against the old release"),
     ("node1", "webapp_bake_seconds: 5\nwebapp_canary_weight_steps: [50, 300]",
      "node1: webapp_canary_weight_steps must be a list of HAProxy weights from 1 to 256"),
     ("node2", "webapp_bake_seconds: 1",

@@ -1,3 +1,6 @@
+import time
+
+from orchestrator import haproxy_admin
 from orchestrator.haproxy_admin import admin_state, in_flight, is_up, never_checked, parse_stat_csv, serving
 
 # Columns in an order of our own: they are read by name, never by position.
@@ -51,3 +54,18 @@ app,down,DOWN,L4CON
 """)}
     assert [n for n in r if serving(r[n])] == ["back", "checking"]
     assert [n for n in r if never_checked(r[n])] == ["fresh"]
+
+
+def test_a_request_line_from_the_ring_gives_server_status_and_response_time():
+    line = ('127.0.0.1:33652 [27/Nov/2026:15:50:52.867] web app/node1 0/0/0/12/13 503 536 - - ---- '
+            '1/1/0/0/0 0/0 "GET /a/b:c HTTP/1.1"')
+    request = haproxy_admin.parse_request(line)
+    assert (request.backend, request.server, request.status, request.response_ms) == ("app", "node1", 503, 12)
+    assert request.accepted == time.mktime((2026, 11, 27, 15, 50, 52, 0, 0, -1)) + 0.867
+
+
+def test_a_request_no_server_answered_has_no_response_time_and_other_lines_are_skipped():
+    no_server = '127.0.0.1:1 [27/Nov/2026:15:50:47.264] web app/<NOSRV> 0/-1/-1/-1/0 503 217 - - SC-- 1/1/0/0/0 0/0 "GET / HTTP/1.1"'
+    assert haproxy_admin.parse_request(no_server).response_ms == -1
+    assert haproxy_admin.parse_request("Proxy web started.") is None
+    assert haproxy_admin.parse_request("") is None
