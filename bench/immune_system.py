@@ -132,7 +132,7 @@ def main() -> None:
     print("| rate (req/s) | regression | outcome | time to verdict | blast radius | bad build's answers |")
     print("|---|---|---|---|---|---|")
     for rate, label, measured, live, seconds, blast, served in rows:
-        outcome = "**passed** (went live)" if live else "rejected on the canary"
+        outcome = "**passed** (went live)" if live else "rejected"
         when = f"{seconds:.1f} s" if seconds is not None else "-"
         what = "500s" if label == "5xx" else "slow answers"
         print(f"| {measured:.0f} | {label} | {outcome} | {when} | {blast} {what} | {served} |")

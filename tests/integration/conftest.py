@@ -85,16 +85,20 @@ class Cluster:
             raise
         return load
 
-    def light_load(self, *, delay_ms: float = 100) -> Load:
-        """About 10 requests/s through HAProxy (one connection, a 100 ms pause after each
-        answer): an ordinary business application's traffic, not a stress test."""
-        load = Load(self.url, connections=1, threads=1, delay_ms=delay_ms, max_seconds=600).start()
+    def paced_load(self, *, connections: int, delay_ms: float) -> Load:
+        """wrk through HAProxy at a paced rate: each connection pauses ``delay_ms`` after each
+        answer (1 connection, 100 ms: about 10 requests/s; 2 and 9 ms: about 200)."""
+        load = Load(self.url, connections=connections, threads=1, delay_ms=delay_ms, max_seconds=600).start()
         try:
-            wait_until(lambda: self.frontend_sessions() >= 1, timeout=10, what="the light load's connection")
+            wait_until(lambda: self.frontend_sessions() >= connections, timeout=10, what="the load's connections")
         except BaseException:
             load.__exit__(*sys.exc_info())
             raise
         return load
+
+    def light_load(self) -> Load:
+        """About 10 requests/s: an ordinary business application's traffic, not a stress test."""
+        return self.paced_load(connections=1, delay_ms=100)
 
     def given_release(self, war: Path) -> str:
         """Given every node on ``war``'s release, deployed the way `orchestrator deploy` does (WAR

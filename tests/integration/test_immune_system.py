@@ -93,14 +93,16 @@ def test_a_build_300_ms_slower_is_rejected_by_the_response_time_test(cluster, wa
     assert report.failed == 0, report.line()
 
 
-def test_an_identical_build_with_random_1pct_errors_passes_judged_against_the_old_release(cluster, wars, tmp_path):
-    # Given a fleet whose pages fail at random 1% of the time
+def test_at_200_requests_a_second_an_identical_build_with_random_1pct_errors_passes(cluster, wars, tmp_path):
+    # Given a fleet whose pages fail at random 1% of the time, serving about 200 requests/s (where
+    # the counters-era bake rejected half of such builds; bench/immune_system.py runs 10 in a row)
     inventory = baking_inventory(cluster, tmp_path)
     cluster.given_release(wars["noisy1"])
 
-    # When a build just as flaky is deployed under full load
-    result, report = deploy_under(cluster.load(), cluster, wars["noisy2"], inventory)
-    print(f"\n1% random errors on both sides: {report.line()}")
+    # When a build just as flaky is deployed
+    load = cluster.paced_load(connections=2, delay_ms=9)
+    result, report = deploy_under(load, cluster, wars["noisy2"], inventory)
+    print(f"\n1% random errors on both sides, ~200 requests/s: {report.line()}")
 
     # Then it is not rejected: the same share of errors is no evidence against it
     assert result.returncode == 0, result.stdout + result.stderr
@@ -153,20 +155,25 @@ def test_at_light_load_a_build_that_answers_500_to_every_page_is_rejected_on_the
 
 
 def test_at_light_load_an_identical_build_passes_once_the_evidence_is_in(cluster, wars, tmp_path):
-    # Given two nodes on v1 serving about 10 requests/s
+    # Given two nodes on v1 serving about 10 requests/s; only the canary bakes (node2's bake is off
+    # to keep the suite short: the canary, at a tenth of the weight, is the node with least evidence)
     cluster.given_release(wars["v1"])
+    inventory = baking_inventory(cluster, tmp_path)
+    (tmp_path / "inventory" / "host_vars" / "node2.yml").write_text("webapp_bake_seconds: 0\n")
 
     # When v2 (as good) is deployed
-    result, report = deploy_under(cluster.light_load(), cluster, wars["v2"], baking_inventory(cluster, tmp_path))
+    result, report = deploy_under(cluster.light_load(), cluster, wars["v2"], inventory)
     print(f"\nlight load during the good build's deploy: {report.line()}")
 
-    # Then it goes live, but only after each node answered enough requests to rule out a 2% 5xx
-    # share (the canary's weight raised step by step for that): no pass without evidence
+    # Then it goes live, but only after the canary answered enough requests to rule out a 2% 5xx
+    # share (its weight raised step by step for that): no pass without evidence
     assert result.returncode == 0, result.stdout + result.stderr
-    judged = verdicts(cluster, wars["v2"])
     for name in cluster.nodes:
         assert cluster.node_health(name)["version"] == "2"
-        assert judged[name]["new_requests"] >= 50, judged[name]["summary"]
-        errors = next(m for m in judged[name]["metrics"] if m["name"] == "errors")
-        assert errors["p_ok"] < errors["beta"], errors
+    canary = verdicts(cluster, wars["v2"])["node1"]
+    assert canary["verdict"] in ("pass", "marginal") and canary["new_requests"] >= 50, canary["summary"]
+    errors = next(m for m in canary["metrics"] if m["name"] == "errors")
+    assert errors["p_ok"] < errors["beta"], errors
+    assert canary["seconds"] > 5, "passed at the first allowed look: at 10 requests/s that is no evidence"
+    assert cluster.haproxy_row("node1")["weight"] == "100"
     assert report.failed == 0, report.line()
