@@ -67,6 +67,7 @@ class Load:
                  max_seconds: int = 300, timeout_s: int = 5):
         if shutil.which("wrk") is None:
             raise RuntimeError("wrk is not installed: apt-get install wrk")
+        self.connections = connections
         self.argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max_seconds}s", f"--timeout={timeout_s}s",
                      "-s", str(LUA), url, "--", str(delay_ms)]
         self.proc: subprocess.Popen | None = None

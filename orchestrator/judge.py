@@ -201,12 +201,14 @@ def judge(new: Sample, baseline: Sample, policy: Policy) -> Verdict:
     return Verdict(overall, metrics, new.requests, baseline.requests)
 
 
-def _settle(*, worse: bool, beyond: bool, shown_ok: bool, enough: bool) -> str:
+def _settle(seen: int, *, worse: bool, beyond: bool, p_ok: float, beta: float, enough: bool,
+            policy: Policy) -> tuple[str, int | None]:
+    """(verdict, requests an inconclusive one needs) from a metric's two tests."""
     if worse and beyond:
-        return "fail"
-    if not (shown_ok and enough):
-        return "inconclusive"
-    return "marginal" if beyond else "pass"
+        return "fail", None
+    if not (p_ok < beta and enough):
+        return "inconclusive", _needed(seen, p_ok, beta, policy.min_requests)
+    return ("marginal" if beyond else "pass"), None
 
 
 def _needed(seen: int, p: float, level: float, floor: int) -> int | None:
@@ -234,8 +236,7 @@ def _errors(new: Sample, base: Sample, policy: Policy) -> Metric:
         p_ok = min(1.0, 2 * min(p_ok, binomial_cdf(x1, x1 + x2, 2 * n1 / (2 * n1 + n2))))
     beyond = n1 > 0 and new_share > (1 + policy.errors_tolerance) * base_share
     enough = n1 >= policy.min_requests and n2 >= policy.min_requests
-    verdict = _settle(worse=p < alpha, beyond=beyond, shown_ok=p_ok < beta, enough=enough)
-    needed = _needed(n1, p_ok, beta, policy.min_requests) if verdict == "inconclusive" else None
+    verdict, needed = _settle(n1, worse=p < alpha, beyond=beyond, p_ok=p_ok, beta=beta, enough=enough, policy=policy)
     target = max(2 * base_share, policy.errors_detect_share)
     reason = {
         "fail": f"5xx share {new_share:.2%} is above the old release's {base_share:.2%} ({x1} of {n1} responses "
@@ -266,8 +267,7 @@ def _latency(new: Sample, base: Sample, policy: Policy) -> Metric:
     _, p_ok = mann_whitney_greater(slowed, new.latency)
     beyond = n1 > 0 and new_median - base_median > allowed
     enough = n1 >= policy.min_requests and n2 >= policy.min_requests
-    verdict = _settle(worse=p < alpha, beyond=beyond, shown_ok=p_ok < beta, enough=enough)
-    needed = _needed(n1, p_ok, beta, policy.min_requests) if verdict == "inconclusive" else None
+    verdict, needed = _settle(n1, worse=p < alpha, beyond=beyond, p_ok=p_ok, beta=beta, enough=enough, policy=policy)
     reason = {
         "fail": f"response time median {new_median:g} ms vs the old release's {base_median:g} ms "
                 f"(Mann-Whitney p={p:.2g} < {alpha:.2g}; more than {allowed:g} ms slower)",
@@ -299,8 +299,7 @@ def _tail(new: Sample, base: Sample, policy: Policy) -> Metric:
     p_ok = binomial_cdf(above_new, n1, slowed_share) if n1 and n2 else 1.0
     beyond = n1 > 0 and new_q - q > allowed
     enough = n1 >= policy.min_requests and n2 >= policy.min_requests
-    verdict = _settle(worse=p < alpha, beyond=beyond, shown_ok=p_ok < beta, enough=enough)
-    needed = _needed(n1, p_ok, beta, policy.min_requests) if verdict == "inconclusive" else None
+    verdict, needed = _settle(n1, worse=p < alpha, beyond=beyond, p_ok=p_ok, beta=beta, enough=enough, policy=policy)
     reason = {
         "fail": f"p95 response time {new_q:g} ms vs the old release's {q:g} ms ({above_new} of {n1} responses "
                 f"above it vs {above_base} of {n2}; p={p:.2g} < {alpha:.2g})",

@@ -77,20 +77,19 @@ class Cluster:
     def load(self) -> Load:
         """wrk through HAProxy with 16 connections, open before this returns; use as a context
         manager: on leaving it, wrk stops and ``.report`` says what it saw."""
-        load = Load(self.url, connections=LOAD_CONNECTIONS, delay_ms=LOAD_DELAY_MS, max_seconds=240).start()
-        try:
-            wait_until(lambda: self.frontend_sessions() >= LOAD_CONNECTIONS, timeout=10, what="16 connections open")
-        except BaseException:
-            load.__exit__(*sys.exc_info())
-            raise
-        return load
+        return self._connected(Load(self.url, connections=LOAD_CONNECTIONS, delay_ms=LOAD_DELAY_MS, max_seconds=240))
 
     def paced_load(self, *, connections: int, delay_ms: float) -> Load:
         """wrk through HAProxy at a paced rate: each connection pauses ``delay_ms`` after each
         answer (1 connection, 100 ms: about 10 requests/s; 2 and 9 ms: about 200)."""
-        load = Load(self.url, connections=connections, threads=1, delay_ms=delay_ms, max_seconds=600).start()
+        return self._connected(Load(self.url, connections=connections, threads=1, delay_ms=delay_ms, max_seconds=600))
+
+    def _connected(self, load: Load) -> Load:
+        """``load`` started, once HAProxy sees all its connections open (stopped again if they never are)."""
+        load.start()
         try:
-            wait_until(lambda: self.frontend_sessions() >= connections, timeout=10, what="the load's connections")
+            wait_until(lambda: self.frontend_sessions() >= load.connections, timeout=10,
+                       what=f"{load.connections} connections open")
         except BaseException:
             load.__exit__(*sys.exc_info())
             raise
