@@ -69,6 +69,23 @@ def test_setting_out_of_range(cluster, wars, untouched, tmp_path, host, setting,
     assert message in result.stderr
 
 
+@pytest.mark.parametrize("ring, message", [
+    ('""', "haproxy_request_ring is empty on lb1: set it (the haproxy role default is reqs) or webapp_bake_seconds: 0"),
+    # a load balancer whose running configuration predates the ring
+    ("nosuch", "HAProxy has no ring 'nosuch' to read requests from: render its configuration with the haproxy role"),
+])
+def test_a_bake_without_haproxys_request_ring(cluster, wars, untouched, tmp_path, ring, message):
+    inv = tmp_path / "inventory"
+    shutil.copytree(cluster.inventory, inv)
+    with open(inv / "group_vars" / "appservers.yml", "a") as f:
+        f.write("webapp_bake_seconds: 5\n")
+    with open(inv / "group_vars" / "loadbalancers.yml", "a") as f:
+        f.write(f"haproxy_request_ring: {ring}\n")
+    result = deploy(cluster, wars["v2"], inv)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert message in result.stderr
+
+
 def test_missing_war(cluster, untouched, tmp_path):
     result = deploy(cluster, tmp_path / "nothing.war")
     assert result.returncode == 2
