@@ -30,25 +30,41 @@ class HAProxyAdminError(Exception):
     """The admin socket could not be reached or refused a command."""
 
 
-def command(socket_path: str, line: str, *, timeout: float = DEFAULT_TIMEOUT) -> str:
-    """Send one command, return the whole reply (the socket closes after it)."""
+def send(socket_path: str, line: str, *, timeout: float = DEFAULT_TIMEOUT) -> socket.socket:
+    """Connect and send one command; the caller reads the reply and closes the socket."""
     if "\n" in line or ";" in line:
         raise HAProxyAdminError(f"refusing to send a command with a newline or ';': {line!r}")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.settimeout(timeout)
-            sock.connect(socket_path)
-            sock.sendall(line.encode() + b"\n")
-            chunks = []
+        sock.settimeout(timeout)
+        sock.connect(socket_path)
+        sock.sendall(line.encode() + b"\n")
+    except BaseException as exc:
+        sock.close()
+        raise _unreachable(socket_path, exc) from None
+    return sock
+
+
+def _unreachable(socket_path: str, exc: BaseException) -> BaseException:
+    if isinstance(exc, FileNotFoundError):
+        return HAProxyAdminError(f"HAProxy admin socket {socket_path} does not exist")
+    if isinstance(exc, OSError):  # refused, timed out, ...
+        return HAProxyAdminError(f"HAProxy admin socket {socket_path} does not answer: {exc}")
+    return exc
+
+
+def command(socket_path: str, line: str, *, timeout: float = DEFAULT_TIMEOUT) -> str:
+    """Send one command, return the whole reply (the socket closes after it)."""
+    with send(socket_path, line, timeout=timeout) as sock:
+        chunks = []
+        try:
             while True:
                 chunk = sock.recv(65536)
                 if not chunk:
                     break
                 chunks.append(chunk)
-    except FileNotFoundError:
-        raise HAProxyAdminError(f"HAProxy admin socket {socket_path} does not exist") from None
-    except (ConnectionRefusedError, socket.timeout, OSError) as exc:
-        raise HAProxyAdminError(f"HAProxy admin socket {socket_path} does not answer: {exc}") from None
+        except OSError as exc:
+            raise _unreachable(socket_path, exc) from None
     return b"".join(chunks).decode(errors="replace")
 
 
@@ -228,14 +244,7 @@ class RequestStream:
         self.pending = b""
 
     def _open(self) -> None:
-        try:
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            sock.settimeout(DEFAULT_TIMEOUT)
-            sock.connect(self.socket_path)
-            sock.sendall(f"show events {self.ring} -w -n\n".encode())
-        except OSError as exc:
-            raise HAProxyAdminError(f"HAProxy admin socket {self.socket_path} does not answer: {exc}") from None
-        self.sock, self.pending = sock, b""
+        self.sock, self.pending = send(self.socket_path, f"show events {self.ring} -w -n"), b""
 
     def read(self, seconds: float) -> list[Request]:
         deadline = time.monotonic() + seconds
