@@ -201,14 +201,22 @@ def judge(new: Sample, baseline: Sample, policy: Policy) -> Verdict:
     return Verdict(overall, metrics, new.requests, baseline.requests)
 
 
-def _settle(seen: int, *, worse: bool, beyond: bool, p_ok: float, beta: float, enough: bool,
+def _settle(seen: int, base_seen: int, *, worse: bool, beyond: bool, p_ok: float,
             policy: Policy) -> tuple[str, int | None]:
-    """(verdict, requests an inconclusive one needs) from a metric's two tests."""
+    """(verdict, requests an inconclusive one needs) from a metric's two tests and sample sizes."""
     if worse and beyond:
         return "fail", None
-    if not (p_ok < beta and enough):
-        return "inconclusive", _needed(seen, p_ok, beta, policy.min_requests)
+    enough = seen >= policy.min_requests and base_seen >= policy.min_requests
+    if not (p_ok < policy.beta and enough):
+        return "inconclusive", _needed(seen, p_ok, policy.beta, policy.min_requests)
     return ("marginal" if beyond else "pass"), None
+
+
+def _wanting(seen: str, needed: int | None, base_seen: int, policy: Policy, goal: str = "") -> str:
+    """Why a metric is inconclusive: what it saw (``seen``, e.g. "5xx: 30 requests seen"), about
+    how much it needs, and whether the old release's side is short too."""
+    return (f"{seen}, " + (f"about {needed} needed" if needed else "more needed") + goal
+            + (f" (and {policy.min_requests} of the old release)" if base_seen < policy.min_requests else ""))
 
 
 def _needed(seen: int, p: float, level: float, floor: int) -> int | None:
@@ -235,16 +243,12 @@ def _errors(new: Sample, base: Sample, policy: Policy) -> Metric:
     if n2 and x1 + x2:
         p_ok = min(1.0, 2 * min(p_ok, binomial_cdf(x1, x1 + x2, 2 * n1 / (2 * n1 + n2))))
     beyond = n1 > 0 and new_share > (1 + policy.errors_tolerance) * base_share
-    enough = n1 >= policy.min_requests and n2 >= policy.min_requests
-    verdict, needed = _settle(n1, worse=p < alpha, beyond=beyond, p_ok=p_ok, beta=beta, enough=enough, policy=policy)
+    verdict, needed = _settle(n1, n2, worse=p < alpha, beyond=beyond, p_ok=p_ok, policy=policy)
     target = max(2 * base_share, policy.errors_detect_share)
     reason = {
         "fail": f"5xx share {new_share:.2%} is above the old release's {base_share:.2%} ({x1} of {n1} responses "
                 f"vs {x2} of {n2}; p={p:.2g} < {alpha:.2g})",
-        "inconclusive": f"5xx: {n1} requests seen, "
-                        + (f"about {needed} needed" if needed else "more needed")
-                        + f" to rule out a share of {target:.1%}"
-                        + (f" (and {policy.min_requests} of the old release)" if n2 < policy.min_requests else ""),
+        "inconclusive": _wanting(f"5xx: {n1} requests seen", needed, n2, policy, f" to rule out a share of {target:.1%}"),
         "marginal": f"5xx share {new_share:.2%} against the old {base_share:.2%}, not significant (p={p:.2g})",
     }.get(verdict, "")
     return Metric("errors", verdict,
@@ -266,14 +270,13 @@ def _latency(new: Sample, base: Sample, policy: Policy) -> Metric:
     slowed = {policy.slowed(ms): n for ms, n in base.latency.items()}
     _, p_ok = mann_whitney_greater(slowed, new.latency)
     beyond = n1 > 0 and new_median - base_median > allowed
-    enough = n1 >= policy.min_requests and n2 >= policy.min_requests
-    verdict, needed = _settle(n1, worse=p < alpha, beyond=beyond, p_ok=p_ok, beta=beta, enough=enough, policy=policy)
+    verdict, needed = _settle(n1, n2, worse=p < alpha, beyond=beyond, p_ok=p_ok, policy=policy)
     reason = {
         "fail": f"response time median {new_median:g} ms vs the old release's {base_median:g} ms "
                 f"(Mann-Whitney p={p:.2g} < {alpha:.2g}; more than {allowed:g} ms slower)",
-        "inconclusive": f"latency: {n1} timed requests seen, " + (f"about {needed} needed" if needed else "more needed")
-                        + f" to rule out a slowdown of {policy.latency_detect:.0%} (at least {policy.latency_detect_ms:g} ms)"
-                        + (f" (and {policy.min_requests} of the old release)" if n2 < policy.min_requests else ""),
+        "inconclusive": _wanting(f"latency: {n1} timed requests seen", needed, n2, policy,
+                                 f" to rule out a slowdown of {policy.latency_detect:.0%} "
+                                 f"(at least {policy.latency_detect_ms:g} ms)"),
         "marginal": f"median {new_median - base_median:+g} ms against the old release, not significant (p={p:.2g})",
     }.get(verdict, "")
     return Metric("latency", verdict,
@@ -298,13 +301,11 @@ def _tail(new: Sample, base: Sample, policy: Policy) -> Metric:
     slowed_share = sum(n for ms, n in base.latency.items() if policy.slowed(ms) > q) / n2 if n2 else 1.0
     p_ok = binomial_cdf(above_new, n1, slowed_share) if n1 and n2 else 1.0
     beyond = n1 > 0 and new_q - q > allowed
-    enough = n1 >= policy.min_requests and n2 >= policy.min_requests
-    verdict, needed = _settle(n1, worse=p < alpha, beyond=beyond, p_ok=p_ok, beta=beta, enough=enough, policy=policy)
+    verdict, needed = _settle(n1, n2, worse=p < alpha, beyond=beyond, p_ok=p_ok, policy=policy)
     reason = {
         "fail": f"p95 response time {new_q:g} ms vs the old release's {q:g} ms ({above_new} of {n1} responses "
                 f"above it vs {above_base} of {n2}; p={p:.2g} < {alpha:.2g})",
-        "inconclusive": f"tail: {n1} timed requests seen, " + (f"about {needed} needed" if needed else "more needed")
-                        + (f" (and {policy.min_requests} of the old release)" if n2 < policy.min_requests else ""),
+        "inconclusive": _wanting(f"tail: {n1} timed requests seen", needed, n2, policy),
         "marginal": f"p95 {new_q - q:+g} ms against the old release, not significant (p={p:.2g})",
     }.get(verdict, "")
     return Metric("tail", verdict,
