@@ -210,13 +210,13 @@ def deploy_war(war: Path, *, inventory: Path, state_dir: Path, history: History,
     roster.remember(inventory, state_dir)
     history.update(deploy_id, artifacts=str(result.run.artifacts), outcome="deployed", stage="done")
     history.mark(deploy_id, "finished")
-    if known_good is None or history.release(plan.war.release_id) is None:
+    # a rollback to a release the ledger knows as good keeps its standing (verified stays verified)
+    standing = history.release(plan.war.release_id) if known_good is not None else None
+    if standing is None:
         history.set_release(plan.war.release_id, "verified" if result.verified else "deployed",
                             version=plan.war.version, sha256=plan.war.sha256, deploy_id=deploy_id,
                             reason=None if result.verified or not result.verdicts else result.unverified())
     else:
-        # a rollback to a release the ledger knows as good keeps its standing (verified stays verified)
-        standing = history.release(plan.war.release_id)
         history.set_release(plan.war.release_id, standing.status, deploy_id=deploy_id, reason=standing.reason)
     return result
 
