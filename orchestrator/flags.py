@@ -16,6 +16,7 @@ import json
 import os
 import re
 import socket
+import stat
 import tempfile
 import time
 from dataclasses import dataclass
@@ -82,9 +83,18 @@ def write(spool: str, flag: Flag) -> str:
 
     The temp file is made in ``incoming/`` itself and renamed: the watcher sees one complete
     file appear (a move into the directory), never a half-written one. Names sort by time.
+    A spool whose ``incoming/`` was deleted gets it back (the watcher repairs the rest); a
+    spool directory that does not exist is an error: it is not the watcher's.
     """
     incoming = os.path.join(spool, "incoming")
     name = f"{flag.pushed_at:.6f}-{flag.source}-{flag.revision[:12]}-{os.getpid()}{FLAG_SUFFIX}"
+    if not os.path.isdir(incoming) and os.path.isdir(spool):
+        try:
+            os.mkdir(incoming)
+            # as open as the spool itself (group-writable for a team of pushers), whatever our umask
+            os.chmod(incoming, stat.S_IMODE(os.stat(spool).st_mode))
+        except FileExistsError:
+            pass  # another push made it first
     fd, tmp = tempfile.mkstemp(dir=incoming, prefix=".tmp-", suffix=".part")
     try:
         with os.fdopen(fd, "w") as out:

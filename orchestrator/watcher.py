@@ -1,18 +1,14 @@
 """``orchestrator watch``: react to flag files at once and deploy the newest revision; apply
 the inventory when it changes.
 
-Spool layout (each a directory under [spool] directory):
-  incoming/  the hooks write flags here (temp file + rename)
-  claimed/   the watcher moves a batch here before working on it; what is left here after a
-             crash is the batch that was interrupted
-  rejected/  malformed flags, each with a .reason file beside it
-  done/      flags whose batch has been handled, kept for audit
+The spool's layout and how a flag is read safely: spool.py.
 
 watchdog's facts shape this: an exception in a handler kills the observer thread silently; a
 rename into the directory arrives as ``on_moved``; a deleted and recreated directory is no
 longer watched; a queue overflow goes unnoticed. So the handler only sets an event, one worker
-does the work, the observer is checked and restarted on every round, and the spool is scanned
-at start-up and every ``rescan_seconds`` whatever inotify says.
+does the work, the observer is checked (and restarted when it died or its directories were
+replaced) on every round, and the spool is scanned at start-up and every ``rescan_seconds``
+whatever inotify says.
 
 The whole spool is watched, not only incoming/: claiming renames a flag out of incoming/, and a
 rename whose other end is not watched reaches watchdog as a lone IN_MOVED_FROM, which it holds
@@ -42,12 +38,12 @@ from watchdog.observers import Observer
 from orchestrator import apply as apply_lib
 from orchestrator import flags as flag_lib
 from orchestrator import pipeline, roster
+from orchestrator.spool import Spool
 from orchestrator.config import Config
 from orchestrator.errors import OrchestratorError
 from orchestrator.history import History
 from orchestrator.inventory import fingerprint
 
-SPOOL_DIRS = ("incoming", "claimed", "rejected", "done")
 # Seconds the inventory's files must be left alone before an edit is applied.
 INVENTORY_SETTLE = 1.0
 
@@ -96,14 +92,14 @@ class Batch:
 
 
 def ensure_spool(spool: Path) -> None:
-    for name in SPOOL_DIRS:
-        (spool / name).mkdir(parents=True, exist_ok=True)
+    Spool(spool).repair()
 
 
 class Watcher:
     def __init__(self, config: Config, *, history: History, say: Callable[[str], None] = print, on_phase=None):
         self.config, self.history, self.say, self.on_phase = config, history, say, on_phase
-        self.spool = config.spool
+        self.spool = Spool(config.spool, say=say)
+        self.observed: tuple | None = None  # the spool's identity when the observer was started
         self.wake = threading.Event()
         self.stopping = threading.Event()
         self.observer: Observer | None = None
@@ -119,8 +115,8 @@ class Watcher:
         self.wake.set()
 
     def run(self) -> None:
-        ensure_spool(self.spool)
-        self.say(f"watching {self.spool / 'incoming'} for pushes to {self.config.branch!r} of {self.config.repository}, "
+        self.spool.repair()
+        self.say(f"watching {self.spool.incoming} for pushes to {self.config.branch!r} of {self.config.repository}, "
                  f"and {self.config.inventory} for new and removed hosts")
         try:
             self._recover()
@@ -135,16 +131,16 @@ class Watcher:
             self._stop_observer()
 
     def _supervise(self) -> None:
-        """(Re)start the observer when it died or its directory was replaced."""
-        incoming = self.spool / "incoming"
-        if not incoming.is_dir():
-            ensure_spool(self.spool)
-            self._stop_observer()
-        if self.observer is not None and self.observer.is_alive():
+        """Repair the spool, and (re)start the observer when it died or its directories were replaced."""
+        self.spool.repair()
+        if self.observer is not None and self.observer.is_alive() and self.observed == self.spool.identity():
             return
+        if self.observer is not None and self.observed != self.spool.identity():
+            self.say(f"the spool {self.spool.root} was made again: watching the new one")
         self._stop_observer()
+        self.observed = self.spool.identity()
         self.observer = Observer()
-        self.observer.schedule(_Wake(self.wake, incoming), str(self.spool), recursive=True)
+        self.observer.schedule(_Wake(self.wake, self.spool.incoming), str(self.spool.root), recursive=True)
         inventory = self.config.inventory if self.config.inventory.is_dir() else self.config.inventory.parent
         if inventory.is_dir():  # else the fingerprint, read every round, notices when it appears
             self.observer.schedule(self.inventory_edited, str(inventory), recursive=True)
@@ -196,24 +192,15 @@ class Watcher:
 
     def claim(self) -> Batch | None:
         claimed_at = time.time()
-        incoming, claimed = self.spool / "incoming", self.spool / "claimed"
-        moved = []
-        for path in sorted(incoming.glob(f"*{flag_lib.FLAG_SUFFIX}")):
-            target = claimed / path.name
-            try:
-                os.rename(path, target)
-            except FileNotFoundError:
-                continue  # claimed by someone else in between
-            moved.append(target)
-        return self._validate(moved, claimed_at)
+        return self._validate(self.spool.claim(), claimed_at)
 
     def _validate(self, paths: list[Path], claimed: float) -> Batch | None:
         valid, kept = [], []
         for path in paths:
             try:
-                flag = flag_lib.parse(path.read_text(errors="replace")[: flag_lib.MAX_FLAG_BYTES + 1])
-            except (flag_lib.FlagError, OSError) as exc:
-                self._reject(path, str(exc))
+                flag = flag_lib.parse(self.spool.read(path))
+            except flag_lib.FlagError as exc:
+                self.spool.reject(path, str(exc))
                 continue
             kept.append(path)
             if flag.branch == self.config.branch:
@@ -223,22 +210,9 @@ class Watcher:
         if not kept:
             return None
         if not valid:
-            self._done(kept)
+            self.spool.finish(kept)
             return None
         return Batch(tuple(kept), tuple(valid), claimed)
-
-    def _reject(self, path: Path, reason: str) -> None:
-        rejected = self.spool / "rejected"
-        target = rejected / path.name
-        os.replace(path, target)
-        flag_lib_reason = target.with_name(target.name + ".reason")
-        flag_lib_reason.write_text(reason + "\n")
-        self.say(f"rejected {path.name}: {reason}")
-
-    def _done(self, paths) -> None:
-        for path in paths:
-            if path.exists():
-                os.replace(path, self.spool / "done" / path.name)
 
     def _process(self, batch: Batch, *, source: str | None) -> int | None:
         sources = sorted({f.source for f in batch.valid})
@@ -254,12 +228,12 @@ class Watcher:
             self.say(f"deploy failed: {exc}")
         finally:
             # The batch is handled either way; a failed build waits for the next push.
-            self._done(batch.flags)
+            self.spool.finish(batch.flags)
         return deploy_id
 
     def _recover(self) -> None:
         """After a crash: the claimed batch was interrupted. Record it, make every node serve, redo it."""
-        leftovers = sorted((self.spool / "claimed").glob(f"*{flag_lib.FLAG_SUFFIX}"))
+        leftovers = sorted(self.spool.claimed.glob(f"*{flag_lib.FLAG_SUFFIX}"))
         running = self.history.running()
         if not leftovers and not running:
             return

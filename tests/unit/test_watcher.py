@@ -5,6 +5,7 @@ apply does to a fleet (tests/integration/test_fleet.py does)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import threading
@@ -202,3 +203,75 @@ def test_a_failed_apply_waits_for_the_next_edit(setup):
     assert w.apply_inventory_if_changed()
     assert len(applies(calls)) == 2
     history.close()
+
+
+def test_a_spool_deleted_and_made_again_without_claimed_is_repaired_and_deploys(setup):
+    config, calls, start = setup
+    said = []
+    w = start()
+    w.say = w.spool.say = said.append
+    # Given an operator's cleanup that leaves only incoming/
+    shutil.rmtree(config.spool)
+    (config.spool / "incoming").mkdir(parents=True)
+    # When a push arrives
+    push(config, 6)
+    # Then the layout is made again, the flag is claimed and deployed, and the repair is said
+    wait_until(lambda: calls, timeout=10, what="a pipeline after the spool was made again")
+    assert all((config.spool / d).is_dir() for d in ("claimed", "rejected", "done"))
+    assert any("was missing claimed/, rejected/, done/" in m for m in said), said
+
+
+def test_a_push_into_a_spool_without_incoming_makes_it(tmp_path):
+    # Given a spool directory whose incoming/ was deleted
+    spool = tmp_path / "spool"
+    spool.mkdir(mode=0o2770)
+    # When the hook writes a flag, Then it lands in a new incoming/ as open as the spool
+    path = flags.write(str(spool), flags.make("hg", "r", "default", "a" * 12))
+    assert path.startswith(str(spool / "incoming"))
+    assert (spool / "incoming").stat().st_mode & 0o7777 == (spool.stat().st_mode & 0o7777)
+    # And a spool that does not exist at all is an error, not a new directory
+    with pytest.raises(FileNotFoundError):
+        flags.write(str(tmp_path / "elsewhere"), flags.make("hg", "r", "default", "a" * 12))
+    assert not (tmp_path / "elsewhere").exists()
+
+
+def test_fifos_links_devices_and_directories_are_rejected_without_reading_them(setup, tmp_path):
+    config, calls, start = setup
+    incoming = config.spool / "incoming"
+    os.mkfifo(incoming / "fifo.json")
+    (incoming / "shadow.json").symlink_to("/etc/shadow")
+    (incoming / "zero.json").symlink_to("/dev/zero")
+    (incoming / "dir.json").mkdir()
+    (incoming / "big.json").write_text("x" * (flags.MAX_FLAG_BYTES + 1))
+    push(config, 7)
+    start()
+    # Then the one real flag deploys: nothing blocked the watcher
+    wait_until(lambda: calls, timeout=10, what="the real flag's pipeline")
+    assert calls[0].flags == 1
+    rejected = config.spool / "rejected"
+    reasons = {p.name[:-len(".reason")]: p.read_text() for p in rejected.glob("*.reason")}
+    assert "a FIFO, not a regular file" in reasons["fifo.json"]
+    assert "a symbolic link" in reasons["shadow.json"] and "a symbolic link" in reasons["zero.json"]
+    assert "a directory" in reasons["dir.json"]
+    assert "larger than" in reasons["big.json"]
+    assert (rejected / "shadow.json").is_symlink() and (rejected / "dir.json").is_dir()
+    assert not list(incoming.iterdir())
+
+
+def test_a_flag_that_cannot_be_claimed_is_said_and_kept(setup):
+    config, calls, start = setup
+    said = []
+    w = Watcher(config, history=History(config.state_dir), say=said.append)
+    # Given a claimed/ that cannot be made (a file stands where the directory should be)
+    shutil.rmtree(config.spool / "claimed")
+    (config.spool / "claimed").write_text("not a directory")
+    path = push(config, 8)
+    # When the watcher claims, Then the flag stays in incoming/ and the reason is said
+    assert w.claim() is None
+    assert os.path.exists(path)
+    assert any("claimed/ cannot be made" in m and "fix it by hand" in m for m in said), said
+    assert any("could not claim" in m and "waits in incoming/" in m for m in said), said
+    # And once it is fixed, the flag is claimed
+    (config.spool / "claimed").unlink()
+    assert w.claim() is not None
+    w.history.close()
