@@ -59,11 +59,11 @@ def changes(fleet: Fleet, state: live.LiveState, *, history: History, state_dir:
     """Compare the inventory with the live backends; InputError when a new node has no release to get."""
     add = tuple(n for n in fleet.appservers if state.missing(n))
     remove = tuple(sorted(state.backend_servers() - set(fleet.appservers)))
-    war = _release_for_new_nodes(add, history, state_dir) if add else None
+    war = _release_for_new_nodes(add, fleet, history, state_dir) if add else None
     return FleetChanges(fleet, add, remove, roster.kept_running(list(remove), fleet.inventory, state_dir), war)
 
 
-def _release_for_new_nodes(add: tuple[str, ...], history: History, state_dir: Path) -> War:
+def _release_for_new_nodes(add: tuple[str, ...], fleet: Fleet, history: History, state_dir: Path) -> War:
     good = history.last_known_good()
     if good is None:
         raise InputError(f"{', '.join(add)} cannot join yet: no release has gone live, so there is no known-good "
@@ -72,7 +72,7 @@ def _release_for_new_nodes(add: tuple[str, ...], history: History, state_dir: Pa
     if not store.is_file():
         raise InputError(f"{', '.join(add)} cannot join: the last known-good release {good.release_id} is not in "
                          f"{store.parent}; deploy it again (orchestrator deploy --war FILE) to put it back")
-    return War.inspect(store)
+    return War.inspect(store, require_version=not fleet.allow_unversioned)
 
 
 @dataclass(frozen=True)

@@ -27,9 +27,9 @@ class War:
     release_id: str
 
     @classmethod
-    def inspect(cls, path: Path) -> "War":
+    def inspect(cls, path: Path, *, require_version: bool = True) -> "War":
         try:
-            facts = warfile.inspect(str(path))
+            facts = warfile.inspect(str(path), require_version=require_version)
         except ValueError as exc:
             raise InputError(f"{exc}; pass --war with the path of a built .war file") from None
         return cls(Path(path).resolve(), facts["war_sha256"], facts["war_version"], facts["war_release_id"])
@@ -104,7 +104,8 @@ class DeployPlan:
 
 def plan(war_path: Path, *, inventory: Path, serial: str | None = None) -> DeployPlan:
     """Check the WAR and the inventory; raises InputError naming what is wrong."""
-    return DeployPlan(War.inspect(war_path), load_fleet(inventory), serial)
+    fleet = load_fleet(inventory)
+    return DeployPlan(War.inspect(war_path, require_version=not fleet.allow_unversioned), fleet, serial)
 
 
 def deploy(

@@ -25,6 +25,8 @@ class Fleet:
     # deploy_serial and deploy_min_healthy as the inventory sets them (the playbook checks them)
     serial: object = 1
     min_healthy: object = 1
+    # deploy_allow_unversioned: WARs without Implementation-Version may deploy (the version gate is off)
+    allow_unversioned: bool = False
 
 
 def load_fleet(inventory: Path) -> Fleet:
@@ -72,8 +74,15 @@ def load_fleet(inventory: Path) -> Fleet:
     if policy not in FAILURE_POLICIES:
         raise InputError(f"inventory {inventory}: deploy_failure_policy is {policy!r}; set it to 'rollback' "
                          "(put the updated nodes back on their old release) or 'stop' (leave them)")
+    from ansible.module_utils.parsing.convert_bool import boolean
+
+    try:
+        allow_unversioned = boolean(first_vars.get("deploy_allow_unversioned", False))
+    except TypeError:
+        raise InputError(f"inventory {inventory}: deploy_allow_unversioned is "
+                         f"{first_vars.get('deploy_allow_unversioned')!r}; set it to true or false") from None
     return Fleet(inventory, tuple(groups[APP_GROUP]), tuple(groups[LB_GROUP]), policy,
-                 first_vars.get("deploy_serial", 1), first_vars.get("deploy_min_healthy", 1))
+                 first_vars.get("deploy_serial", 1), first_vars.get("deploy_min_healthy", 1), allow_unversioned)
 
 
 def fingerprint(inventory: Path) -> str:

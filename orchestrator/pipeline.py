@@ -183,6 +183,9 @@ def deploy_war(war: Path, *, inventory: Path, state_dir: Path, history: History,
         where["stage"] = "deploy"
         history.mark(deploy_id, "deploy_started")
         report.say(f"deploy #{deploy_id}: rolling out {plan.war.release_id} (sha256 {plan.war.sha256[:16]}…)")
+        if not plan.war.version:
+            report.say(f"warning: {war.name} has no Implementation-Version and deploy_allow_unversioned is set: "
+                       "the health gate asks each node for a 200 only, not for this release")
         last_good = history.last_known_good(besides=plan.war.release_id)
         keep = [last_good.release_id] if last_good else []
         try:

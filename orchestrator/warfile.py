@@ -8,6 +8,7 @@ orchestrator judge a WAR the same way.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import re
 import zipfile
@@ -30,8 +31,56 @@ def manifest_version(archive: zipfile.ZipFile) -> str:
     return ""
 
 
-def inspect(path: str) -> dict:
-    """Facts about the WAR; raises ValueError with a readable reason when it is not one."""
+# What makes a zip a web application Tomcat will serve (the rule the preflight applies; README,
+# "What counts as a WAR"): a deployment descriptor, or a servlet, filter or listener it finds
+# by annotation, or a library that registers them (a web fragment or a ServletContainerInitializer,
+# the way Spring's WARs start).
+ANNOTATIONS = tuple(f"{api}/servlet/annotation/{name}".encode()
+                    for api in ("jakarta", "javax") for name in ("WebServlet", "WebFilter", "WebListener"))
+INITIALIZERS = ("META-INF/services/jakarta.servlet.ServletContainerInitializer",
+                "META-INF/services/javax.servlet.ServletContainerInitializer")
+FRAGMENT = "META-INF/web-fragment.xml"
+# Nested jars larger than this are taken on trust rather than read into memory.
+MAX_NESTED_JAR = 64 << 20
+
+
+def not_a_web_application(archive: zipfile.ZipFile) -> str | None:
+    """Why ``archive`` is not a web application (None when it is one)."""
+    names = archive.namelist()
+    if not any(n.startswith("WEB-INF/") for n in names):
+        return "it has no WEB-INF/ directory"
+    if "WEB-INF/web.xml" in names:
+        return None
+    for name in names:
+        if name.startswith("WEB-INF/classes/"):
+            inner = name[len("WEB-INF/classes/"):]
+            if inner in INITIALIZERS:
+                return None
+            # an annotation's type name is a plain string in the class file's constant pool
+            if name.endswith(".class") and any(a in archive.read(name) for a in ANNOTATIONS):
+                return None
+        elif name.startswith("WEB-INF/lib/") and name.endswith(".jar") and _registers_servlets(archive, name):
+            return None
+    return ("it has neither WEB-INF/web.xml nor a class annotated @WebServlet, @WebFilter or @WebListener, "
+            "nor a library in WEB-INF/lib that registers one: Tomcat would start it and serve nothing")
+
+
+def _registers_servlets(archive: zipfile.ZipFile, name: str) -> bool:
+    if archive.getinfo(name).file_size > MAX_NESTED_JAR:
+        return True
+    try:
+        with zipfile.ZipFile(io.BytesIO(archive.read(name))) as jar:
+            return any(n == FRAGMENT or n in INITIALIZERS for n in jar.namelist())
+    except zipfile.BadZipFile:
+        return False
+
+
+def inspect(path: str, *, require_version: bool = True) -> dict:
+    """Facts about the WAR; raises ValueError with a readable reason when it is not one.
+
+    A WAR without ``Implementation-Version`` is refused unless ``require_version`` is off: the
+    health check compares it with what each node answers, and without it that gate is off.
+    """
     if not os.path.isfile(path):
         raise ValueError(f"WAR file {path} does not exist")
     if os.path.getsize(path) == 0:
@@ -42,11 +91,20 @@ def inspect(path: str) -> dict:
         with zipfile.ZipFile(path) as archive:
             damaged = archive.testzip()
             version = manifest_version(archive)
+            not_web = None if damaged else not_a_web_application(archive)
     except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, OSError) as exc:
         # a damaged deflate stream surfaces as zlib.error, a cut-off one as EOFError
         raise ValueError(f"{path} is damaged, not a readable WAR: {exc}") from None
     if damaged is not None:
         raise ValueError(f"{path} is damaged: entry {damaged} fails its CRC check")
+    if not_web:
+        raise ValueError(f"{path} is not a web application: {not_web}")
+    if not version and require_version:
+        raise ValueError(
+            f"{path} has no Implementation-Version in META-INF/MANIFEST.MF: without it the health check "
+            "cannot tell the new release from the old one on a node. Add it to the build (jar --manifest "
+            "with a line 'Implementation-Version: 1.2.3'; Maven: addDefaultImplementationEntries), or set "
+            "deploy_allow_unversioned: true in the inventory to deploy with that check off")
     digest = hashlib.sha256()
     with open(path, "rb") as war:
         for block in iter(lambda: war.read(1 << 20), b""):

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 import zipfile
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import ROOT, run_cli
 from tests.integration.conftest import with_host
 
 
@@ -112,6 +115,43 @@ def test_damaged_war(cluster, wars, untouched, tmp_path):
     result = deploy(cluster, damaged)
     assert result.returncode == 2
     assert f"{damaged} is damaged" in result.stderr, result.stderr
+
+
+def zip_of(path, entries: dict[str, str]):
+    with zipfile.ZipFile(path, "w") as z:
+        for name, text in entries.items():
+            z.writestr(name, text)
+    return path
+
+
+NOT_A_WEB_APP = {"META-INF/MANIFEST.MF": "Implementation-Version: 6\n", "index.html": "<html>hello</html>"}
+
+
+@pytest.mark.parametrize("by_hand", [False, True], ids=["orchestrator", "ansible-playbook"])
+def test_a_zip_that_is_not_a_web_application_touches_no_node(cluster, untouched, tmp_path, by_hand):
+    # Given a zip with a version but no WEB-INF/ (a static site zipped by mistake)
+    war = zip_of(tmp_path / "site.war", NOT_A_WEB_APP)
+    # When it is deployed, by the orchestrator or by hand
+    if by_hand:
+        env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+        result = subprocess.run(["ansible-playbook", "-i", str(cluster.inventory), "playbooks/deploy.yml",
+                                 "-e", f"war={war}"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+        said = " ".join(result.stdout.split())  # Ansible wraps long messages
+    else:
+        result = deploy(cluster, war)
+        said = result.stderr
+    # Then it is refused before any node is drained (the fixture checks), saying why
+    assert result.returncode == 2, result.stdout[-2000:] + result.stderr
+    assert f"{war} is not a web application: it has no WEB-INF/ directory" in said, said[-2000:]
+
+
+def test_a_war_without_a_version_is_refused_with_the_fix(cluster, untouched, tmp_path):
+    war = zip_of(tmp_path / "app.war", {"META-INF/MANIFEST.MF": "Manifest-Version: 1.0\n",
+                                         "WEB-INF/web.xml": "<web-app/>"})
+    result = deploy(cluster, war)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"{war} has no Implementation-Version" in result.stderr
+    assert "deploy_allow_unversioned: true" in result.stderr
 
 
 @pytest.mark.parametrize("groups, missing", [

@@ -29,7 +29,7 @@ def test_manifest_continuation_lines_are_joined(tmp_path):
 
 
 def test_without_version_the_release_is_the_hash(tmp_path):
-    facts = inspect(str(make_war(tmp_path / "a.war", None)))
+    facts = inspect(str(make_war(tmp_path / "a.war", None)), require_version=False)
     assert facts["war_version"] == ""
     assert facts["war_release_id"] == facts["war_sha256"][:12]
 
@@ -47,3 +47,51 @@ def test_rejected_files(tmp_path, content, reason):
         path.write_bytes(content)
     with pytest.raises(ValueError, match=reason):
         inspect(str(path))
+
+
+def zip_with(path, entries: dict[str, bytes]):
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("META-INF/MANIFEST.MF", "Implementation-Version: 1\n")
+        for name, data in entries.items():
+            z.writestr(name, data)
+    return str(path)
+
+
+def jar_bytes(entries: dict[str, bytes]) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for name, data in entries.items():
+            z.writestr(name, data)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("entries, reason", [
+    ({"index.html": b"<html/>"}, "it has no WEB-INF/ directory"),
+    ({"WEB-INF/classes/org/Plain.class": b"\xca\xfe\xba\xbe java/lang/Object"}, "it has neither WEB-INF/web.xml"),
+    ({"WEB-INF/lib/util.jar": jar_bytes({"org/Util.class": b"\xca\xfe"})}, "it has neither WEB-INF/web.xml"),
+])
+def test_a_zip_that_is_not_a_web_application_is_refused(tmp_path, entries, reason):
+    with pytest.raises(ValueError, match=f"is not a web application: {reason}"):
+        inspect(zip_with(tmp_path / "x.war", entries))
+
+
+@pytest.mark.parametrize("entries", [
+    {"WEB-INF/web.xml": b"<web-app/>"},
+    {"WEB-INF/classes/org/Api.class": b"\xca\xfe\xba\xbe Ljakarta/servlet/annotation/WebServlet;"},
+    {"WEB-INF/classes/org/Old.class": b"\xca\xfe\xba\xbe Ljavax/servlet/annotation/WebFilter;"},
+    {"WEB-INF/classes/META-INF/services/jakarta.servlet.ServletContainerInitializer": b"org.Init\n"},
+    {"WEB-INF/lib/spring-web.jar": jar_bytes(
+        {"META-INF/services/jakarta.servlet.ServletContainerInitializer": b"org.springframework.web.Init\n"})},
+    {"WEB-INF/lib/fragment.jar": jar_bytes({"META-INF/web-fragment.xml": b"<web-fragment/>"})},
+])
+def test_every_way_a_web_application_declares_itself_is_accepted(tmp_path, entries):
+    assert inspect(zip_with(tmp_path / "x.war", entries))["war_version"] == "1"
+
+
+def test_a_war_without_a_version_is_refused_with_the_fix_unless_allowed(tmp_path):
+    war = str(make_war(tmp_path / "a.war", "Manifest-Version: 1.0\n"))
+    with pytest.raises(ValueError, match="has no Implementation-Version.*deploy_allow_unversioned: true"):
+        inspect(war)
+    assert inspect(war, require_version=False)["war_version"] == ""
