@@ -247,7 +247,7 @@ def releases(ctx: click.Context, config_path: Path | None, state_dir: Path | Non
     ctx.obj = _state_dir(config_path, state_dir)
     if ctx.invoked_subcommand is not None:
         return
-    store = History(ctx.obj)
+    store = History(ctx.obj, writable=False)
     try:
         ledger = store.releases()
         good = store.last_known_good()
@@ -284,7 +284,7 @@ def releases_show(group_state_dir: Path, release_id: str, config_path: Path | No
     """
     from orchestrator.history import History
 
-    store = History(state_dir or (_state_dir(config_path, None) if config_path else group_state_dir))
+    store = History(state_dir or (_state_dir(config_path, None) if config_path else group_state_dir), writable=False)
     try:
         release = store.release(release_id)
         verdicts = store.verdicts(release_id=release_id)
@@ -541,7 +541,7 @@ def history(config_path: Path | None, state_dir: Path | None, limit: int, as_jso
     if state_dir is None:
         config = _load_config(config_path, required=False)
         state_dir = config.state_dir if config is not None else default_state_dir()
-    store = History(state_dir)
+    store = History(state_dir, writable=False)
     try:
         records = store.list(limit)
         ledger = {r.release_id: r.status for r in store.releases()}

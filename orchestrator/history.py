@@ -6,7 +6,12 @@ import json
 import sqlite3
 import time
 from dataclasses import dataclass
+import getpass
+import os
+import tempfile
 from pathlib import Path
+
+from orchestrator.errors import InputError
 
 SCHEMA_VERSION = 3
 STAGES = ("pushed", "claimed", "built", "tested", "deploy_started", "finished")
@@ -126,20 +131,31 @@ class DeployRecord:
 
 
 class History:
-    def __init__(self, state_dir: Path):
+    def __init__(self, state_dir: Path, *, writable: bool = True):
+        """Open (and make, or bring up to date) the history in ``state_dir``.
+
+        ``writable``: the caller will record deploys, so the directory must take writes; checked
+        here, before anything else is done, so that a deploy never starts and then cannot say
+        how it ended. Either way a directory that cannot be used is an InputError naming it.
+        """
         state_dir = Path(state_dir)
-        state_dir.mkdir(parents=True, exist_ok=True)
         self.path = state_dir / "history.sqlite"
-        self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-        self.db.row_factory = sqlite3.Row
-        self.db.execute("PRAGMA journal_mode=WAL")
-        version = self.db.execute("PRAGMA user_version").fetchone()[0]
-        # each version adds to the one before; one transaction: a crash leaves no half-made schema
-        missing = {0: SCHEMA + LEDGER + VERDICTS, 1: LEDGER + VERDICTS, 2: VERDICTS}.get(version)
-        if missing is not None:
-            self.db.executescript(f"BEGIN; {missing} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
-        elif version != SCHEMA_VERSION:
-            raise RuntimeError(f"{self.path} has schema {version}; this orchestrator reads {SCHEMA_VERSION}")
+        try:
+            if writable:
+                require_writable(state_dir)
+            self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            self.db.row_factory = sqlite3.Row
+            self.db.execute("PRAGMA journal_mode=WAL")
+            version = self.db.execute("PRAGMA user_version").fetchone()[0]
+            # each version adds to the one before; one transaction: a crash leaves no half-made schema
+            missing = {0: SCHEMA + LEDGER + VERDICTS, 1: LEDGER + VERDICTS, 2: VERDICTS}.get(version)
+            if missing is not None:
+                self.db.executescript(f"BEGIN; {missing} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
+        except (OSError, sqlite3.Error) as exc:
+            raise InputError(unusable(state_dir, exc, writable=writable)) from None
+        if missing is None and version != SCHEMA_VERSION:
+            raise InputError(f"{self.path} has schema {version}; this orchestrator reads {SCHEMA_VERSION}: "
+                             "it was written by a newer orchestrator; upgrade this one")
 
     def close(self) -> None:
         self.db.close()
@@ -251,3 +267,32 @@ class History:
 
     def last_known_good(self, *, besides: str | None = None) -> Release | None:
         return next((r for r in self.known_good() if r.release_id != besides), None)
+
+
+def require_writable(state_dir: Path) -> None:
+    """Make ``state_dir`` if needed and prove a file can be written in it (OSError if not).
+
+    A real write, not os.access: that says yes to root on a read-only file system.
+    """
+    state_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        with tempfile.TemporaryFile(dir=state_dir, prefix=".writable-"):
+            pass
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, str(state_dir)) from None
+    history = state_dir / "history.sqlite"
+    if history.exists() and not os.access(history, os.W_OK):
+        raise PermissionError(13, "Permission denied", str(history))
+
+
+def unusable(state_dir: Path, exc: BaseException, *, writable: bool) -> str:
+    """What to say about a state directory that cannot be used, with the fix."""
+    reason = f"{exc.strerror}: {exc.filename}" if isinstance(exc, OSError) and exc.strerror else str(exc)
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = f"uid {os.getuid()}"
+    return (f"the state directory {state_dir} cannot be {'written' if writable else 'read'} ({reason}): the "
+            f"orchestrator keeps its history, deploy lock and WARs there. Make it writable for {user} "
+            f"(chown -R {user} {state_dir}, or a read-write mount), or choose another with --state-dir or "
+            "[deploy] state_directory in orchestrator.toml")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,16 +44,25 @@ def load_fleet(inventory: Path) -> Fleet:
     from ansible import constants
     from ansible.errors import AnsibleError
 
-    Display().verbosity = 0
+    display = Display()
+    display.verbosity = 0
     # A file of the inventory that does not parse must stop us, not be skipped with a warning:
     # its hosts would look removed, and apply would retire them. (ansible.cfg says the same for
     # the playbook runs.)
     constants.INVENTORY_ANY_UNPARSED_IS_FAILED = True
+    # Ansible warns once per inventory plugin it tried (about 20 lines for one YAML typo) before
+    # it fails: held back here, and the one that matters is said in one line.
+    warnings: list[str] = []
+    display.warning = lambda msg, formatted=False: warnings.append(msg)
     try:
         manager = InventoryManager(loader=DataLoader(), sources=[str(inventory)])
     except AnsibleError as exc:
-        raise InputError(f"inventory {inventory} does not parse: {str(exc).splitlines()[0]}; fix the file "
-                         "(ansible-inventory -i <it> --list shows what Ansible makes of it)") from None
+        raise InputError(f"inventory {inventory} does not parse: {parse_failure(warnings) or str(exc).splitlines()[0]}; "
+                         "fix the file (ansible-inventory -i <it> --list shows what Ansible makes of it)") from None
+    finally:
+        del display.warning  # the class's own again
+    for message in warnings:
+        display.warning(message)
     groups = manager.get_groups_dict()
     if not manager.hosts and not groups.get("all"):
         raise InputError(f"inventory {inventory} has no hosts (or could not be parsed): "
@@ -83,6 +93,32 @@ def load_fleet(inventory: Path) -> Fleet:
                          f"{first_vars.get('deploy_allow_unversioned')!r}; set it to true or false") from None
     return Fleet(inventory, tuple(groups[APP_GROUP]), tuple(groups[LB_GROUP]), policy,
                  first_vars.get("deploy_serial", 1), first_vars.get("deploy_min_healthy", 1), allow_unversioned)
+
+
+PLUGIN_FAILURE = re.compile(r"\* Failed to parse (?P<file>.+?) with (?P<plugin>\w+) plugin: (?P<why>.*)", re.S)
+YAML_WHERE = re.compile(r"The error appears to be in '[^']*': line (?P<line>\d+), column (?P<column>\d+)")
+
+
+def parse_failure(warnings: list[str]) -> str | None:
+    """One line from Ansible's per-plugin parse warnings: the file, where, and what is wrong.
+
+    The plugin that fits the file speaks for it: yaml for .yml/.yaml/.json, ini otherwise.
+    """
+    failures = [m.groupdict() for m in (PLUGIN_FAILURE.search(w) for w in warnings) if m]
+    if not failures:
+        return None
+    file = failures[0]["file"]
+    wanted = ("yaml", "auto") if file.endswith((".yml", ".yaml", ".json")) else ("ini",)
+    failure = next((f for f in failures if f["plugin"] in wanted), failures[0])
+    why = failure["why"]
+    where = YAML_WHERE.search(why)
+    if "Syntax Error while loading YAML." in why:
+        problem = why.split("Syntax Error while loading YAML.", 1)[1].strip().splitlines()[0].rstrip(".")
+        problem = problem.replace(". while ", " (while ") + ")" if ". while " in problem else problem
+        offending = why.split("^ here")[0].rstrip().splitlines()[-1].strip() if "^ here" in why else ""
+        at = f", line {where['line']}, column {where['column']}" if where else ""
+        return f"{file}{at}: {problem}" + (f", at {offending!r}" if offending else "")
+    return f"{file}: {' '.join(why.split())}"
 
 
 def fingerprint(inventory: Path) -> str:

@@ -154,6 +154,23 @@ def test_a_war_without_a_version_is_refused_with_the_fix(cluster, untouched, tmp
     assert "deploy_allow_unversioned: true" in result.stderr
 
 
+def test_a_read_only_state_directory_is_named_with_the_fix(cluster, wars, untouched, tmp_path):
+    # Given a state directory on a read-only mount (a mount namespace of the command's own: root
+    # writes through any permission bits, not through a read-only file system)
+    state = tmp_path / "state"
+    state.mkdir()
+    result = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", 'mount -o bind,ro "$0" "$0" && exec "$@"',
+         str(state), sys.executable, "-m", "orchestrator", "deploy", "--war", str(wars["v2"]),
+         "-i", str(cluster.inventory), "--state-dir", str(state)],
+        capture_output=True, text=True, timeout=120)
+    # Then exit 2 names the directory and the fix, before any node is touched (the fixture checks)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"the state directory {state} cannot be written (Read-only file system" in result.stderr
+    assert "chown -R" in result.stderr and "--state-dir" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 @pytest.mark.parametrize("groups, missing", [
     ("    appservers:\n      hosts:\n        n1:\n", "'loadbalancers'"),
     ("    loadbalancers:\n      hosts:\n        lb1:\n", "'appservers'"),
@@ -210,7 +227,10 @@ def test_apply_with_an_inventory_file_that_does_not_parse(cluster, untouched, tm
     (inv / "more.yml").write_text("appservers:\n  hosts:\n    node3:\n   broken: [\n")
     result = run_cli("apply", "-i", inv, "--state-dir", cluster.state_dir)
     assert result.returncode == 2, result.stdout + result.stderr
-    assert f"inventory {inv} does not parse" in result.stderr and "more.yml" in result.stderr
+    # in one line that says where: not Ansible's warning from each plugin it tried
+    assert f"inventory {inv} does not parse: {inv / 'more.yml'}, line 4, column 4: did not find expected key" \
+        in result.stderr, result.stderr
+    assert "WARNING" not in result.stderr and len(result.stderr.splitlines()) == 1, result.stderr
     assert "Traceback" not in result.stderr
 
 

@@ -33,3 +33,14 @@ def test_trigger_rejects_a_revision_that_is_not_hex(tmp_path):
     assert result.returncode == 2
     assert "field 'revision'" in result.stderr
     assert list((tmp_path / "incoming").iterdir()) == []
+
+
+def test_a_state_directory_that_cannot_be_made_is_exit_2_naming_it(tmp_path):
+    # Given a state directory whose parent is a file
+    (tmp_path / "file").write_text("x")
+    state = tmp_path / "file" / "state"
+    for args in (["rollback", "-i", tmp_path], ["history"]):
+        result = run_cli(*args, "--state-dir", state)
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert f"the state directory {state} cannot be" in result.stderr
+        assert "Traceback" not in result.stderr
