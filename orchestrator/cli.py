@@ -601,7 +601,7 @@ def status(config_path: Path | None, inventory: Path | None) -> None:
     if last:
         r = last[0]
         click.echo(f"last deploy: #{r.id} {r.trigger} {r.release_id or r.revision or '-'}: {r.outcome}"
-                   + (f" at {r.stage}" if r.outcome not in ("deployed", "running") else ""))
+                   + (f" at {r.stage}" if r.outcome not in ("deployed", "running", "unchanged") else ""))
     run = run_playbook(playbook("status.yml"), inventory=inventory,
                        run_dir=state_dir / "status" / datetime.now().strftime("%Y%m%dT%H%M%S%f"))
     releases = run.stats.get("releases", {})

@@ -30,7 +30,7 @@ CREATE TABLE deploys (
     release_id     TEXT,
     sha256         TEXT,
     pushed         REAL, claimed REAL, built REAL, tested REAL, deploy_started REAL, finished REAL,
-    outcome        TEXT NOT NULL,      -- running, deployed, failed, rejected, interrupted
+    outcome        TEXT NOT NULL,      -- running, deployed, failed, rejected, interrupted, unchanged
     stage          TEXT,               -- where it ended: export, build, test, artifact, deploy
     message        TEXT,
     output_tail    TEXT,
@@ -195,6 +195,11 @@ class History:
             self.db.execute("ROLLBACK")
             raise
         self.db.execute("COMMIT")
+
+    def last_deployed(self) -> DeployRecord | None:
+        """The newest deploy (or rollback) that went live on the whole fleet: what the fleet runs."""
+        row = self.db.execute("SELECT * FROM deploys WHERE outcome = 'deployed' ORDER BY id DESC LIMIT 1").fetchone()
+        return self._record(row) if row else None
 
     def running(self) -> list[int]:
         return [r[0] for r in self.db.execute("SELECT id FROM deploys WHERE outcome = 'running' ORDER BY id")]

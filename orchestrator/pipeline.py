@@ -127,10 +127,15 @@ def run(config: Config, trigger: Trigger, *, history: History, report: Reporter 
         where["stage"] = "export"
         revision = vcs.resolve(config.repository, branch=config.branch, rev=trigger.revision)
         history.update(deploy_id, revision=revision, branch=config.branch if trigger.revision is None else None)
+        if trigger.revision is None and _already_live(history, revision, deploy_id, report):
+            return deploy_id
         report.say(f"deploy #{deploy_id}: revision {revision[:12]}, exporting")
         src = work / "src"
         vcs.export(config.repository, revision, src)
+        # the commit's time stamps the build's files: the same revision builds the same WAR
+        # (reproducible-builds.org's convention; a build that ignores it still deploys)
         env = dict(os.environ, ORCHESTRATOR_REVISION=revision)
+        env.setdefault("SOURCE_DATE_EPOCH", str(vcs.commit_time(config.repository, revision)))
         where["stage"] = "build"
         report.say(f"deploy #{deploy_id}: building")
         run_stage("build", config.build, src, work / "build.log", env)
@@ -145,6 +150,22 @@ def run(config: Config, trigger: Trigger, *, history: History, report: Reporter 
                    serial=serial, report=report, lock_wait=lock_wait, should_stop=should_stop, where=where)
         shutil.rmtree(src, ignore_errors=True)
     return deploy_id
+
+
+def _already_live(history: History, revision: str, deploy_id: int, report: Reporter) -> bool:
+    """Pushes of a revision the fleet already runs deploy nothing (recorded as unchanged).
+
+    Only the watcher's deploys ask: flags are hints, and a second batch of flags for the same
+    revision (many pushers, a hook run twice) must not roll the fleet again. A deploy asked for
+    by name (``--rev``) goes ahead.
+    """
+    live = history.last_deployed()
+    if live is None or live.revision != revision:
+        return False
+    message = f"revision {revision[:12]} is already live (deploy #{live.id}, release {live.release_id}): nothing to deploy"
+    report.say(f"deploy #{deploy_id}: {message}")
+    _finish(history, deploy_id, "unchanged", "export", message, "")
+    return True
 
 
 def deploy_war(war: Path, *, inventory: Path, state_dir: Path, history: History, deploy_id: int,

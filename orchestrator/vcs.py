@@ -60,6 +60,15 @@ def resolve(repository: Path, *, branch: str | None = None, rev: str | None = No
         raise InputError(f"{what} does not exist in {repository}") from None
 
 
+def commit_time(repository: Path, revision: str) -> int:
+    """When ``revision`` was committed, in seconds since the epoch (a build's SOURCE_DATE_EPOCH)."""
+    if kind(repository) == "hg":
+        out = _run(["hg", "--cwd", str(repository), "log", "-r", revision, "-T", "{date|hgdate}"])
+    else:
+        out = _run(["git", "-C", str(repository), "show", "-s", "--format=%ct", revision])
+    return int(float(out.split()[0]))
+
+
 def export(repository: Path, revision: str, destination: Path, *, timeout: float = 300) -> None:
     """Write the files of ``revision`` into the empty directory ``destination``."""
     destination.mkdir(parents=True, exist_ok=False)

@@ -223,7 +223,9 @@ class Watcher:
         try:
             deploy_id = pipeline.run(self.config, trigger, history=self.history,
                                      report=pipeline.Reporter(self.say, self.on_phase), should_stop=self.stopping.is_set)
-            self.say(f"deploy #{deploy_id} is live")
+            record = self.history.get(deploy_id)
+            if record is not None and record.outcome == "deployed":
+                self.say(f"deploy #{deploy_id} is live")
         except OrchestratorError as exc:
             self.say(f"deploy failed: {exc}")
         finally:

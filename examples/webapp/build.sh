@@ -42,7 +42,13 @@ delay.ms=$delay_ms
 PROPS
 printf 'Implementation-Title: sample-webapp\nImplementation-Version: %s\n' "$version" > "$stage/manifest.txt"
 mkdir -p "$(dirname "$out")"
+# Reproducible: with SOURCE_DATE_EPOCH (the orchestrator sets it to the commit's time) every
+# entry carries that time, so the same revision builds the same bytes, the same release.
+reproducible=()
+if [ -n "${SOURCE_DATE_EPOCH:-}" ]; then
+  reproducible=(--date "$(date -u -d "@$SOURCE_DATE_EPOCH" +%Y-%m-%dT%H:%M:%SZ)")
+fi
 # Write beside the target, then rename: a reader never sees half a WAR.
-jar --create --file "$out.tmp" --manifest "$stage/manifest.txt" -C "$stage/war" .
+jar --create "${reproducible[@]}" --file "$out.tmp" --manifest "$stage/manifest.txt" -C "$stage/war" .
 mv -f "$out.tmp" "$out"
 echo "$out"

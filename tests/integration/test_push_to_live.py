@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bench.load import wait_until
-from orchestrator import hooks
+from orchestrator import flags, hooks
 from orchestrator.history import History
 from orchestrator.runner import orphaned_runs
 from orchestrator.watcher import ensure_spool
@@ -168,6 +168,17 @@ def test_five_pushes_during_a_deploy_make_one_follow_up(cluster, watcher):
     assert len([r for r in rows(cluster) if r.id > before]) == 2
     assert follow_up.revision == last and follow_up.flags == 5 and follow_up.outcome == "deployed"
     assert cluster.served_through_haproxy() == "Hello from version 28"
+
+    # And more flags for the revision that is live (a hook run twice, a late pusher) roll nothing
+    jvms = {n: cluster.tomcat_pid(n) for n in cluster.nodes}
+    for _ in range(3):
+        flags.write(str(cluster.box.spool), flags.make("hg", str(cluster.box.central), "default", last))
+    settled_after(cluster, follow_up.id)
+    wait_until(lambda: not list((cluster.box.spool / "incoming").glob("*.json")), timeout=30, what="the flags claimed")
+    again = settled_after(cluster, follow_up.id)  # one batch, or two if the watcher woke between flags
+    assert all(r.outcome == "unchanged" and r.revision == last for r in again), again
+    assert f"revision {last[:12]} is already live (deploy #{follow_up.id}" in again[0].message
+    assert {n: cluster.tomcat_pid(n) for n in cluster.nodes} == jvms
 
 
 def test_malformed_flag_is_rejected_and_the_next_push_deploys(cluster, watcher):
