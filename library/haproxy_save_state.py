@@ -17,10 +17,9 @@ options:
 """
 
 import os
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.haproxy_admin import HAProxyAdminError, command
+from ansible.module_utils.haproxy_admin import HAProxyAdminError, save_server_states
 
 
 def main() -> None:
@@ -31,17 +30,13 @@ def main() -> None:
     sock, path = module.params["socket"], module.params["path"]
     if not os.path.exists(sock):
         module.exit_json(changed=False, msg=f"{sock} does not exist yet; nothing to save")
-    try:
-        state = command(sock, "show servers state")
-    except HAProxyAdminError as exc:
-        module.exit_json(changed=False, msg=f"not saved: {exc}")
     if module.check_mode:
         module.exit_json(changed=True)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".server-state.")
-    with os.fdopen(fd, "w") as out:
-        out.write(state)
-    os.replace(tmp, path)
-    module.exit_json(changed=True, servers=max(0, len(state.splitlines()) - 2))
+    try:
+        servers = save_server_states(sock, path)
+    except HAProxyAdminError as exc:
+        module.exit_json(changed=False, msg=f"not saved: {exc}")
+    module.exit_json(changed=True, servers=servers)
 
 
 if __name__ == "__main__":

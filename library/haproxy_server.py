@@ -16,6 +16,13 @@ description:
   - C(state=ready) leaves maint/drain and, with I(wait_up), waits until the status reads UP.
     Check Tomcat's own health before this: HAProxy puts a server leaving maint in rotation at once.
   - Every reply is parsed; a refused command fails the task with HAProxy's own words.
+  - With I(state_file), every change is saved to the config's C(server-state-file) at once, so a
+    reload by anyone (C(systemctl reload), a bare C(kill -USR2) of the master) keeps it.
+  - With I(expect_maint), a server found out of maint that the deploy holds in maint is an
+    incident - a reload that did not load the saved states, or an operator - returned in
+    C(incident) and warned about; with I(state=maint) it is drained and put back in maint.
+  - Returns every server's status in the backend (C(servers)), so the deploy can name a server
+    that went DOWN without its doing.
   - Without I(state) the module only reports the server's row.
   - Supports check mode.
 options:
@@ -31,6 +38,8 @@ options:
   min_up: {description: Capacity guard. Before any change, fail unless at least this many servers of the backend, other than this one and those in I(leaving), are serving right now - UP with a passed last check (only when the batch takes a serving server away), type: int}
   leaving: {description: Servers about to leave rotation with this one (its batch), type: list, elements: str, default: []}
   check_wait: {description: With I(min_up), seconds to wait for servers HAProxy has not checked yet since it started, type: float, default: 10}
+  state_file: {description: The config's server-state-file; saved after every change, type: path}
+  expect_maint: {description: The deploy holds this server in maint; any other admin state is an incident (see above), type: bool, default: false}
 """
 
 RETURN = r"""
@@ -39,6 +48,8 @@ previous_status: {description: Status before the change, type: str}
 in_flight: {description: Sessions plus queued requests when the module finished, type: int}
 drain_seconds: {description: Time spent waiting for in-flight requests, type: float}
 drain_timed_out: {description: True when maint was set with requests still in flight, type: bool}
+incident: {description: With expect_maint, what was found instead of maint (empty when all was as expected), type: str}
+servers: {description: Every server of the backend after the change, name -> status and last check, type: dict}
 """
 
 import time
@@ -49,6 +60,7 @@ from ansible.module_utils.haproxy_admin import (
     admin_state,
     check_passed,
     never_checked,
+    save_server_states,
     serving,
     in_flight,
     is_up,
@@ -67,18 +79,23 @@ def run(module: AnsibleModule) -> dict:
         guard_capacity(sock, backend, server, p["min_up"], p["leaving"], module)
     before = server_stat(sock, backend, server)
     result = {"changed": False, "previous_status": before["status"], "status": before["status"],
-              "in_flight": in_flight(before), "drain_seconds": 0.0, "drain_timed_out": False}
+              "in_flight": in_flight(before), "drain_seconds": 0.0, "drain_timed_out": False, "incident": ""}
+    if p["expect_maint"] and admin_state(before) != "maint":
+        result["incident"] = (f"{server} was back in rotation behind the deploy's back ({backend} status "
+                              f"{before['status']}, {in_flight(before)} in flight): an HAProxy reload that did not "
+                              "load the saved server states, or a change by hand"
+                              + ("; drained and put in maint again" if wanted == "maint" else ""))
+        module.warn(result["incident"])
 
     if p["weight"] is not None and str(p["weight"]) != before.get("weight"):
         result["changed"] = True
         if not module.check_mode:
             silent_command(sock, f"set server {backend}/{server} weight {p['weight']}")
+            saved(module)
 
-    if wanted is None:
-        return result
     if wanted == "ready":
         return put_in_rotation(module, before, result)
-    if admin_state(before) == wanted:
+    if wanted is None or admin_state(before) == wanted:
         return result
     result["changed"] = True
     if module.check_mode:
@@ -87,17 +104,33 @@ def run(module: AnsibleModule) -> dict:
     # drain and maint both start by stopping new traffic, then wait for what is in flight.
     if admin_state(before) != "drain":
         set_state(sock, backend, server, "drain")
+        saved(module)
     started = time.monotonic()
     row, drained = wait_for(lambda r: in_flight(r) == 0, sock, backend, server, timeout=p["drain_timeout"])
     result["drain_seconds"] = round(time.monotonic() - started, 3)
     result["drain_timed_out"] = not drained
     if wanted == "maint":
         set_state(sock, backend, server, "maint")
+        saved(module)
         row = server_stat(sock, backend, server)
     result["status"], result["in_flight"] = row["status"], in_flight(row)
     if not drained:
         module.warn(f"{backend}/{server} still had {in_flight(row)} request(s) in flight after {p['drain_timeout']}s")
     return result
+
+
+def saved(module: AnsibleModule) -> None:
+    """Save every server's runtime state where a reloaded HAProxy reads it (with state_file)."""
+    if module.params["state_file"]:
+        save_server_states(module.params["socket"], module.params["state_file"])
+
+
+def backend_statuses(sock: str, backend: str, rows: list | None = None) -> dict:
+    """name -> status, whether its last health check passed, and that check's words."""
+    return {r["svname"]: {"status": r.get("status", ""), "check_passed": check_passed(r), "never_checked": never_checked(r),
+                          "check": " ".join(filter(None, (r.get("check_status", "").lstrip("* "), r.get("check_desc", ""))))}
+            for r in (rows if rows is not None else show_stat(sock))
+            if r.get("pxname") == backend and r.get("svname") not in ("FRONTEND", "BACKEND")}
 
 
 def put_in_rotation(module: AnsibleModule, before: dict, result: dict) -> dict:
@@ -113,6 +146,7 @@ def put_in_rotation(module: AnsibleModule, before: dict, result: dict) -> dict:
         if module.check_mode:
             return result
         set_state(sock, backend, server, "ready")
+        saved(module)
     if not p["wait_up"] or module.check_mode:
         return result
     wanted = (lambda r: is_up(r) and check_passed(r)) if p["wait_check"] else is_up
@@ -146,7 +180,7 @@ def guard_capacity(sock: str, backend: str, server: str, min_up: int, leaving: l
         down = ", ".join(f"{r['svname']} is {r['status']}" + _check_note(r) for r in staying if not serving(r)) or "no other servers"
         module.fail_json(msg=f"capacity guard: refusing to take {server} out of rotation: only {len(up)} other "
                              f"server(s) would stay UP ({down}), and at least {min_up} must (deploy_min_healthy); "
-                             "bring them back or lower deploy_min_healthy", up=up)
+                             "bring them back or lower deploy_min_healthy", up=up, servers=backend_statuses(sock, backend, rows))
 
 
 def _check_note(row: dict) -> str:
@@ -170,13 +204,17 @@ def main() -> None:
             min_up=dict(type="int"),
             check_wait=dict(type="float", default=10),
             leaving=dict(type="list", elements="str", default=[]),
+            state_file=dict(type="path"),
+            expect_maint=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )
     if module.params["weight"] is not None and not 0 <= module.params["weight"] <= 256:
         module.fail_json(msg=f"weight must be 0-256, got {module.params['weight']}")
     try:
-        module.exit_json(**run(module))
+        result = run(module)
+        result["servers"] = backend_statuses(module.params["socket"], module.params["backend"])
+        module.exit_json(**result)
     except HAProxyAdminError as exc:
         module.fail_json(msg=str(exc))
 

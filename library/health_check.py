@@ -11,13 +11,17 @@ description:
     a second of being so. Ansible's own C(until)/C(delay) loop only takes whole seconds.
   - With I(expect_json), every named field of the JSON body must equal the given value: this is
     how the deploy knows the release answering is the one it installed, not a stale one.
-  - Fails after I(timeout) seconds with the last status, body or connection error.
+  - Fails after I(timeout) seconds with the last status, body or connection error; at once
+    when I(pid) is given and that process is gone (the JVM died starting the release: waiting
+    out the timeout would only keep the node out of rotation longer).
 options:
   url: {description: URL to poll, required: true, type: str}
   expect_status: {description: Wanted HTTP status, default: 200, type: int}
   expect_json: {description: Fields the JSON body must have with these values, type: dict, default: {}}
   timeout: {description: Seconds before giving up, default: 60, type: float}
   interval: {description: Seconds between attempts, default: 0.1, type: float}
+  pid: {description: The server process (the JVM); the check fails as soon as it is gone. 0 - not watched, default: 0, type: int}
+  log: {description: Where that process logs, named in the failure message, type: str}
 """
 
 RETURN = r"""
@@ -60,6 +64,15 @@ def mismatch(body: str, expected: dict) -> str:
     return ""
 
 
+def gone(pid: int) -> bool:
+    """The process has exited (or is a zombie waiting to be reaped)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return True
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
@@ -68,6 +81,8 @@ def main() -> None:
             expect_json=dict(type="dict", default={}),
             timeout=dict(type="float", default=60),
             interval=dict(type="float", default=0.1),
+            pid=dict(type="int", default=0),
+            log=dict(type="str"),
         ),
         supports_check_mode=True,
     )
@@ -82,6 +97,11 @@ def main() -> None:
         if not reason:
             module.exit_json(changed=False, status=status, body=body[:2000], attempts=attempts,
                              seconds=round(time.monotonic() - began, 3))
+        if p["pid"] > 0 and gone(p["pid"]):
+            module.fail_json(msg=f"the server process (pid {p['pid']}) exited {time.monotonic() - began:.1f}s into the "
+                                 f"health check, before {p['url']} was healthy ({reason})"
+                                 + (f"; its log: {p['log']}" if p["log"] else ""),
+                             status=status, body=body[:2000], attempts=attempts)
         if time.monotonic() >= deadline:
             module.fail_json(msg=f"{p['url']} not healthy after {p['timeout']}s: {reason}; last answer: {body[:300].strip()}",
                              status=status, body=body[:2000], attempts=attempts)

@@ -106,6 +106,10 @@ def _print_summary(result) -> None:
         times = " ".join(f"{_fmt(node.seconds(p)):>7}" for p in SUMMARY_PHASES)
         click.echo(f"{name:<12} {release:<52} {times} {_fmt(node.total):>7}  {node.phase}")
     click.echo(f"\nseconds per phase; the roll took {result.seconds:.1f}s; artifacts in {result.run.artifacts}")
+    if result.incidents:
+        click.echo("not done by the deploy:")
+        for incident in result.incidents:
+            click.echo(f"  {incident}")
 
 
 @cli.command()
@@ -560,8 +564,8 @@ def history(config_path: Path | None, state_dir: Path | None, limit: int, as_jso
         release = f"{r.release_id} ({ledger[r.release_id]})" if r.release_id in ledger else (r.release_id or "-")
         click.echo(f"{r.id:>4} {when:<19} {r.trigger:<10} {(r.revision or '-')[:12]:<12} {release[:40]:<40} "
                    f"{r.outcome:<11} {(r.stage or '-'):<8} {offsets}")
-        if r.message and r.outcome != "deployed":
-            click.echo(f"     {r.message[:300]}")
+        if r.message:
+            click.echo(f"     {'during it: ' if r.outcome == 'deployed' else ''}{r.message[:300]}")
         if r.verdicts:
             judged = ", ".join(f"{v['node']} {v['verdict']}" for v in r.verdicts)
             click.echo(f"     judged: {judged} (orchestrator releases show {r.verdicts[0]['release_id']})")

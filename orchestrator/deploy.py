@@ -17,6 +17,9 @@ from orchestrator.runner import Event, RunResult, run_playbook
 
 # Verdicts of the judge (module_utils/judge.py) with which a node counts as verified.
 PASSING = ("pass", "marginal")
+# Phases in which the deploy itself holds a node out of rotation: HAProxy's checks failing on
+# it then are the deploy's doing. Anywhere else a server DOWN is a fault of its own, to be named.
+HELD_PHASES = ("drain", "stop", "install", "start", "verify")
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,9 @@ class DeployResult:
     seconds: float
     # node -> the judge's last report on it (haproxy_bake's `report`, plus its one-line `message`)
     verdicts: dict[str, dict] = field(default_factory=dict)
+    # what happened to the fleet that the deploy did not do: a server gone DOWN, a node put
+    # back in rotation behind its back (see Incidents)
+    incidents: tuple[str, ...] = ()
 
     @property
     def updated(self) -> list[str]:
@@ -93,6 +99,54 @@ def failure_message(run: RunResult) -> tuple[str, bool]:
     return f"{where}: task '{event.task}' failed: {event.message}", False
 
 
+class Incidents:
+    """Faults the deploy did not cause, from the HAProxy modules' replies, each said once.
+
+    Every ``haproxy_server`` task returns the status of every server in the backend, read live
+    on the load balancer: a server DOWN there, or failing its checks, while the deploy is not
+    holding it out of rotation, crashed or was stopped by someone else. ``expect_maint`` tasks
+    return an ``incident`` when a node the deploy held in maint was found back in rotation.
+    """
+
+    def __init__(self, progress: DeployProgress, say: Callable[[str], None] | None = None):
+        self.progress, self.say = progress, say
+        self.found: list[str] = []
+        self._seen: set[tuple[str, str]] = set()
+
+    def feed(self, event: Event) -> None:
+        if event.kind not in ("runner_on_ok", "runner_on_failed"):
+            return
+        for reply in [event.result, *(r for r in event.result.get("results") or [] if isinstance(r, dict))]:
+            lb = reply.get("item") if isinstance(reply.get("item"), str) else ""  # the loop is over the load balancers
+            if reply.get("incident"):
+                self._add(("put back", event.host), f"{event.host}: {reply['incident']}" + (f" (on {lb})" if lb else ""))
+            for name, row in (reply.get("servers") or {}).items():
+                self._server(name, row, lb)
+
+    def _server(self, name: str, row: dict, lb: str) -> None:
+        status, check = str(row.get("status", "")), str(row.get("check", ""))
+        node = self.progress.nodes.get(name)
+        phase = node.phase if node else ""
+        if phase in HELD_PHASES or phase.startswith("rescue"):
+            return
+        # a failed check on a server still UP is the first sign (DOWN comes after haproxy_check_fall
+        # of them); a node the deploy has just put back is judged by its status alone
+        failing = (status.startswith("UP") and not row.get("check_passed") and not row.get("never_checked")
+                   and bool(check) and phase not in ("enable", "bake"))
+        if status.startswith("DOWN") or failing:
+            self._add(("down", name), f"{name} is {status} in HAProxy{' on ' + lb if lb else ''} (last check: "
+                                      f"{check or 'none'}), and the deploy had not taken it out: it crashed or was "
+                                      "stopped by something else")
+
+    def _add(self, key: tuple[str, str], message: str) -> None:
+        if key in self._seen:
+            return
+        self._seen.add(key)
+        self.found.append(message)
+        if self.say is not None:
+            self.say(message)
+
+
 @dataclass(frozen=True)
 class DeployPlan:
     """What a deploy will do, checked before anything runs."""
@@ -115,6 +169,7 @@ def deploy(
     on_phase: Callable[[NodeProgress, str], None] | None = None,
     on_event: Callable[[Event], None] | None = None,
     on_verdict: Callable[[str, dict], None] | None = None,
+    on_incident: Callable[[str], None] | None = None,
     stop: threading.Event | None = None,
     limit: list[str] | None = None,
     keep_releases: list[str] | None = None,
@@ -126,16 +181,19 @@ def deploy(
     admin socket) before any node is drained. ``known_good`` (why the release is trusted, e.g.
     "verified by deploy #4") skips the bake: a rollback to a release the ledger knows as good
     is not vetoed by the judge that just failed the release it replaces. ``on_verdict(node,
-    report)`` hears each node's bake verdict as it comes.
+    report)`` hears each node's bake verdict as it comes, ``on_incident(message)`` each fault
+    the deploy did not cause (a server gone DOWN, a node put back in rotation by a reload).
     """
     war, fleet, serial = deploy_plan.war, deploy_plan.fleet, deploy_plan.serial
     began = datetime.now()
     deploy_id = f"{began:%Y%m%dT%H%M%S}-{war.release_id}"
     progress = DeployProgress(on_phase=on_phase)
+    incidents = Incidents(progress, on_incident)
     verdicts: dict[str, dict] = {}
 
     def handle(event: Event) -> None:
         progress.feed(event)
+        incidents.feed(event)
         report = event.result.get("report") if event.phase == "bake" else None
         if isinstance(report, dict) and event.kind in ("runner_on_ok", "runner_on_failed"):
             verdicts[event.host] = dict(report, message=event.message if event.is_failure else event.result.get("msg", ""))
@@ -162,7 +220,7 @@ def deploy(
         fleet = Fleet(fleet.inventory, tuple(n for n in fleet.appservers if n in limit), fleet.loadbalancers,
                       fleet.failure_policy)
     result = DeployResult(deploy_id, war, fleet, progress.nodes, run.stats.get("releases", {}), run,
-                          (datetime.now() - began).total_seconds(), verdicts)
+                          (datetime.now() - began).total_seconds(), verdicts, tuple(incidents.found))
     if not run.ok:
         message, before_any_node = failure_message(run)
         error = InputError(message) if before_any_node else DeployFailed(f"deploy {deploy_id} failed: {message}")

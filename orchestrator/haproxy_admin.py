@@ -12,12 +12,17 @@ Facts this code is built on (HAProxy 2.6):
 * ``show stat`` columns are read by the header's names, never by position.
 * Right after leaving maint the status reads ``UP 1/3`` until the next check, so a
   server counts as up when its status *starts with* ``UP``.
+* States set here (drain, maint, weight) live in the running worker only. A reload - whoever
+  does it, even a bare ``kill -USR2`` of the master - starts a worker that reads them from the
+  ``server-state-file``; so whoever changes a state saves that file at once
+  (``save_server_states``), and a reload never puts a drained node back in rotation.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import os
 import re
 import socket
 import time
@@ -163,6 +168,22 @@ def set_state(socket_path: str, backend: str, server: str, state: str, *, timeou
     if state not in ("ready", "drain", "maint"):
         raise HAProxyAdminError(f"unknown server state {state!r}")
     silent_command(socket_path, f"set server {backend}/{server} state {state}", timeout=timeout)
+
+
+def save_server_states(socket_path: str, path: str, *, timeout: float = DEFAULT_TIMEOUT) -> int:
+    """Write ``show servers state`` to ``path`` (the config's server-state-file); returns the servers saved.
+
+    Through a temp file in the same directory and a rename: a reload never reads half a file.
+    """
+    text = command(socket_path, "show servers state", timeout=timeout)
+    if text.lstrip().split("\n", 1)[0].strip() != "1":  # the file format's version line
+        raise HAProxyAdminError(f"'show servers state' on {socket_path} answered: {text.strip()[:200]}")
+    directory = os.path.dirname(path) or "."
+    tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}")
+    with open(tmp, "w") as out:
+        out.write(text)
+    os.replace(tmp, path)
+    return sum(1 for line in text.splitlines()[2:] if line.strip() and not line.startswith("#"))
 
 
 def wait_for(predicate, socket_path: str, backend: str, server: str, *, timeout: float, interval: float = 0.05):

@@ -57,6 +57,10 @@ class Reporter:
         """One line per judged node, as its bake ends: the bake module's own summary."""
         self.say(report.get("message") or f"{node}: {report.get('summary', report.get('verdict'))}")
 
+    def incident(self, message: str) -> None:
+        """A fault the deploy did not cause, as it is seen."""
+        self.say(f"warning: {message}")
+
 
 def tail(path: Path) -> str:
     try:
@@ -211,9 +215,12 @@ def deploy_war(war: Path, *, inventory: Path, state_dir: Path, history: History,
         keep = [last_good.release_id] if last_good else []
         try:
             result = deploy_lib.deploy(plan, state_dir=state_dir, on_phase=report.on_phase, on_verdict=report.verdict,
+                                       on_incident=report.incident,
                                        keep_releases=keep, known_good=known_good)
         except DeployFailed as exc:
             partial = exc.result
+            for incident in partial.incidents:
+                report.say(f"during the deploy: {incident}")
             _record_nodes(history, deploy_id, partial)
             history.record_verdicts(deploy_id, plan.war.release_id, partial.verdicts)
             history.update(deploy_id, artifacts=str(partial.run.artifacts))
@@ -232,7 +239,8 @@ def deploy_war(war: Path, *, inventory: Path, state_dir: Path, history: History,
     history.record_verdicts(deploy_id, plan.war.release_id, result.verdicts)
     # how to reach each node, for the day it leaves the inventory (orchestrator apply retires it)
     roster.remember(inventory, state_dir)
-    history.update(deploy_id, artifacts=str(result.run.artifacts), outcome="deployed", stage="done")
+    history.update(deploy_id, artifacts=str(result.run.artifacts), outcome="deployed", stage="done",
+                   message="; ".join(result.incidents) or None)
     history.mark(deploy_id, "finished")
     # a rollback to a release the ledger knows as good keeps its standing (verified stays verified)
     standing = history.release(plan.war.release_id) if known_good is not None else None

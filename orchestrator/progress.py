@@ -8,6 +8,8 @@ from datetime import datetime
 from orchestrator.runner import DEPLOY_PHASES, Event
 
 TASK_END = ("runner_on_ok", "runner_on_failed", "runner_on_skipped", "runner_on_unreachable")
+# Phases that change the node or its place in rotation (shipping a WAR beside the live one does not).
+TOUCHING = ("drain", "stop", "install", "start", "verify", "enable", "bake")
 
 
 @dataclass
@@ -21,6 +23,11 @@ class NodeProgress:
     spans: dict[str, list[datetime]] = field(default_factory=dict)
     started: datetime | None = None
     finished: datetime | None = None
+
+    @property
+    def touched(self) -> bool:
+        """Anything done to the node itself: taken out of rotation, stopped, given a release, rescued."""
+        return self.rescued or any(p in self.spans for p in TOUCHING)
 
     def seconds(self, phase: str) -> float | None:
         span = self.spans.get(phase)
@@ -69,9 +76,15 @@ class DeployProgress:
             span[0], span[1] = min(span[0], begun), max(span[1], event.created)
 
     def finish(self, failed_hosts: set[str]) -> None:
-        """Settle each node's final state once the run is over."""
+        """Settle each node's final state once the run is over.
+
+        A node that failed before anything was done to it (refused by the capacity guard,
+        unreachable before its drain) is untouched, not failed: it serves as it did.
+        """
         for node in self.nodes.values():
-            if node.name in failed_hosts:
+            if node.name in failed_hosts and not node.touched:
+                node.phase = "untouched"
+            elif node.name in failed_hosts:
                 node.phase = "failed"
             elif "enable" in node.spans:
                 node.phase = "done"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 
 import pytest
@@ -9,6 +11,7 @@ import pytest
 from bench.load import wait_until
 from orchestrator import haproxy_admin
 from orchestrator.processes import owned_pid, terminate
+from tests.conftest import ROOT
 
 CONFIG = """
 global
@@ -66,3 +69,69 @@ def test_unknown_server_names_the_ones_that_exist(haproxy):
 def test_missing_socket(tmp_path):
     with pytest.raises(haproxy_admin.HAProxyAdminError, match="does not exist"):
         haproxy_admin.show_stat(str(tmp_path / "none.sock"))
+
+
+RELOADABLE = """
+global
+    stats socket {dir}/admin.sock mode 600 level admin expose-fd listeners
+    server-state-file {dir}/server-state
+defaults
+    mode http
+    load-server-state-from-file global
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+backend app
+    server s1 127.0.3.1:8080
+    server s2 127.0.3.2:8080 weight 100
+"""
+
+
+@pytest.mark.parametrize("saver", ["save_server_states", "unit's ExecReload script"])
+def test_states_saved_survive_a_bare_reload_signal(tmp_path, saver):
+    # Given HAProxy with a server-state-file, s1 in maint and s2 at a canary's weight
+    cfg = tmp_path / "haproxy.cfg"
+    cfg.write_text(RELOADABLE.format(dir=tmp_path))
+    pid_file, sock, state = tmp_path / "haproxy.pid", str(tmp_path / "admin.sock"), str(tmp_path / "server-state")
+    subprocess.run(["haproxy", "-W", "-D", "-p", str(pid_file), "-f", str(cfg)], check=True)
+    try:
+        wait_until(lambda: (tmp_path / "admin.sock").exists(), timeout=10, what="admin socket")
+        haproxy_admin.set_state(sock, "app", "s1", "maint")
+        haproxy_admin.silent_command(sock, "set server app/s2 weight 10")
+        # When the states are saved (as the deploy does at each change, or the unit before a
+        # reload) and the master is sent SIGUSR2 by someone who knows nothing of the deploy
+        if saver == "save_server_states":
+            assert haproxy_admin.save_server_states(sock, state) == 2
+        else:
+            subprocess.run([str(ROOT / "roles" / "haproxy" / "files" / "haproxy-save-server-state"), sock, state], check=True)
+        reload_by_signal(sock, owned_pid(pid_file, str(cfg)))
+        # Then the new worker has them
+        assert haproxy_admin.server_stat(sock, "app", "s1")["status"].startswith("MAINT")
+        assert haproxy_admin.server_stat(sock, "app", "s2")["weight"] == "10"
+    finally:
+        pid = owned_pid(pid_file, str(cfg))
+        if pid:
+            terminate(pid)
+
+
+def reload_by_signal(sock: str, master: int) -> None:
+    """SIGUSR2 to the master until a new worker answers (bounded). A master only a moment old
+    ignores the signal until it is ready, so one that goes unanswered for a second is sent again."""
+    old_worker = haproxy_admin.worker_pid(sock)
+
+    def reloaded() -> bool:
+        os.kill(master, signal.SIGUSR2)
+        try:
+            wait_until(lambda: _worker(sock) not in (None, old_worker), timeout=1, what="a new worker")
+        except TimeoutError:
+            return False
+        return True
+
+    wait_until(reloaded, timeout=10, interval=0, what="HAProxy reloaded by SIGUSR2")
+
+
+def _worker(sock: str) -> int | None:
+    try:
+        return haproxy_admin.worker_pid(sock)
+    except haproxy_admin.HAProxyAdminError:
+        return None
