@@ -105,7 +105,8 @@ class Incidents:
     Every ``haproxy_server`` task returns the status of every server in the backend, read live
     on the load balancer: a server DOWN there, or failing its checks, while the deploy is not
     holding it out of rotation, crashed or was stopped by someone else. ``expect_maint`` tasks
-    return an ``incident`` when a node the deploy held in maint was found back in rotation.
+    return an ``incident`` when a node the deploy held in maint was found back in rotation. And a
+    stop that found no Tomcat running (outside a rescue) means it had died before its turn.
     """
 
     def __init__(self, progress: DeployProgress, say: Callable[[str], None] | None = None):
@@ -116,6 +117,11 @@ class Incidents:
     def feed(self, event: Event) -> None:
         if event.kind not in ("runner_on_ok", "runner_on_failed"):
             return
+        node = self.progress.nodes.get(event.host)
+        if event.phase == "stop" and event.kind == "runner_on_ok" and event.result.get("changed") is False \
+                and node is not None and not node.rescued:
+            self._add(("down", event.host), f"{event.host}: Tomcat was not running when the deploy came to stop it: "
+                                            "it had crashed or been stopped by something else")
         for reply in [event.result, *(r for r in event.result.get("results") or [] if isinstance(r, dict))]:
             lb = reply.get("item") if isinstance(reply.get("item"), str) else ""  # the loop is over the load balancers
             if reply.get("incident"):

@@ -21,6 +21,8 @@ class NodeProgress:
     rescued: bool = False
     # phase -> [first start, last end] of the tasks that ran (skipped tasks do not count)
     spans: dict[str, list[datetime]] = field(default_factory=dict)
+    # the same for the rescue's steps (drain, stop, install, start, verify, enable), kept apart
+    rescue_spans: dict[str, list[datetime]] = field(default_factory=dict)
     started: datetime | None = None
     finished: datetime | None = None
 
@@ -70,9 +72,10 @@ class DeployProgress:
         elif event.kind in TASK_END:
             begun = self._task_start.pop((event.host, event.task), event.created)
             node.finished = event.created
-            if event.kind == "runner_on_skipped" or node.rescued:
-                return  # rescue steps are not the release's phases
-            span = node.spans.setdefault(phase, [begun, event.created])
+            if event.kind == "runner_on_skipped":
+                return
+            # rescue steps are not the release's phases
+            span = (node.rescue_spans if node.rescued else node.spans).setdefault(phase, [begun, event.created])
             span[0], span[1] = min(span[0], begun), max(span[1], event.created)
 
     def finish(self, failed_hosts: set[str]) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
 import urllib.request
 from dataclasses import dataclass
@@ -95,6 +97,12 @@ class Cluster:
             raise
         return load
 
+    def reload_haproxy(self) -> None:
+        """Reload the sandbox's HAProxy the way an operator might: SIGUSR2 to its master, nothing else."""
+        master = owned_pid(self.box.haproxy_dir / "haproxy.pid", str(self.box.haproxy_dir / "haproxy.cfg"))
+        assert master is not None, "the sandbox's HAProxy master is not running"
+        reload_by_signal(str(self.box.socket), master)
+
     def light_load(self) -> Load:
         """About 10 requests/s: an ordinary business application's traffic, not a stress test."""
         return self.paced_load(connections=1, delay_ms=100)
@@ -114,6 +122,29 @@ class Cluster:
             assert self.node_health(name)["version"] == plan.war.version
         self.assert_all_in_rotation()
         return plan.war.version
+
+
+def reload_by_signal(sock: str, master: int) -> None:
+    """SIGUSR2 to HAProxy's master until a new worker answers its admin socket (bounded). A
+    master only a moment old ignores the signal until it is ready, so one that goes unanswered
+    for a second is sent again."""
+    old_worker = haproxy_admin.worker_pid(sock)
+
+    def worker() -> int | None:
+        try:
+            return haproxy_admin.worker_pid(sock)
+        except haproxy_admin.HAProxyAdminError:
+            return None
+
+    def reloaded() -> bool:
+        os.kill(master, signal.SIGUSR2)
+        try:
+            wait_until(lambda: worker() not in (None, old_worker), timeout=1, what="a new worker")
+        except TimeoutError:
+            return False
+        return True
+
+    wait_until(reloaded, timeout=10, interval=0, what="HAProxy reloaded by SIGUSR2")
 
 
 def without_host(hosts_yml: str, name: str) -> str:

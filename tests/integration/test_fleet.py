@@ -63,6 +63,10 @@ def test_capacity_guard_refuses_when_a_node_is_already_down(three_nodes, wars, t
         assert "capacity guard: refusing to take node1 out of rotation" in result.stderr, result.stderr
         assert "node3 is DOWN" in result.stderr and "deploy_min_healthy" in result.stderr
         assert "Traceback" not in result.stderr
+        # and the summary shows node1 as it is, untouched (not failed), and names node3's fault
+        node1_row = next(line for line in result.stdout.splitlines() if line.startswith("node1 "))
+        assert "(untouched)" in node1_row and "failed" not in node1_row, result.stdout
+        assert "not done by the deploy:\n  node3 is DOWN in HAProxy" in result.stdout, result.stdout
         for name in ("node1", "node2"):
             assert cluster.haproxy_row(name)["status"].startswith("UP")
             assert cluster.tomcat_pid(name) == pids[name]

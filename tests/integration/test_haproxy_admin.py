@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 
 import pytest
@@ -12,6 +10,7 @@ from bench.load import wait_until
 from orchestrator import haproxy_admin
 from orchestrator.processes import owned_pid, terminate
 from tests.conftest import ROOT
+from tests.integration.conftest import reload_by_signal
 
 CONFIG = """
 global
@@ -112,26 +111,3 @@ def test_states_saved_survive_a_bare_reload_signal(tmp_path, saver):
         pid = owned_pid(pid_file, str(cfg))
         if pid:
             terminate(pid)
-
-
-def reload_by_signal(sock: str, master: int) -> None:
-    """SIGUSR2 to the master until a new worker answers (bounded). A master only a moment old
-    ignores the signal until it is ready, so one that goes unanswered for a second is sent again."""
-    old_worker = haproxy_admin.worker_pid(sock)
-
-    def reloaded() -> bool:
-        os.kill(master, signal.SIGUSR2)
-        try:
-            wait_until(lambda: _worker(sock) not in (None, old_worker), timeout=1, what="a new worker")
-        except TimeoutError:
-            return False
-        return True
-
-    wait_until(reloaded, timeout=10, interval=0, what="HAProxy reloaded by SIGUSR2")
-
-
-def _worker(sock: str) -> int | None:
-    try:
-        return haproxy_admin.worker_pid(sock)
-    except haproxy_admin.HAProxyAdminError:
-        return None
