@@ -21,7 +21,7 @@ description:
   - With I(expect_maint), a server found out of maint that the deploy holds in maint is an
     incident - a reload that did not load the saved states, or an operator - returned in
     C(incident) and warned about; with I(state=maint) it is drained and put back in maint.
-  - Returns every server's status in the backend (C(servers)), so the deploy can name a server
+  - Returns every server's status in the backend (C(backend_status)), so the deploy can name a server
     that went DOWN without its doing.
   - Without I(state) the module only reports the server's row.
   - Supports check mode.
@@ -49,7 +49,7 @@ in_flight: {description: Sessions plus queued requests when the module finished,
 drain_seconds: {description: Time spent waiting for in-flight requests, type: float}
 drain_timed_out: {description: True when maint was set with requests still in flight, type: bool}
 incident: {description: With expect_maint, what was found instead of maint (empty when all was as expected), type: str}
-servers: {description: Every server of the backend after the change, name -> status and last check, type: dict}
+backend_status: {description: Every server of the backend after the change, name -> status and last check, type: dict}
 """
 
 import time
@@ -80,7 +80,8 @@ def run(module: AnsibleModule) -> dict:
     before = server_stat(sock, backend, server)
     result = {"changed": False, "previous_status": before["status"], "status": before["status"],
               "in_flight": in_flight(before), "drain_seconds": 0.0, "drain_timed_out": False, "incident": ""}
-    if p["expect_maint"] and admin_state(before) != "maint":
+    # (drain is not rotation: a reload between the deploy's drain and maint can leave it there)
+    if p["expect_maint"] and admin_state(before) == "ready":
         result["incident"] = (f"{server} was back in rotation behind the deploy's back ({backend} status "
                               f"{before['status']}, {in_flight(before)} in flight): an HAProxy reload that did not "
                               "load the saved server states, or a change by hand"
@@ -180,7 +181,7 @@ def guard_capacity(sock: str, backend: str, server: str, min_up: int, leaving: l
         down = ", ".join(f"{r['svname']} is {r['status']}" + _check_note(r) for r in staying if not serving(r)) or "no other servers"
         module.fail_json(msg=f"capacity guard: refusing to take {server} out of rotation: only {len(up)} other "
                              f"server(s) would stay UP ({down}), and at least {min_up} must (deploy_min_healthy); "
-                             "bring them back or lower deploy_min_healthy", up=up, servers=backend_statuses(sock, backend, rows))
+                             "bring them back or lower deploy_min_healthy", up=up, backend_status=backend_statuses(sock, backend, rows))
 
 
 def _check_note(row: dict) -> str:
@@ -213,7 +214,7 @@ def main() -> None:
         module.fail_json(msg=f"weight must be 0-256, got {module.params['weight']}")
     try:
         result = run(module)
-        result["servers"] = backend_statuses(module.params["socket"], module.params["backend"])
+        result["backend_status"] = backend_statuses(module.params["socket"], module.params["backend"])
         module.exit_json(**result)
     except HAProxyAdminError as exc:
         module.fail_json(msg=str(exc))

@@ -122,12 +122,17 @@ class Incidents:
                 and node is not None and not node.rescued:
             self._add(("down", event.host), f"{event.host}: Tomcat was not running when the deploy came to stop it: "
                                             "it had crashed or been stopped by something else")
-        for reply in [event.result, *(r for r in event.result.get("results") or [] if isinstance(r, dict))]:
+        results = event.result.get("results")
+        for reply in [event.result, *(results if isinstance(results, list) else [])]:
+            if not isinstance(reply, dict):
+                continue
             lb = reply.get("item") if isinstance(reply.get("item"), str) else ""  # the loop is over the load balancers
-            if reply.get("incident"):
+            if isinstance(reply.get("incident"), str) and reply["incident"]:
                 self._add(("put back", event.host), f"{event.host}: {reply['incident']}" + (f" (on {lb})" if lb else ""))
-            for name, row in (reply.get("servers") or {}).items():
-                self._server(name, row, lb)
+            statuses = reply.get("backend_status")
+            for name, row in (statuses.items() if isinstance(statuses, dict) else ()):
+                if isinstance(row, dict):
+                    self._server(name, row, lb)
 
     def _server(self, name: str, row: dict, lb: str) -> None:
         status, check = str(row.get("status", "")), str(row.get("check", ""))

@@ -219,8 +219,6 @@ def deploy_war(war: Path, *, inventory: Path, state_dir: Path, history: History,
                                        keep_releases=keep, known_good=known_good)
         except DeployFailed as exc:
             partial = exc.result
-            for incident in partial.incidents:
-                report.say(f"during the deploy: {incident}")
             _record_nodes(history, deploy_id, partial)
             history.record_verdicts(deploy_id, plan.war.release_id, partial.verdicts)
             history.update(deploy_id, artifacts=str(partial.run.artifacts))

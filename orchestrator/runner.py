@@ -11,6 +11,7 @@ import signal
 import sys
 import threading
 import time
+import traceback
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -111,6 +112,7 @@ def run_playbook(
     """
     failures: list[Event] = []
     stats: dict[str, Any] = {}
+    observer_failed: list[str] = []
 
     def handle(data: dict[str, Any]) -> bool:
         event = Event.from_runner(data)
@@ -119,7 +121,15 @@ def run_playbook(
         if event.kind == "playbook_on_stats":
             stats.update(data.get("event_data", {}).get("artifact_data") or {})
         if on_event is not None:
-            on_event(event)
+            try:
+                on_event(event)
+            except Exception:  # noqa: BLE001 - see below
+                # An exception here would end ansible-runner's run in the middle of a node, with
+                # it drained. What watches the run must never stop it: said once, and the run goes on.
+                if not observer_failed:
+                    observer_failed.append(event.task)
+                    print(f"orchestrator: reading the deploy's events failed at task '{event.task}' (the deploy "
+                          f"goes on; its report may be incomplete):\n{traceback.format_exc()}", file=sys.stderr)
         return True  # keep the event in the artifacts
 
     project = project_dir()

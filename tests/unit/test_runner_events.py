@@ -20,3 +20,27 @@ def test_ignored_failures_do_not_count():
     e = Event.from_runner({"event": "runner_on_failed", "event_data": {"ignore_errors": True, "res": {}}})
     assert not e.is_failure
     assert event({}, kind="runner_on_unreachable").is_failure
+
+
+def test_an_observer_that_raises_never_cuts_a_run_short(tmp_path, capsys):
+    # Given a playbook of three tasks, and an observer of its events with a bug
+    import sys
+
+    from orchestrator.runner import run_playbook
+
+    (tmp_path / "hosts").write_text(f"localhost ansible_connection=local ansible_python_interpreter={sys.executable}\n")
+    (tmp_path / "play.yml").write_text("- hosts: localhost\n  gather_facts: false\n  tasks:\n"
+                                       + "".join(f"    - name: step | {n}\n      ansible.builtin.command: touch {tmp_path / n}\n"
+                                                 for n in ("one", "two", "three")))
+    seen = []
+
+    def buggy(event):
+        seen.append(event.kind)
+        raise KeyError("a bug in what reads the events")
+
+    # When it runs
+    result = run_playbook(tmp_path / "play.yml", inventory=tmp_path / "hosts", run_dir=tmp_path / "run", on_event=buggy)
+    # Then every task ran, the observer kept hearing events, and the bug was said once
+    assert result.ok and all((tmp_path / n).exists() for n in ("one", "two", "three"))
+    assert seen.count("runner_on_ok") == 3
+    assert capsys.readouterr().err.count("reading the deploy's events failed") == 1
