@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -24,9 +25,16 @@ def pytest_configure(config):
     signal.signal(signal.SIGTERM, interrupt)
 
 
+# Every test build is stamped with one time, as the pipeline stamps a revision's build with its
+# commit's: the same version built twice is the same release, so a test that finds the fleet
+# already on it does not roll it again.
+BUILT_AT = "1790000000"
+
+
 def build_war(out: Path, version: str, *flags: str) -> Path:
+    env = dict(os.environ, SOURCE_DATE_EPOCH=os.environ.get("SOURCE_DATE_EPOCH", BUILT_AT))
     subprocess.run([str(BUILD), "--version", version, "--out", str(out), *flags], check=True,
-                   stdout=subprocess.DEVNULL)
+                   stdout=subprocess.DEVNULL, env=env)
     return out
 
 

@@ -25,6 +25,9 @@ LOAD_CONNECTIONS = 16
 # A short pause per request caps the rate, so the load does not starve the deploy of CPU on a
 # two-core machine; the 16 connections stay open the whole time.
 LOAD_DELAY_MS = 5
+# Seconds the health gate waits on a node where tests make it fail (the sandbox's 20 s is for
+# people; the sample app is healthy in about 1.5 s, slower only on a busy machine).
+FAILING_HEALTH_TIMEOUT = 10
 
 
 @dataclass
@@ -185,6 +188,9 @@ def no_load_left_running():
 def cluster(tmp_path_factory) -> Cluster:
     root = tmp_path_factory.mktemp("cluster")
     box = sandbox.Sandbox(directory=root / "sandbox", inventory=root / "inventory", nodes=2, net=TEST_NET)
+    # node1 is where the broken release fails its health gate
+    (box.inventory / "host_vars").mkdir(parents=True)
+    (box.inventory / "host_vars" / "node1.yml").write_text(f"webapp_health_timeout: {FAILING_HEALTH_TIMEOUT}\n")
     try:
         sandbox.up(box)
         # the same state directory as the sandbox's orchestrator.toml: one lock, one history
@@ -201,7 +207,9 @@ def three_nodes(tmp_path_factory):
     fast = sandbox.render_inventory(box)["group_vars/appservers.yml"].split("tomcat_java_opts: ")[1].splitlines()[0]
     (box.inventory / "host_vars").mkdir(parents=True)
     (box.inventory / "host_vars" / "node2.yml").write_text(
-        f"tomcat_java_opts: {fast[:-1]} -Dsample.health.fail.version=7\"\n")
+        f"tomcat_java_opts: {fast[:-1]} -Dsample.health.fail.version=7\"\n"
+        # the sample app is healthy in ~1.5 s: a shorter wait for the failure the tests ask for
+        f"webapp_health_timeout: {FAILING_HEALTH_TIMEOUT}\n")
     try:
         sandbox.up(box)
         yield Cluster(box, box.directory / "state")

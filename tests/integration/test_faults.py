@@ -120,6 +120,34 @@ def test_reloads_by_signal_during_drain_and_restart_never_put_a_node_in_rotation
     assert "node2 was back in rotation" in history_message(cluster, deploy_id)
 
 
+def test_another_nodes_jvm_killed_mid_deploy_is_named(cluster, wars):
+    # Given two nodes on v2 (as the test before leaves them)
+    cluster.given_release(wars["v2"])
+    killed = {}
+
+    def on_phase(node, phase):
+        if (node.name, phase) == ("node1", "enable"):
+            killed["pid"] = cluster.tomcat_pid("node2")
+            os.kill(killed["pid"], signal.SIGKILL)  # node2 crashes before its turn
+
+    # When v1 is deployed under load
+    with cluster.load() as load:
+        result, said, deploy_id = deploy(cluster, wars["v1"], on_phase)
+    report = load.report
+    print(f"\nload: {report.line()}; said: {[s for s in said if 'node2' in s]}")
+
+    # Then the deploy restarts node2 in its turn and goes through, and says node2 had died
+    assert not isinstance(result, Exception), f"{result}\n" + "\n".join(said)
+    assert [i.split(":")[0].split(" ")[0] for i in result.incidents] == ["node2"], result.incidents
+    assert "crashed" in result.incidents[0]
+    assert "node2" in history_message(cluster, deploy_id)
+    for name in cluster.nodes:
+        assert cluster.node_health(name)["version"] == "1"
+    cluster.assert_all_in_rotation()
+    # only requests in flight on the killed JVM may have failed
+    assert report.failed <= LOAD_CONNECTIONS, report.line()
+
+
 def test_a_jvm_that_dies_in_its_health_gate_fails_it_at_once_and_a_reload_during_the_rescue_changes_nothing(cluster, wars):
     # Given two nodes on v1
     cluster.given_release(wars["v1"])
@@ -156,34 +184,6 @@ def test_a_jvm_that_dies_in_its_health_gate_fails_it_at_once_and_a_reload_during
     assert cluster.node_health("node1")["version"] == "1"
     cluster.assert_all_in_rotation()
     assert report.failed == 0, report.line()
-
-
-def test_another_nodes_jvm_killed_mid_deploy_is_named(cluster, wars):
-    # Given two nodes on v1
-    cluster.given_release(wars["v1"])
-    killed = {}
-
-    def on_phase(node, phase):
-        if (node.name, phase) == ("node1", "enable"):
-            killed["pid"] = cluster.tomcat_pid("node2")
-            os.kill(killed["pid"], signal.SIGKILL)  # node2 crashes before its turn
-
-    # When v2 is deployed under load
-    with cluster.load() as load:
-        result, said, deploy_id = deploy(cluster, wars["v2"], on_phase)
-    report = load.report
-    print(f"\nload: {report.line()}; said: {[s for s in said if 'node2' in s]}")
-
-    # Then the deploy restarts node2 in its turn and goes through, and says node2 had died
-    assert not isinstance(result, Exception), f"{result}\n" + "\n".join(said)
-    assert [i.split(":")[0].split(" ")[0] for i in result.incidents] == ["node2"], result.incidents
-    assert "crashed" in result.incidents[0]
-    assert "node2" in history_message(cluster, deploy_id)
-    for name in cluster.nodes:
-        assert cluster.node_health(name)["version"] == "2"
-    cluster.assert_all_in_rotation()
-    # only requests in flight on the killed JVM may have failed
-    assert report.failed <= LOAD_CONNECTIONS, report.line()
 
 
 @pytest.fixture(autouse=True)
