@@ -1,0 +1,58 @@
+"""Simulated bakes for the judge: the same looks and the same rule for stopping as a production
+bake (roles/webapp/defaults/main.yml), on synthetic requests. Used by tests/unit/test_judge.py
+and by bench/judge_false_fails.py.
+
+A simulated bake adds one planned look's worth of requests to each side, judges, and stops at
+the first fail, or at the first pass once the planned bake time is over (as haproxy_bake does).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from orchestrator import judge
+from orchestrator.judge import Policy, Sample
+
+# The role's defaults (the Policy's defaults agree with them, tests/unit/test_bake_settings.py):
+# the looks a production bake plans, and the first that may pass.
+_ROLE = yaml.safe_load((Path(__file__).resolve().parents[1] / "roles/webapp/defaults/main.yml").read_text())
+LOOKS = math.ceil(_ROLE["webapp_bake_max_seconds"] / _ROLE["webapp_bake_interval"])
+FIRST_PASS_LOOK = math.ceil(_ROLE["webapp_bake_seconds"] / _ROLE["webapp_bake_interval"])
+POLICY = Policy(looks=LOOKS)
+
+
+def histogram(rng: np.random.Generator, n: int, errors: float, median_ms: float, sigma: float, shift_ms: float = 0,
+              scale: float = 1.0) -> Sample:
+    """n requests, a share ``errors`` of them 5xx, log-normal response times in whole ms."""
+    times = np.floor(rng.lognormal(np.log(median_ms), sigma, n) * scale + shift_ms).astype(int)
+    values, counts = np.unique(times, return_counts=True)
+    return Sample(n, int(rng.binomial(n, errors)), {int(v): int(c) for v, c in zip(values, counts)})
+
+
+def simulate(rng, per_bake: int, *, errors=(0.01, 0.01), median_ms=(20.0, 20.0), sigma=0.6, shift_ms=0.0,
+             scale=1.0, baseline_ratio=5, looks=LOOKS, until_verdict=False) -> tuple[str, int]:
+    """One bake: (verdict, the new side's requests when it was reached)."""
+    per_look = max(1, per_bake // FIRST_PASS_LOOK)
+    new, base = Sample(), Sample()
+    for look in range(1, looks + 1):
+        new = new.merge(histogram(rng, per_look, errors[1], median_ms[1], sigma, shift_ms, scale))
+        base = base.merge(histogram(rng, per_look * baseline_ratio, errors[0], median_ms[0], sigma))
+        verdict = judge.judge(new, base, POLICY).verdict
+        if verdict == "fail":
+            return "fail", new.requests
+        if verdict in ("pass", "marginal") and look >= FIRST_PASS_LOOK:
+            return verdict, new.requests
+        if not until_verdict and look >= FIRST_PASS_LOOK:
+            return verdict, new.requests
+    return "inconclusive", new.requests
+
+
+def false_fails(per_bake: int, bakes: int, seed: int | None = None) -> dict[str, int]:
+    """Verdicts on ``bakes`` identical releases (1% random 5xx on both sides), run to a verdict."""
+    rng = np.random.default_rng(per_bake if seed is None else seed)
+    verdicts = [simulate(rng, per_bake, until_verdict=True)[0] for _ in range(bakes)]
+    return {v: verdicts.count(v) for v in ("fail", "pass", "marginal", "inconclusive")}
