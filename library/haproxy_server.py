@@ -8,13 +8,13 @@ module: haproxy_server
 short_description: Drain, maint or ready one HAProxy server through the admin socket
 description:
   - The project's own module, chosen over C(community.general.haproxy), which ships only in the
-    full C(ansible) package and has known faults for rolling deploys: a DOWN server never reaches
+    full C(ansible) package and has known faults for rolling deploys - a DOWN server never reaches
     DRAIN (ansible-collections/community.general#8092), no check mode, and a silent no-op on a
     socket without C(level admin).
   - C(state=maint) drains first, waits until the server's current sessions and queue are both 0
     (bounded by I(drain_timeout)), and only then sets maint, so no request in flight is cut.
   - C(state=ready) leaves maint/drain and, with I(wait_up), waits until the status reads UP.
-    Check Tomcat's own health before this: HAProxy puts a server leaving maint in rotation at once.
+    Check Tomcat's own health before this - HAProxy puts a server leaving maint in rotation at once.
   - Every reply is parsed; a refused command fails the task with HAProxy's own words.
   - With I(state_file), every change is saved to the config's C(server-state-file) at once, so a
     reload by anyone (C(systemctl reload), a bare C(kill -USR2) of the master) keeps it.

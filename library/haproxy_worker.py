@@ -10,7 +10,7 @@ description:
   - In master-worker mode a reload starts new workers and lets the old ones finish; for a moment
     the admin socket may still be answered by an old worker, which knows only the old servers.
     Read the PID before the reload, pass it as I(not_pid) after, and the task returns once
-    I(settle) answers in a row came from another worker: the new configuration is live.
+    I(settle) answers in a row came from another worker - the new configuration is live.
   - A socket that does not exist yet (first start) reads as PID 0 without I(not_pid).
   - Supports check mode (it only reads).
 options:

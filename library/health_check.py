@@ -9,10 +9,10 @@ short_description: Poll a health URL until it answers the expected status (and v
 description:
   - Polls every I(interval) seconds inside one task, so a node is seen healthy within a tenth of
     a second of being so. Ansible's own C(until)/C(delay) loop only takes whole seconds.
-  - With I(expect_json), every named field of the JSON body must equal the given value: this is
+  - With I(expect_json), every named field of the JSON body must equal the given value; this is
     how the deploy knows the release answering is the one it installed, not a stale one.
   - Fails after I(timeout) seconds with the last status, body or connection error; at once
-    when I(pid) is given and that process is gone (the JVM died starting the release: waiting
+    when I(pid) is given and that process is gone (the JVM died starting the release, and waiting
     out the timeout would only keep the node out of rotation longer).
 options:
   url: {description: URL to poll, required: true, type: str}
@@ -20,7 +20,7 @@ options:
   expect_json: {description: Fields the JSON body must have with these values, type: dict, default: {}}
   timeout: {description: Seconds before giving up, default: 60, type: float}
   interval: {description: Seconds between attempts, default: 0.1, type: float}
-  pid: {description: The server process (the JVM); the check fails as soon as it is gone. 0 - not watched, default: 0, type: int}
+  pid: {description: The server process (the JVM); the check fails as soon as it is gone; 0 for none, default: 0, type: int}
   log: {description: Where that process logs, named in the failure message, type: str}
 """
 
