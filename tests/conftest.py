@@ -16,6 +16,17 @@ sys.path.insert(0, str(ROOT))  # bench.load, shared with the benchmarks
 BUILD = ROOT / "examples" / "webapp" / "build.sh"
 
 
+INTEGRATION = Path(__file__).resolve().parent / "integration"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Everything under tests/integration/ needs the real servers: marked so, ``-m "not
+    integration"`` runs the unit tests alone (about half a minute)."""
+    for item in items:
+        if INTEGRATION in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.integration)
+
+
 def pytest_configure(config):
     # SIGTERM (a CI timeout, a stopped job) unwinds like Ctrl-C, so fixtures stop the servers
     # they started instead of leaving them running.
