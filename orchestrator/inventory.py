@@ -14,6 +14,10 @@ LB_GROUP = "loadbalancers"
 
 
 FAILURE_POLICIES = ("rollback", "stop")
+# The deploy settings' defaults. The playbooks read the same variables with `| default(...)`;
+# tests/unit/test_defaults.py fails if any of those disagrees with these.
+DEFAULTS = {"deploy_serial": 1, "deploy_min_healthy": 1, "deploy_failure_policy": "rollback",
+            "deploy_allow_unversioned": False}
 
 
 @dataclass(frozen=True)
@@ -22,12 +26,12 @@ class Fleet:
     appservers: tuple[str, ...]
     loadbalancers: tuple[str, ...]
     # after a failure part-way: roll the updated nodes back (never leave mixed versions), or stop
-    failure_policy: str = "rollback"
+    failure_policy: str = DEFAULTS["deploy_failure_policy"]
     # deploy_serial and deploy_min_healthy as the inventory sets them (the playbook checks them)
-    serial: object = 1
-    min_healthy: object = 1
+    serial: object = DEFAULTS["deploy_serial"]
+    min_healthy: object = DEFAULTS["deploy_min_healthy"]
     # deploy_allow_unversioned: WARs without Implementation-Version may deploy (the version gate is off)
-    allow_unversioned: bool = False
+    allow_unversioned: bool = DEFAULTS["deploy_allow_unversioned"]
 
 
 def load_fleet(inventory: Path) -> Fleet:
@@ -80,19 +84,20 @@ def load_fleet(inventory: Path) -> Fleet:
     variables = VariableManager(loader=manager._loader, inventory=manager)
     first = manager.get_host(groups[APP_GROUP][0])
     first_vars = variables.get_vars(host=first)
-    policy = str(first_vars.get("deploy_failure_policy", "rollback"))
+    policy = str(first_vars.get("deploy_failure_policy", DEFAULTS["deploy_failure_policy"]))
     if policy not in FAILURE_POLICIES:
         raise InputError(f"inventory {inventory}: deploy_failure_policy is {policy!r}; set it to 'rollback' "
                          "(put the updated nodes back on their old release) or 'stop' (leave them)")
     from ansible.module_utils.parsing.convert_bool import boolean
 
     try:
-        allow_unversioned = boolean(first_vars.get("deploy_allow_unversioned", False))
+        allow_unversioned = boolean(first_vars.get("deploy_allow_unversioned", DEFAULTS["deploy_allow_unversioned"]))
     except TypeError:
         raise InputError(f"inventory {inventory}: deploy_allow_unversioned is "
                          f"{first_vars.get('deploy_allow_unversioned')!r}; set it to true or false") from None
     return Fleet(inventory, tuple(groups[APP_GROUP]), tuple(groups[LB_GROUP]), policy,
-                 first_vars.get("deploy_serial", 1), first_vars.get("deploy_min_healthy", 1), allow_unversioned)
+                 first_vars.get("deploy_serial", DEFAULTS["deploy_serial"]),
+                 first_vars.get("deploy_min_healthy", DEFAULTS["deploy_min_healthy"]), allow_unversioned)
 
 
 PLUGIN_FAILURE = re.compile(r"\* Failed to parse (?P<file>.+?) with (?P<plugin>\w+) plugin: (?P<why>.*)", re.S)

@@ -1,0 +1,40 @@
+"""The deploy settings that both sides read have one default: the playbooks' `| default(...)`
+for deploy_serial, deploy_min_healthy and deploy_allow_unversioned, and the documented one for
+deploy_failure_policy, equal orchestrator.inventory.DEFAULTS (what the orchestrator plans
+with). A change to one side that forgets the other fails here."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from orchestrator.inventory import DEFAULTS
+
+ROOT = Path(__file__).resolve().parents[2]
+PLAYBOOK_FILES = sorted([*ROOT.glob("playbooks/*.yml"), *ROOT.glob("roles/*/tasks/*.yml")])
+
+
+def defaults_in_playbooks(variable: str) -> list[tuple[str, str]]:
+    """(file, default) for every `variable | default(X)` in the playbooks and roles."""
+    found = []
+    for path in PLAYBOOK_FILES:
+        for value in re.findall(rf"\b{variable}\s*\|\s*default\(([^)]*)\)", path.read_text()):
+            found.append((str(path.relative_to(ROOT)), value.strip()))
+    return found
+
+
+@pytest.mark.parametrize("variable", ["deploy_serial", "deploy_min_healthy", "deploy_allow_unversioned"])
+def test_every_playbook_default_is_the_orchestrators(variable):
+    found = defaults_in_playbooks(variable)
+    assert found, f"no playbook reads {variable}"
+    expected = DEFAULTS[variable]
+    for path, value in found:
+        assert yaml.safe_load(value) == expected, f"{path}: {variable} | default({value}), the orchestrator uses {expected!r}"
+
+
+def test_the_example_inventory_names_the_failure_policy_default():
+    example = yaml.safe_load((ROOT / "inventory/production.example/group_vars/all.yml").read_text())
+    assert example["deploy_failure_policy"] == DEFAULTS["deploy_failure_policy"]
