@@ -23,7 +23,7 @@ from orchestrator.history import History
 from orchestrator.inventory import Fleet, fingerprint, load_fleet
 from orchestrator.lock import DeployLock
 from orchestrator.progress import DeployProgress, NodeProgress
-from orchestrator.project import playbook
+from orchestrator.project import playbook, stored_war
 from orchestrator.runner import Event, run_playbook, stop_orphaned_runs
 
 
@@ -68,7 +68,7 @@ def _release_for_new_nodes(add: tuple[str, ...], fleet: Fleet, history: History,
     if good is None:
         raise InputError(f"{', '.join(add)} cannot join yet: no release has gone live, so there is no known-good "
                          "release to give it; deploy one first (orchestrator deploy --war FILE), then run apply")
-    store = Path(state_dir) / "releases" / f"{good.release_id}.war"
+    store = stored_war(state_dir, good.release_id)
     if not store.is_file():
         raise InputError(f"{', '.join(add)} cannot join: the last known-good release {good.release_id} is not in "
                          f"{store.parent}; deploy it again (orchestrator deploy --war FILE) to put it back")

@@ -22,6 +22,7 @@ from orchestrator.config import Config, Stage
 from orchestrator.errors import DeployFailed, InputError, MixedFleet, OrchestratorError
 from orchestrator.history import GOOD, History
 from orchestrator.lock import DeployLock, LockBusy
+from orchestrator.project import stored_war
 from orchestrator.runner import stop_orphaned_runs
 
 TAIL_BYTES = 4000
@@ -188,7 +189,7 @@ def deploy_war(war: Path, *, inventory: Path, state_dir: Path, history: History,
     except InputError as exc:
         raise StageFailed("artifact", str(exc)) from None
     # Every deployed WAR is kept: rollbacks and new nodes are served from this store.
-    store = state_dir / "releases" / f"{plan.war.release_id}.war"
+    store = stored_war(state_dir, plan.war.release_id)
     if not store.exists():
         store.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(plan.war.path, store.with_suffix(".tmp"))
@@ -274,7 +275,7 @@ def _roll_back_updated(failed: deploy_lib.DeployResult, state_dir: Path, report:
         by_release.setdefault(failed.releases.get(node, {}).get("old") or "", []).append(node)
     said = []
     for release, nodes in by_release.items():
-        store = state_dir / "releases" / f"{release}.war"
+        store = stored_war(state_dir, release)
         if not release or not store.is_file():
             said.append(f"{', '.join(nodes)} stay on {failed.war.release_id}: their old release "
                         f"{release or '(none)'} is not in {store.parent}; roll back with playbooks/rollback.yml")
@@ -313,7 +314,7 @@ def rollback(*, inventory: Path, state_dir: Path, history: History, to: str | No
         if target is None:
             known = ", ".join(r.release_id for r in history.releases()[:10]) or "none"
             raise InputError(f"unknown release {to!r}; known releases: {known} (orchestrator releases)")
-    store = state_dir / "releases" / f"{target.release_id}.war"
+    store = stored_war(state_dir, target.release_id)
     if not store.is_file():
         raise InputError(f"the WAR of {target.release_id} is not in {store.parent}: it cannot be sent to the nodes")
     deploy_id = history.start("rollback")

@@ -1,4 +1,4 @@
-"""Where the playbooks, roles and ansible.cfg live."""
+"""Where things live: the playbooks, roles and ansible.cfg; the state directory; the WAR store."""
 
 from __future__ import annotations
 
@@ -35,3 +35,10 @@ def default_state_dir() -> Path:
     """Deploy records and runner artifacts: ORCHESTRATOR_STATE_DIR, else .orchestrator/ in the project."""
     env = os.environ.get("ORCHESTRATOR_STATE_DIR")
     return Path(env) if env else project_dir() / ".orchestrator"
+
+
+def stored_war(state_dir: Path, release_id: str) -> Path:
+    """Where the orchestrator keeps the WAR of ``release_id``: every WAR it deployed is kept
+    there, and rollbacks and new nodes are served from it (playbooks/rollback.yml's
+    ``release_store`` is its directory)."""
+    return Path(state_dir) / "releases" / f"{release_id}.war"
