@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import subprocess
+from contextlib import contextmanager
+from typing import Iterator
 
 import pytest
 
@@ -27,19 +29,26 @@ backend app
 """
 
 
-@pytest.fixture
-def haproxy(tmp_path):
-    cfg = tmp_path / "haproxy.cfg"
-    cfg.write_text(CONFIG.format(dir=tmp_path))
-    pid_file = tmp_path / "haproxy.pid"
+@contextmanager
+def started(directory, config: str) -> Iterator[int]:
+    """HAProxy (master-worker) on ``config`` with its files in ``directory``; yields the master's
+    PID once the admin socket is there, and stops it again, also when the test fails."""
+    cfg, pid_file = directory / "haproxy.cfg", directory / "haproxy.pid"
+    cfg.write_text(config.format(dir=directory))
     subprocess.run(["haproxy", "-W", "-D", "-p", str(pid_file), "-f", str(cfg)], check=True)
     try:
-        wait_until(lambda: (tmp_path / "admin.sock").exists(), timeout=10, what="admin socket")
-        yield tmp_path
+        wait_until(lambda: (directory / "admin.sock").exists(), timeout=10, what="admin socket")
+        yield owned_pid(pid_file, str(cfg))
     finally:
         pid = owned_pid(pid_file, str(cfg))
         if pid:
             terminate(pid)
+
+
+@pytest.fixture
+def haproxy(tmp_path):
+    with started(tmp_path, CONFIG):
+        yield tmp_path
 
 
 def test_drain_and_maint_change_the_status(haproxy):
@@ -89,12 +98,8 @@ backend app
 @pytest.mark.parametrize("saver", ["save_server_states", "unit's ExecReload script"])
 def test_states_saved_survive_a_bare_reload_signal(tmp_path, saver):
     # Given HAProxy with a server-state-file, s1 in maint and s2 at a canary's weight
-    cfg = tmp_path / "haproxy.cfg"
-    cfg.write_text(RELOADABLE.format(dir=tmp_path))
-    pid_file, sock, state = tmp_path / "haproxy.pid", str(tmp_path / "admin.sock"), str(tmp_path / "server-state")
-    subprocess.run(["haproxy", "-W", "-D", "-p", str(pid_file), "-f", str(cfg)], check=True)
-    try:
-        wait_until(lambda: (tmp_path / "admin.sock").exists(), timeout=10, what="admin socket")
+    sock, state = str(tmp_path / "admin.sock"), str(tmp_path / "server-state")
+    with started(tmp_path, RELOADABLE) as master:
         haproxy_admin.set_state(sock, "app", "s1", "maint")
         haproxy_admin.silent_command(sock, "set server app/s2 weight 10")
         # When the states are saved (as the deploy does at each change, or the unit before a
@@ -103,11 +108,7 @@ def test_states_saved_survive_a_bare_reload_signal(tmp_path, saver):
             assert haproxy_admin.save_server_states(sock, state) == 2
         else:
             subprocess.run([str(ROOT / "roles" / "haproxy" / "files" / "haproxy-save-server-state"), sock, state], check=True)
-        reload_by_signal(sock, owned_pid(pid_file, str(cfg)))
+        reload_by_signal(sock, master)
         # Then the new worker has them
         assert haproxy_admin.server_stat(sock, "app", "s1")["status"].startswith("MAINT")
         assert haproxy_admin.server_stat(sock, "app", "s2")["weight"] == "10"
-    finally:
-        pid = owned_pid(pid_file, str(cfg))
-        if pid:
-            terminate(pid)
