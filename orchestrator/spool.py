@@ -88,31 +88,31 @@ class Spool:
         A flag that vanished in between was claimed by another watcher; one that cannot be
         moved for another reason stays where it is and the reason is said.
         """
-        moved = []
         self.repair()
         try:
             names = sorted(e.name for e in os.scandir(self.incoming) if e.name.endswith(flag_lib.FLAG_SUFFIX))
         except OSError:
             return []  # repair() has said why incoming/ is not there
-        for name in names:
-            source, target = self.incoming / name, self.claimed / name
-            for attempt in (1, 2):
-                try:
-                    os.rename(source, target)
-                except FileNotFoundError:
-                    if os.path.lexists(source) and attempt == 1:
-                        self.repair()  # it is claimed/ that is missing, not the flag
-                        continue
-                    if os.path.lexists(source):
-                        self.say(f"could not claim {name}: {self.claimed} cannot be made; it waits in incoming/")
-                    break  # else: claimed by someone else in between
-                except OSError as exc:
-                    self.say(f"could not claim {name}: {exc.strerror} ({exc.filename}); it waits in incoming/")
-                    break
-                else:
-                    moved.append(target)
-                    break
-        return moved
+        return [self.claimed / name for name in names if self._claim(name)]
+
+    def _claim(self, name: str) -> bool:
+        source, target = self.incoming / name, self.claimed / name
+        try:
+            os.rename(source, target)
+            return True
+        except FileNotFoundError:
+            if not os.path.lexists(source):
+                return False  # claimed by someone else in between
+            self.repair()  # it is claimed/ that went missing, not the flag: once more
+            try:
+                os.rename(source, target)
+                return True
+            except OSError as exc:
+                failure = exc
+        except OSError as exc:
+            failure = exc
+        self.say(f"could not claim {name}: {failure.strerror} ({failure.filename}); it waits in incoming/")
+        return False
 
     def read(self, path: Path) -> str:
         """The text of a flag file; FlagError for anything that is not a small regular file."""
