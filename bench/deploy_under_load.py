@@ -2,6 +2,7 @@
 """Rolling deploy under load vs. the naive stop/copy/start loop, on one sandbox, in one run.
 
     .venv/bin/python bench/deploy_under_load.py [--nodes 2] [--connections 16] [--delay-ms 0]
+    .venv/bin/python bench/deploy_under_load.py --strategy bluegreen [--nodes 2] [--serial 100%]
 
 Sets up its own sandbox on 127.0.5.x (stopped again at the end), deploys release 1, then:
 
@@ -15,6 +16,12 @@ For each it prints requests, failures (non-2xx and socket errors), p50/p99/max l
 longest time in which no request completed, the deploy's wall time, and each node's phase
 times. The floor is the sum over nodes of Tomcat's own stop + start-to-healthy time, as the
 modules measured them in the same run (stop, start, verify); the ratios are wall time / floor.
+
+With --strategy bluegreen it compares the two strategies instead, in one run and under the same
+load: a rolling sandbox (127.0.<net>.x) and a blue/green one (127.0.<net+1>.x) each deploy
+release 2 over release 1 (bake off), then roll back to release 1; and the naive stop/copy/start
+loop runs on the rolling one. It prints each one's wall time, failures and lowest count of
+servers UP, the rollbacks' wall time and, for blue/green, the HAProxy switch itself.
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.load import Load, healthy, wait_until  # noqa: E402
+from bench.load import Load, UpCount, healthy, wait_until  # noqa: E402
 from orchestrator import deploy as deploy_lib  # noqa: E402
 from orchestrator import sandbox  # noqa: E402
 from orchestrator.processes import owned_pid, terminate  # noqa: E402
@@ -114,6 +121,72 @@ def under_load(box: sandbox.Sandbox, args, action):
     return outcome, report
 
 
+def strategies(args) -> None:
+    """Rolling vs blue/green vs the naive loop, deploy and rollback, under the same load."""
+    from orchestrator import bluegreen
+    from orchestrator.inventory import load_fleet
+
+    work = Path(tempfile.mkdtemp(prefix="orchestrator-bench-"))
+    boxes = {s: sandbox.Sandbox(directory=work / s / "sandbox", inventory=work / s / "inventory", nodes=args.nodes,
+                                net=args.net + i, strategy=s) for i, s in enumerate(("rolling", "bluegreen"))}
+    results: dict[str, dict] = {}
+    try:
+        print(f"{args.nodes} nodes per sandbox; load: wrk, {args.connections} connections, delay {args.delay_ms} ms; "
+              f"blue/green batch size {args.serial}", flush=True)
+        for box in boxes.values():
+            sandbox.up(box)
+        wars = {v: build(work / f"app-{v}.war", v) for v in ("1", "2", "3")}
+        for strategy, box in boxes.items():
+            state = work / strategy / "state"
+            serial = args.serial if strategy == "bluegreen" else None
+            deploy_lib.deploy(deploy_lib.plan(wars["1"], inventory=box.inventory, serial=serial), state_dir=state)
+
+            def timed(action):
+                began = time.monotonic()
+                with UpCount(str(box.socket)) as up:
+                    outcome = action()
+                return time.monotonic() - began, up.lowest, outcome
+
+            (wall, lowest, _), load = under_load(box, args, lambda: timed(lambda: deploy_lib.deploy(
+                deploy_lib.plan(wars["2"], inventory=box.inventory, serial=serial), state_dir=state)))
+            results[strategy] = {"deploy": (wall, lowest, load)}
+            if strategy == "bluegreen":
+                switch = {}
+
+                def heard(event: Event) -> None:
+                    if event.kind == "runner_on_ok" and event.task.startswith("enable | Switch"):
+                        switch[event.host] = max(float(r.get("up_seconds", 0)) + float(r.get("drain_seconds", 0))
+                                                 for r in event.result.get("results", [event.result]))
+                release = deploy_lib.plan(wars["1"], inventory=box.inventory).war.release_id
+                (wall, lowest, _), load = under_load(box, args, lambda: timed(lambda: bluegreen.switch_back(
+                    load_fleet(box.inventory), release, "1", state_dir=state, on_event=heard)))
+                results[strategy]["rollback"] = (wall, lowest, load, max(switch.values()))
+                bluegreen.cancel_promote(state)
+            else:
+                (wall, lowest, _), load = under_load(box, args, lambda: timed(lambda: deploy_lib.deploy(
+                    deploy_lib.plan(wars["1"], inventory=box.inventory), state_dir=state, known_good="benchmark")))
+                results[strategy]["rollback"] = (wall, lowest, load, None)
+                (wall, _), load = under_load(box, args, lambda: naive(box, wars["3"]))
+                results["naive"] = {"deploy": (wall, None, load)}
+    finally:
+        for box in boxes.values():
+            sandbox.down(box)
+        shutil.rmtree(work, ignore_errors=True)
+
+    print("\n| | rolling | blue/green | naive stop/copy/start |")
+    print("|---|---|---|---|")
+    deploys = [results[s]["deploy"] for s in ("rolling", "bluegreen", "naive")]
+    print(row("deploy wall time", *(f"{d[0]:.1f} s" for d in deploys)))
+    print(row("deploy: failed of requests", *(f"{d[2].failed} of {d[2].requests}" for d in deploys)))
+    print(row(f"deploy: lowest servers UP (of {args.nodes} nodes)", *("-" if d[1] is None else d[1] for d in deploys)))
+    print(row("blue/green wall / rolling wall", "", f"{deploys[1][0] / deploys[0][0]:.2f}", ""))
+    backs = [results[s]["rollback"] for s in ("rolling", "bluegreen")]
+    print(row("rollback wall time", *(f"{b[0]:.1f} s" for b in backs), "-"))
+    print(row("rollback: HAProxy switch", "-", f"{backs[1][3]:.3f} s", "-"))
+    print(row("rollback: failed of requests", *(f"{b[2].failed} of {b[2].requests}" for b in backs), "-"))
+    print(row("rollback: lowest servers UP", *(b[1] for b in backs), "-"))
+
+
 def row(name: str, *cells) -> str:
     return f"| {name} | " + " | ".join(str(c) for c in cells) + " |"
 
@@ -124,7 +197,13 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--delay-ms", type=float, default=0, help="pause per request per connection (0: full speed)")
     parser.add_argument("--net", type=int, default=5)
+    parser.add_argument("--strategy", choices=["rolling", "bluegreen"], default="rolling",
+                        help="bluegreen: compare the two strategies (and the naive loop) instead")
+    parser.add_argument("--serial", default="100%", help="blue/green batch size (deploy_serial) [default: 100%%]")
     args = parser.parse_args()
+    if args.strategy == "bluegreen":
+        strategies(args)
+        return
 
     work = Path(tempfile.mkdtemp(prefix="orchestrator-bench-"))
     box = sandbox.Sandbox(directory=work / "sandbox", inventory=work / "inventory", nodes=args.nodes, net=args.net)

@@ -118,3 +118,34 @@ def healthy(url: str) -> bool:
             return resp.status == 200
     except OSError:
         return False
+
+
+class UpCount:
+    """How many servers of an HAProxy backend read UP, sampled every 100 ms while in use;
+    ``.lowest`` once left (None if no sample was taken)."""
+
+    def __init__(self, socket: str, backend: str = "app", interval: float = 0.1):
+        import threading
+
+        self.socket, self.backend, self.interval, self.samples = socket, backend, interval, []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        from orchestrator import haproxy_admin
+
+        while not self._stop.wait(self.interval):
+            rows = haproxy_admin.backend_servers(self.socket, self.backend)
+            self.samples.append(sum(1 for r in rows.values() if r.get("status", "").startswith("UP")))
+
+    def __enter__(self) -> "UpCount":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    @property
+    def lowest(self) -> int | None:
+        return min(self.samples) if self.samples else None

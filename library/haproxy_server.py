@@ -60,7 +60,7 @@ from ansible.module_utils.haproxy_admin import (
     admin_state,
     check_passed,
     never_checked,
-    save_server_states,
+    save_or_warn,
     serving,
     in_flight,
     is_up,
@@ -121,18 +121,8 @@ def run(module: AnsibleModule) -> dict:
 
 
 def saved(module: AnsibleModule) -> None:
-    """Save every server's runtime state where a reloaded HAProxy reads it (with state_file).
-
-    A save that fails is warned about, never fatal: failing the step would leave the node
-    half-way (drained, say), which is worse than a reload that might lose the state.
-    """
-    if not module.params["state_file"]:
-        return
-    try:
-        save_server_states(module.params["socket"], module.params["state_file"])
-    except (OSError, HAProxyAdminError) as exc:
-        module.warn(f"the server states could not be saved to {module.params['state_file']} ({exc}): "
-                    "an HAProxy reload before the next save would put them back as they were")
+    """Save every server's runtime state where a reloaded HAProxy reads it (with state_file)."""
+    save_or_warn(module.params["socket"], module.params["state_file"], module.warn)
 
 
 def backend_statuses(sock: str, backend: str, rows: list | None = None) -> dict:

@@ -14,18 +14,23 @@ description:
     C(work/) (WAR timestamps have 2 s resolution and compiled JSPs survive restarts, so a new
     release could otherwise serve old pages); then swaps the C(current) link atomically and
     points C(previous) at the release it replaced.
+  - With I(slot) (blue/green), the release goes into that slot's CATALINA_BASE and the link
+    C(<root>/slots/<slot>) records it; C(current) is left alone until the slot goes live (module
+    C(webapp_slot)).
   - Call it only while Tomcat is stopped: Tomcat must never see a WAR change under it.
 options:
   root: {description: The node's release store (webapp_root), required: true, type: path}
   release: {description: Release id (a directory under root/releases), required: true, type: str}
   tomcat_base: {description: CATALINA_BASE, required: true, type: path}
   context: {description: Context name (ROOT for /), default: ROOT, type: str}
+  slot: {description: The blue/green slot whose base I(tomcat_base) is, type: str}
 """
 
 import os
 import shutil
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.fsutil import swap_link
 
 
 def main() -> None:
@@ -35,6 +40,7 @@ def main() -> None:
             release=dict(type="str", required=True),
             tomcat_base=dict(type="path", required=True),
             context=dict(type="str", default="ROOT"),
+            slot=dict(type="str"),
         ),
         supports_check_mode=True,
     )
@@ -56,6 +62,10 @@ def main() -> None:
                   os.path.join(p["tomcat_base"], "work", "Catalina", "localhost", p["context"])):
         shutil.rmtree(stale, ignore_errors=True)
 
+    if p["slot"]:
+        os.makedirs(os.path.join(p["root"], "slots"), exist_ok=True)
+        swap_link(os.path.join(p["root"], "slots", p["slot"]), os.path.join("..", "releases", p["release"]))
+        module.exit_json(changed=True, war=target, slot=p["slot"], release=p["release"])
     link = os.path.join(p["root"], "current")
     old = os.readlink(link) if os.path.islink(link) else None
     new = os.path.join("releases", p["release"])
@@ -64,15 +74,6 @@ def main() -> None:
         swap_link(os.path.join(p["root"], "previous"), old)
     swap_link(link, new)
     module.exit_json(changed=True, war=target, current=p["release"])
-
-
-def swap_link(link: str, target: str) -> None:
-    """Point ``link`` at ``target`` atomically: a new link beside it, renamed over it."""
-    tmp_link = link + ".tmp"
-    if os.path.lexists(tmp_link):
-        os.unlink(tmp_link)
-    os.symlink(target, tmp_link)
-    os.replace(tmp_link, link)
 
 
 if __name__ == "__main__":

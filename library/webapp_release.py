@@ -7,20 +7,24 @@ DOCUMENTATION = r"""
 module: webapp_release
 short_description: Report the node's current release and prepare C(<root>/releases/<release>/)
 description:
-  - Returns the release the C(current) link points at (empty on a node that never had one).
+  - Returns the release the C(current) link points at (empty on a node that never had one), and
+    for blue/green nodes which slot is live and which release each slot holds.
   - Creates the release directory and writes C(release.json) (id, version, sha256) through a
     temporary file and a rename; the WAR itself is copied next to it by the caller.
   - One task for what is otherwise four: every task costs time on every node.
 options:
   root: {description: The node's release store (webapp_root), required: true, type: path}
-  release: {description: Release id, required: true, type: str}
+  release: {description: Release id to prepare; without it the module only reports, type: str}
   version: {description: The release's version, default: "", type: str}
-  sha256: {description: The WAR's sha256, required: true, type: str}
+  sha256: {description: The WAR's sha256 (required with I(release)), type: str}
 """
 
 RETURN = r"""
 current: {description: Release id the node runs now, or empty, type: str}
 current_since: {description: When the node was switched to it (epoch seconds of the C(current) link; 0 without one), type: float}
+live_slot: {description: The blue/green slot that serves (the C(live-slot) link), or empty on a node without slots, type: str}
+live_since: {description: When that slot became live (epoch seconds; 0 without one), type: float}
+slots: {description: Slot name -> the release it holds (empty for none), for the slots the node has, type: dict}
 """
 
 import json
@@ -33,18 +37,23 @@ def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
             root=dict(type="path", required=True),
-            release=dict(type="str", required=True),
+            release=dict(type="str"),
             version=dict(type="str", default=""),
-            sha256=dict(type="str", required=True),
+            sha256=dict(type="str"),
         ),
         supports_check_mode=True,
     )
     p = module.params
-    if "/" in p["release"] or p["release"] in ("", ".", ".."):
-        module.fail_json(msg=f"release id {p['release']!r} is not a plain name")
     link = os.path.join(p["root"], "current")
     current = os.path.basename(os.readlink(link)) if os.path.islink(link) else ""
     since = os.lstat(link).st_mtime if current else 0.0
+    found = dict(current=current, current_since=since, **read_slots(p["root"]))
+    if p["release"] is None:
+        module.exit_json(changed=False, **found)
+    if "/" in p["release"] or p["release"] in ("", ".", ".."):
+        module.fail_json(msg=f"release id {p['release']!r} is not a plain name")
+    if not p["sha256"]:
+        module.fail_json(msg="sha256 is required with release")
     directory = os.path.join(p["root"], "releases", p["release"])
     description = json.dumps({"id": p["release"], "version": p["version"], "sha256": p["sha256"]}, indent=2) + "\n"
     path = os.path.join(directory, "release.json")
@@ -53,13 +62,28 @@ def main() -> None:
     except OSError:
         unchanged = False
     if unchanged or module.check_mode:
-        module.exit_json(changed=not unchanged, current=current, current_since=since)
+        module.exit_json(changed=not unchanged, **found)
     os.makedirs(directory, mode=0o755, exist_ok=True)
     tmp = path + ".tmp"
     with open(tmp, "w") as out:
         out.write(description)
     os.replace(tmp, path)
-    module.exit_json(changed=True, current=current, current_since=since)
+    module.exit_json(changed=True, **found)
+
+
+def read_slots(root: str) -> dict:
+    """live_slot, live_since and slots (see RETURN) from <root>/live-slot and <root>/slots/."""
+    live = os.path.join(root, "live-slot")
+    slots_dir = os.path.join(root, "slots")
+    slots = {}
+    if os.path.isdir(slots_dir):
+        for name in sorted(os.listdir(slots_dir)):
+            path = os.path.join(slots_dir, name)
+            if os.path.islink(path):
+                slots[name] = os.path.basename(os.readlink(path))
+    if not os.path.islink(live):
+        return {"live_slot": "", "live_since": 0.0, "slots": slots}
+    return {"live_slot": os.readlink(live), "live_since": os.lstat(live).st_mtime, "slots": slots}
 
 
 if __name__ == "__main__":

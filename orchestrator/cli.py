@@ -56,6 +56,10 @@ def _load_config(option: Path | None, *, required: bool):
 
 _config_option = click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
                               help="orchestrator.toml [default: $ORCHESTRATOR_CONFIG, ./orchestrator.toml, the sandbox's].")
+_strategy_option = click.option(
+    "--strategy", type=click.Choice(["rolling", "bluegreen"]), default=None,
+    help="rolling: each node restarts on the release out of rotation; bluegreen: the release starts in each "
+         "node's idle Tomcat slot and HAProxy switches to it [default: the inventory's deploy_strategy, else rolling].")
 
 
 @click.group()
@@ -123,8 +127,9 @@ def _print_summary(result) -> None:
               help="History, lock and artifacts [default: the config's, else .orchestrator/].")
 @click.option("--no-wait", is_flag=True, help="Refuse (exit 3) instead of waiting when another deploy runs.")
 @click.option("--check", is_flag=True, help="Dry run: show the plan (as `orchestrator plan`), change nothing.")
+@_strategy_option
 def deploy(war: Path | None, rev: str | None, config_path: Path | None, inventory: Path | None, serial: str | None,
-           state_dir: Path | None, no_wait: bool, check: bool) -> None:
+           state_dir: Path | None, no_wait: bool, check: bool, strategy: str | None) -> None:
     """Roll a WAR (--war) or a built and tested revision (--rev) across the app servers.
 
     Each node is drained in HAProxy, stopped, given the release, started, health-checked on
@@ -159,15 +164,16 @@ def deploy(war: Path | None, rev: str | None, config_path: Path | None, inventor
     report = pipeline.Reporter(say=click.echo, on_phase=_phase_printer())
 
     if war is not None:
-        plan = deploy_lib.plan(war, inventory=inventory, serial=serial)  # bad input: exit 2 before any record
+        # bad input: exit 2 before any record
+        plan = deploy_lib.plan(war, inventory=inventory, serial=serial, strategy=strategy)
         click.echo(f"deploying release {plan.war.release_id} (sha256 {plan.war.sha256})")
         click.echo(f"  to {', '.join(plan.fleet.appservers)} behind {', '.join(plan.fleet.loadbalancers)}, "
-                   f"batch size {serial or 'from the inventory (default 1)'}")
+                   f"{plan.fleet.strategy}, batch size {serial or 'from the inventory (default 1)'}")
     history = History(state_dir)
     try:
         if rev is not None:
             deploy_id = pipeline.run(config, pipeline.Trigger("manual", revision=rev), history=history,
-                                     report=report, lock_wait=not no_wait, serial=serial)
+                                     report=report, lock_wait=not no_wait, serial=serial, strategy=strategy)
             click.echo(f"deploy #{deploy_id} of {rev} is live")
             return
         deploy_id = history.start("manual")
@@ -175,7 +181,7 @@ def deploy(war: Path | None, rev: str | None, config_path: Path | None, inventor
             try:
                 result = pipeline.deploy_war(war, inventory=inventory, state_dir=state_dir, history=history,
                                              deploy_id=deploy_id, serial=serial, report=report,
-                                             lock_wait=not no_wait, where=where)
+                                             lock_wait=not no_wait, where=where, strategy=strategy)
             except OrchestratorError as exc:
                 partial = getattr(exc, "result", None)
                 if partial is not None and partial.nodes:
@@ -194,12 +200,15 @@ def deploy(war: Path | None, rev: str | None, config_path: Path | None, inventor
 @click.option("--inventory", "-i", type=click.Path(path_type=Path), default=None)
 @click.option("--state-dir", type=click.Path(path_type=Path), default=None)
 @click.option("--no-wait", is_flag=True, help="Refuse (exit 3) instead of waiting when another deploy runs.")
+@_strategy_option
 def rollback(to: str | None, config_path: Path | None, inventory: Path | None, state_dir: Path | None,
-             no_wait: bool) -> None:
+             no_wait: bool, strategy: str | None) -> None:
     """Roll the fleet back to the previous known-good release, or to --to RELEASE.
 
     Rolls like a deploy: each node drained, switched, health-checked and put back. A node
     that no longer has the release gets it again from the orchestrator's store of WARs.
+    With bluegreen, while the old slots still run the release (bluegreen_keep_seconds after
+    the deploy), it only switches HAProxy back to them: no JVM starts.
 
     Example:
 
@@ -217,10 +226,46 @@ def rollback(to: str | None, config_path: Path | None, inventory: Path | None, s
     try:
         deploy_id, release = pipeline.rollback(inventory=inventory, state_dir=state_dir, history=history, to=to,
                                                report=pipeline.Reporter(click.echo, _phase_printer()),
-                                               lock_wait=not no_wait)
+                                               lock_wait=not no_wait, strategy=strategy)
     finally:
         history.close()
     click.echo(f"rollback #{deploy_id}: the fleet is on {release}")
+
+
+@cli.command()
+@_config_option
+@click.option("--inventory", "-i", type=click.Path(path_type=Path), default=None)
+@click.option("--state-dir", type=click.Path(path_type=Path), default=None)
+@click.option("--no-wait", is_flag=True, help="Refuse (exit 3) instead of waiting when another deploy runs.")
+@click.option("--after", "after", type=float, default=None, hidden=True,
+              help="Wait this many seconds, then stop only the slots whose window is over (what a deploy leaves running).")
+def promote(config_path: Path | None, inventory: Path | None, state_dir: Path | None, no_wait: bool,
+            after: float | None) -> None:
+    """Blue/green: stop the old slots now, ending the window in which a rollback is only a switch.
+
+    A slot still in rotation is never stopped. Without this, they stop bluegreen_keep_seconds
+    after the deploy, or at the next deploy.
+
+    Example:
+
+        orchestrator promote
+    """
+    from orchestrator import bluegreen
+    from orchestrator.inventory import load_fleet
+    from orchestrator.lock import DeployLock
+
+    config = _load_config(config_path, required=False)
+    inventory = inventory or (config.inventory if config else _default_inventory())
+    state_dir = state_dir or (config.state_dir if config else default_state_dir())
+    if after is not None:
+        bluegreen.promote_when_due(inventory, state_dir, after, say=click.echo)
+        return
+    fleet = load_fleet(inventory)
+    with DeployLock(state_dir).acquire("orchestrator promote", wait=not no_wait,
+                                       on_wait=lambda who: click.echo(f"waiting for the deploy lock, held by {who}")):
+        bluegreen.cancel_promote(state_dir)
+        stopped = bluegreen.promote(fleet, state_dir=state_dir, now=True)
+    click.echo(f"old slots stopped on {', '.join(stopped)}" if stopped else "no old slot was running")
 
 
 def _state_dir(config_path: Path | None, state_dir: Path | None) -> Path:
@@ -428,7 +473,8 @@ def apply(config_path: Path | None, inventory: Path | None, state_dir: Path | No
 
 @cli.command()
 @_config_option
-def watch(config_path: Path | None) -> None:
+@_strategy_option
+def watch(config_path: Path | None, strategy: str | None) -> None:
     """Deploy every push: watch the spool for flags, build, test and roll out the newest revision.
 
     Pushes that arrive during a deploy are coalesced: only the newest revision goes next.
@@ -445,8 +491,12 @@ def watch(config_path: Path | None) -> None:
 
     config = _load_config(config_path, required=True)
     history = History(config.state_dir)
+    if strategy is not None:
+        from orchestrator.inventory import check_strategy
+
+        check_strategy(strategy, "--strategy")
     watcher = Watcher(config, history=history, say=lambda m: click.echo(f"{datetime.now():%H:%M:%S} {m}"),
-                      on_phase=_phase_printer(clock=True))
+                      on_phase=_phase_printer(clock=True), strategy=strategy)
     got = {}
 
     def on_signal(signum, frame):
@@ -566,6 +616,9 @@ def history(config_path: Path | None, state_dir: Path | None, limit: int, as_jso
                    f"{r.outcome:<11} {(r.stage or '-'):<8} {offsets}")
         if r.message:
             click.echo(f"     {'during it: ' if r.outcome == 'deployed' else ''}{r.message[:300]}")
+        slotted = [n for n in r.nodes if n.get("slot") and n.get("outcome") == "done"]
+        if slotted:
+            click.echo("     slots: " + ", ".join(f"{n['node']} {n['slot']} ({n['new']})" for n in slotted))
         if r.verdicts:
             judged = ", ".join(f"{v['node']} {v['verdict']}" for v in r.verdicts)
             click.echo(f"     judged: {judged} (orchestrator releases show {r.verdicts[0]['release_id']})")
@@ -610,9 +663,22 @@ def status(config_path: Path | None, inventory: Path | None) -> None:
                        run_dir=state_dir / "status" / datetime.now().strftime("%Y%m%dT%H%M%S%f"))
     releases = run.stats.get("releases", {})
     haproxy = run.stats.get("haproxy", {})
-    click.echo(f"{'node':<14} {'release':<28} " + " ".join(f"{lb:<12}" for lb in haproxy))
-    for node in sorted(set(releases) | {n for states in haproxy.values() for n in states}):
-        click.echo(f"{node:<14} {releases.get(node) or '-':<28} " + " ".join(f"{states.get(node, '-'):<12}" for states in haproxy.values()))
+    slots = run.stats.get("slots", {})
+    # blue/green: a row per slot (node1-blue), its release and whether it is the live one
+    held = {f"{node}-{slot}": (release, "live" if slot == info["live"] else "idle")
+            for node, info in slots.items() for slot, release in info["held"].items()}
+    rows = {node: (release, "") for node, release in releases.items() if node not in slots} | held
+    click.echo(f"{'node':<14} {'release':<28} {'slot':<5} " + " ".join(f"{lb:<12}" for lb in haproxy))
+    for node in sorted(set(rows) | {n for states in haproxy.values() for n in states}):
+        release, role = rows.get(node, ("-", ""))
+        click.echo(f"{node:<14} {release or '-':<28} {role:<5} "
+                   + " ".join(f"{states.get(node, '-'):<12}" for states in haproxy.values()))
+    if slots:
+        keep = _keep_seconds(inventory)
+        until = max(info["since"] for info in slots.values()) + keep
+        click.echo(f"old slots: kept for a rollback that only switches until {datetime.fromtimestamp(until):%H:%M:%S}"
+                   if until > time.time() else
+                   f"old slots: window over (bluegreen_keep_seconds {keep:g}); they are stopped, or stop at the next deploy")
     from orchestrator.live import LiveState
 
     mixed = LiveState(releases, haproxy).mixed()
@@ -625,6 +691,12 @@ def status(config_path: Path | None, inventory: Path | None) -> None:
     for failure in run.failures:
         if failure.kind == "runner_on_unreachable":
             click.echo(f"{failure.host}: unreachable: {failure.message}")
+
+
+def _keep_seconds(inventory: Path) -> float:
+    from orchestrator.inventory import load_fleet
+
+    return load_fleet(inventory).keep_seconds
 
 
 # --- sandbox ---------------------------------------------------------------------------------
@@ -649,10 +721,13 @@ _dir_option = click.option("--dir", "directory", type=click.Path(path_type=Path)
 @click.option("--bake-seconds", default=5.0, show_default=True,
               help="Seconds each new node is watched under real traffic before the roll goes on (0: off).")
 @click.option("--ssh", is_flag=True, help="Reach the nodes over SSH: an sshd per node on its address, port 2222.")
+@click.option("--strategy", type=click.Choice(["rolling", "bluegreen"]), default="rolling", show_default=True,
+              help="How deploys switch releases: rolling restarts each node; bluegreen gives each node two "
+                   "Tomcat slots (ports 8080 and 8081) and switches HAProxy between them.")
 @_dir_option
 @click.option("--inventory", "-i", type=click.Path(path_type=Path), default=None,
               help="Where to write the inventory [default: inventory/sandbox].")
-def sandbox_up(nodes: int, net: int, bake_seconds: float, ssh: bool, directory: Path | None,
+def sandbox_up(nodes: int, net: int, bake_seconds: float, ssh: bool, strategy: str, directory: Path | None,
                inventory: Path | None) -> None:
     """Provision HAProxy, NODES Tomcat instances and a central hg repository (idempotent).
 
@@ -668,8 +743,8 @@ def sandbox_up(nodes: int, net: int, bake_seconds: float, ssh: bool, directory: 
 
     box = sandbox_lib.Sandbox(directory=(directory or _default_sandbox_dir()).resolve(),
                               inventory=(inventory or _default_inventory()).resolve(), nodes=nodes, net=net,
-                              bake_seconds=bake_seconds, ssh=ssh)
-    click.echo(f"provisioning {nodes} node(s) and HAProxy in {box.directory} ...")
+                              bake_seconds=bake_seconds, ssh=ssh, strategy=strategy)
+    click.echo(f"provisioning {nodes} node(s) ({strategy}) and HAProxy in {box.directory} ...")
     sandbox_lib.up(box)
     click.echo(f"sandbox up: {box.url} (inventory {box.inventory})")
     click.echo(f"  repository {box.central}, working clone {box.clone}, config {box.config}")
@@ -705,9 +780,11 @@ def sandbox_status(directory: Path | None) -> None:
     box = sandbox_lib.Sandbox.load(directory or _default_sandbox_dir())
     lb_pid, nodes = sandbox_lib.status(box)
     click.echo(f"haproxy  {box.url}  " + (f"pid {lb_pid}" if lb_pid else "stopped"))
-    click.echo(f"{'node':<8} {'address':<14} {'pid':>7}  {'haproxy':<10} {'release':<28} health")
+    width = 19 if box.strategy == "bluegreen" else 8  # node1-green (idle)
+    click.echo(f"{'node':<{width}} {'address':<14} {'pid':>7}  {'haproxy':<10} {'release':<28} health")
     for n in nodes:
-        click.echo(f"{n.name:<8} {n.address:<14} {n.pid or '-':>7}  {n.haproxy:<10} {n.release:<28} {n.health}")
+        name = n.name if n.live else f"{n.name} (idle)"
+        click.echo(f"{name:<{width}} {n.address:<14} {n.pid or '-':>7}  {n.haproxy:<10} {n.release:<28} {n.health}")
 
 
 def main() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Callable
@@ -20,6 +20,9 @@ PASSING = ("pass", "marginal")
 # Phases in which the deploy itself holds a node out of rotation: HAProxy's checks failing on
 # it then are the deploy's doing. Anywhere else a server DOWN is a fault of its own, to be named.
 HELD_PHASES = ("drain", "stop", "install", "start", "verify")
+STRATEGIES = ("rolling", "bluegreen")
+# deploy_strategy bluegreen: every node's Tomcat slots (roles/tomcat tomcat_slot_ports)
+SLOTS = ("blue", "green")
 
 
 @dataclass(frozen=True)
@@ -109,17 +112,22 @@ class Incidents:
     stop that found no Tomcat running (outside a rescue) means it had died before its turn.
     """
 
-    def __init__(self, progress: DeployProgress, say: Callable[[str], None] | None = None):
-        self.progress, self.say = progress, say
+    def __init__(self, progress: DeployProgress, say: Callable[[str], None] | None = None, *, bluegreen: bool = False):
+        self.progress, self.say, self.bluegreen = progress, say, bluegreen
         self.found: list[str] = []
         self._seen: set[tuple[str, str]] = set()
+        # node -> the release it ran before the deploy ('' for none: nothing there to crash)
+        self._before: dict[str, str] = {}
 
     def feed(self, event: Event) -> None:
         if event.kind not in ("runner_on_ok", "runner_on_failed"):
             return
+        if event.phase == "ship" and isinstance(event.result.get("current"), str):
+            self._before[event.host] = event.result["current"]
         node = self.progress.nodes.get(event.host)
+        # (blue/green stops a node's idle slot, which is rightly not running as a rule)
         if event.phase == "stop" and event.kind == "runner_on_ok" and event.result.get("changed") is False \
-                and node is not None and not node.rescued:
+                and node is not None and not node.rescued and not self.bluegreen:
             self._add(("down", event.host), f"{event.host}: Tomcat was not running when the deploy came to stop it: "
                                             "it had crashed or been stopped by something else")
         results = event.result.get("results")
@@ -136,9 +144,14 @@ class Incidents:
 
     def _server(self, name: str, row: dict, lb: str) -> None:
         status, check = str(row.get("status", "")), str(row.get("check", ""))
-        node = self.progress.nodes.get(name)
+        host = self._host(name)
+        if self._before.get(host) == "":
+            return  # a node without a release yet fails its checks as it should
+        node = self.progress.nodes.get(host)
         phase = node.phase if node else ""
-        if phase in HELD_PHASES or phase.startswith("rescue"):
+        # blue/green holds only the idle slot out of rotation, and in maint (never DOWN), so a slot
+        # DOWN is a fault in any phase but the rescue's
+        if (phase in HELD_PHASES and not self.bluegreen) or phase.startswith("rescue"):
             return
         # a failed check on a server still UP is the first sign (DOWN comes after haproxy_check_fall
         # of them); a node the deploy has just put back is judged by its status alone
@@ -148,6 +161,11 @@ class Incidents:
             self._add(("down", name), f"{name} is {status} in HAProxy{' on ' + lb if lb else ''} (last check: "
                                       f"{check or 'none'}), and the deploy had not taken it out: it crashed or was "
                                       "stopped by something else")
+
+    def _host(self, server: str) -> str:
+        """The app server an HAProxy server runs on: itself, or with blue/green <host>-<slot>'s host."""
+        host, _, slot = server.rpartition("-")
+        return host if self.bluegreen and slot in SLOTS and host else server
 
     def _add(self, key: tuple[str, str], message: str) -> None:
         if key in self._seen:
@@ -167,9 +185,10 @@ class DeployPlan:
     serial: str | None
 
 
-def plan(war_path: Path, *, inventory: Path, serial: str | None = None) -> DeployPlan:
-    """Check the WAR and the inventory; raises InputError naming what is wrong."""
-    fleet = load_fleet(inventory)
+def plan(war_path: Path, *, inventory: Path, serial: str | None = None, strategy: str | None = None) -> DeployPlan:
+    """Check the WAR and the inventory; raises InputError naming what is wrong. ``strategy``
+    (rolling or bluegreen) overrides the inventory's deploy_strategy."""
+    fleet = load_fleet(inventory).with_strategy(strategy)
     return DeployPlan(War.inspect(war_path, require_version=not fleet.allow_unversioned), fleet, serial)
 
 
@@ -199,7 +218,7 @@ def deploy(
     began = datetime.now()
     deploy_id = f"{began:%Y%m%dT%H%M%S}-{war.release_id}"
     progress = DeployProgress(on_phase=on_phase)
-    incidents = Incidents(progress, on_incident)
+    incidents = Incidents(progress, on_incident, bluegreen=fleet.strategy == "bluegreen")
     verdicts: dict[str, dict] = {}
 
     def handle(event: Event) -> None:
@@ -214,7 +233,7 @@ def deploy(
         if on_event is not None:
             on_event(event)
 
-    extravars: dict = {"war": str(war.path)}
+    extravars: dict = {"war": str(war.path), "deploy_strategy": fleet.strategy}
     if serial is not None:
         extravars["deploy_serial"] = serial
     if keep_releases:
@@ -228,8 +247,7 @@ def deploy(
     failed_hosts = {e.host for e in run.failures}
     progress.finish(failed_hosts)
     if limit:
-        fleet = Fleet(fleet.inventory, tuple(n for n in fleet.appservers if n in limit), fleet.loadbalancers,
-                      fleet.failure_policy)
+        fleet = replace(fleet, appservers=tuple(n for n in fleet.appservers if n in limit))
     result = DeployResult(deploy_id, war, fleet, progress.nodes, run.stats.get("releases", {}), run,
                           (datetime.now() - began).total_seconds(), verdicts, tuple(incidents.found))
     if not run.ok:

@@ -32,3 +32,15 @@ def write_atomic(path: Path, text: str, *, mode: int = 0o644) -> bool:
         os.unlink(tmp)
         raise
     return True
+
+
+def swap_link(link: str | Path, target: str | Path) -> None:
+    """Point the symlink ``link`` at ``target`` atomically: a new link beside it, renamed over it.
+
+    Standard library only: the release modules on the nodes import it through module_utils/.
+    """
+    tmp_link = f"{link}.tmp"
+    if os.path.lexists(tmp_link):
+        os.unlink(tmp_link)
+    os.symlink(target, tmp_link)
+    os.replace(tmp_link, link)

@@ -186,6 +186,21 @@ def save_server_states(socket_path: str, path: str, *, timeout: float = DEFAULT_
     return sum(1 for line in text.splitlines()[2:] if line.strip() and not line.startswith("#"))
 
 
+def save_or_warn(socket_path: str, path: str | None, warn) -> None:
+    """Save the server states to ``path`` (when given), calling ``warn(message)`` if that fails.
+
+    Never fatal: failing a drain or an enable over it would leave a node half-way, which is
+    worse than a reload that might lose the states before the next save.
+    """
+    if not path:
+        return
+    try:
+        save_server_states(socket_path, path)
+    except (OSError, HAProxyAdminError) as exc:
+        warn(f"the server states could not be saved to {path} ({exc}): "
+             "an HAProxy reload before the next save would put them back as they were")
+
+
 def wait_for(predicate, socket_path: str, backend: str, server: str, *, timeout: float, interval: float = 0.05):
     """Poll the server's row until ``predicate(row)`` holds or ``timeout`` passes.
 

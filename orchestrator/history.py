@@ -13,7 +13,7 @@ from pathlib import Path
 
 from orchestrator.errors import InputError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 STAGES = ("pushed", "claimed", "built", "tested", "deploy_started", "finished")
 # A release's standing: deployed (rolled out, no bake), verified (passed its bake on every node),
 # rejected (failed its health check or bake: the rule and numbers are kept), rolled_back (the
@@ -76,6 +76,13 @@ CREATE TABLE verdicts (
     report         TEXT NOT NULL,      -- JSON
     PRIMARY KEY (deploy_id, node)
 );
+"""
+
+
+# Version 4: blue/green - the Tomcat slot each node's new release went into (the other slot kept
+# the old release); empty for the rolling strategy.
+SLOTS = """
+ALTER TABLE node_results ADD COLUMN slot TEXT;
 """
 
 
@@ -148,7 +155,8 @@ class History:
             self.db.execute("PRAGMA journal_mode=WAL")
             version = self.db.execute("PRAGMA user_version").fetchone()[0]
             # each version adds to the one before; one transaction: a crash leaves no half-made schema
-            missing = {0: SCHEMA + LEDGER + VERDICTS, 1: LEDGER + VERDICTS, 2: VERDICTS}.get(version)
+            missing = {0: SCHEMA + LEDGER + VERDICTS + SLOTS, 1: LEDGER + VERDICTS + SLOTS, 2: VERDICTS + SLOTS,
+                       3: SLOTS}.get(version)
             if missing is not None:
                 self.db.executescript(f"BEGIN; {missing} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
         except (OSError, sqlite3.Error) as exc:
@@ -189,8 +197,10 @@ class History:
         try:
             for n in nodes:
                 self.db.execute(
-                    "INSERT OR REPLACE INTO node_results VALUES (?, ?, ?, ?, ?, ?)",
-                    (deploy_id, n["node"], n.get("old"), n.get("new"), n["outcome"], json.dumps(n.get("phases") or {})))
+                    "INSERT OR REPLACE INTO node_results (deploy_id, node, old_release, new_release, outcome, phases, slot)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (deploy_id, n["node"], n.get("old"), n.get("new"), n["outcome"], json.dumps(n.get("phases") or {}),
+                     n.get("slot") or None))
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
@@ -214,7 +224,7 @@ class History:
 
     def _record(self, row: sqlite3.Row) -> DeployRecord:
         nodes = [dict(node=n["node"], old=n["old_release"], new=n["new_release"], outcome=n["outcome"],
-                      phases=json.loads(n["phases"] or "{}"))
+                      phases=json.loads(n["phases"] or "{}"), slot=n["slot"])
                  for n in self.db.execute("SELECT * FROM node_results WHERE deploy_id = ? ORDER BY node", (row["id"],))]
         return DeployRecord(
             id=row["id"], trigger=row["trigger"], revision=row["revision"], branch=row["branch"],

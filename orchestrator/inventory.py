@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from orchestrator.errors import InputError
@@ -14,10 +14,11 @@ LB_GROUP = "loadbalancers"
 
 
 FAILURE_POLICIES = ("rollback", "stop")
+STRATEGIES = ("rolling", "bluegreen")
 # The deploy settings' defaults. The playbooks read the same variables with `| default(...)`;
 # tests/unit/test_defaults.py fails if any of those disagrees with these.
 DEFAULTS = {"deploy_serial": 1, "deploy_min_healthy": 1, "deploy_failure_policy": "rollback",
-            "deploy_allow_unversioned": False}
+            "deploy_allow_unversioned": False, "deploy_strategy": "rolling", "bluegreen_keep_seconds": 300}
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,24 @@ class Fleet:
     min_healthy: object = DEFAULTS["deploy_min_healthy"]
     # deploy_allow_unversioned: WARs without Implementation-Version may deploy (the version gate is off)
     allow_unversioned: bool = DEFAULTS["deploy_allow_unversioned"]
+    # deploy_strategy: rolling (restart each node out of rotation) or bluegreen (two Tomcat slots per node)
+    strategy: str = DEFAULTS["deploy_strategy"]
+    # bluegreen_keep_seconds: how long the old slots keep running after a blue/green switch
+    keep_seconds: float = DEFAULTS["bluegreen_keep_seconds"]
+
+    def with_strategy(self, strategy: str | None) -> "Fleet":
+        """This fleet deployed with ``strategy`` (--strategy) instead of the inventory's."""
+        if strategy is None:
+            return self
+        check_strategy(strategy, "--strategy")
+        return replace(self, strategy=strategy)
+
+
+def check_strategy(strategy: str, where: str) -> None:
+    if strategy not in STRATEGIES:
+        raise InputError(f"{where}: deploy_strategy is {strategy!r}; use 'rolling' (each node restarts on the new "
+                         "release out of rotation) or 'bluegreen' (the new release starts in each node's idle "
+                         "Tomcat slot and HAProxy switches to it)")
 
 
 def load_fleet(inventory: Path) -> Fleet:
@@ -95,9 +114,20 @@ def load_fleet(inventory: Path) -> Fleet:
     except TypeError:
         raise InputError(f"inventory {inventory}: deploy_allow_unversioned is "
                          f"{first_vars.get('deploy_allow_unversioned')!r}; set it to true or false") from None
+    strategy = str(first_vars.get("deploy_strategy", DEFAULTS["deploy_strategy"]))
+    check_strategy(strategy, f"inventory {inventory}")
+    keep = first_vars.get("bluegreen_keep_seconds", DEFAULTS["bluegreen_keep_seconds"])
+    try:
+        keep_seconds = float(keep)
+        if keep_seconds < 0:
+            raise ValueError
+    except (TypeError, ValueError):
+        raise InputError(f"inventory {inventory}: bluegreen_keep_seconds is {keep!r}; set it to a number of "
+                         "seconds, 0 or more (how long the old slots keep running after a switch)") from None
     return Fleet(inventory, tuple(groups[APP_GROUP]), tuple(groups[LB_GROUP]), policy,
                  first_vars.get("deploy_serial", DEFAULTS["deploy_serial"]),
-                 first_vars.get("deploy_min_healthy", DEFAULTS["deploy_min_healthy"]), allow_unversioned)
+                 first_vars.get("deploy_min_healthy", DEFAULTS["deploy_min_healthy"]), allow_unversioned,
+                 strategy, keep_seconds)
 
 
 PLUGIN_FAILURE = re.compile(r"\* Failed to parse (?P<file>.+?) with (?P<plugin>\w+) plugin: (?P<why>.*)", re.S)

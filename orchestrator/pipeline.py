@@ -11,16 +11,20 @@ import os
 import shutil
 import signal
 import subprocess
+import time
 from contextlib import contextmanager
+from datetime import datetime
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
+from orchestrator import bluegreen as bluegreen_lib
 from orchestrator import deploy as deploy_lib
 from orchestrator import roster, vcs
 from orchestrator.config import Config, Stage
 from orchestrator.errors import DeployFailed, InputError, MixedFleet, OrchestratorError
 from orchestrator.history import GOOD, History
+from orchestrator.inventory import load_fleet
 from orchestrator.lock import DeployLock, LockBusy
 from orchestrator.project import stored_war
 from orchestrator.runner import stop_orphaned_runs
@@ -123,7 +127,8 @@ def recorded(history: History, deploy_id: int) -> Iterator[dict]:
 
 
 def run(config: Config, trigger: Trigger, *, history: History, report: Reporter | None = None,
-        lock_wait: bool = True, should_stop: Callable[[], bool] = lambda: False, serial: str | None = None) -> int:
+        lock_wait: bool = True, should_stop: Callable[[], bool] = lambda: False, serial: str | None = None,
+        strategy: str | None = None) -> int:
     """Build, test and deploy one revision; returns the history id. Raises after recording."""
     report = report or Reporter()
     deploy_id = history.start(trigger.source, pushed=trigger.pushed, claimed=trigger.claimed, flags=trigger.flags)
@@ -152,7 +157,8 @@ def run(config: Config, trigger: Trigger, *, history: History, report: Reporter 
         where["stage"] = "artifact"
         war = find_artifact(src, config.artifact)
         deploy_war(war, inventory=config.inventory, state_dir=config.state_dir, history=history, deploy_id=deploy_id,
-                   serial=serial, report=report, lock_wait=lock_wait, should_stop=should_stop, where=where)
+                   serial=serial, report=report, lock_wait=lock_wait, should_stop=should_stop, where=where,
+                   strategy=strategy)
         shutil.rmtree(src, ignore_errors=True)
     return deploy_id
 
@@ -176,16 +182,17 @@ def _already_live(history: History, revision: str, deploy_id: int, report: Repor
 def deploy_war(war: Path, *, inventory: Path, state_dir: Path, history: History, deploy_id: int,
                serial: str | None = None, report: Reporter | None = None, lock_wait: bool = True,
                should_stop: Callable[[], bool] = lambda: False, where: dict | None = None,
-               known_good: str | None = None) -> deploy_lib.DeployResult:
+               known_good: str | None = None, strategy: str | None = None) -> deploy_lib.DeployResult:
     """Check, store and roll out one WAR under the deploy lock, recording the result in ``deploy_id``.
 
     ``known_good`` (why the release is trusted) skips the judge: see ``deploy.deploy``.
+    ``strategy`` (rolling or bluegreen) overrides the inventory's deploy_strategy.
     """
     report = report or Reporter()
     where = where if where is not None else {}
     where["stage"] = "artifact"
     try:
-        plan = deploy_lib.plan(war, inventory=inventory, serial=serial)
+        plan = deploy_lib.plan(war, inventory=inventory, serial=serial, strategy=strategy)
     except InputError as exc:
         raise StageFailed("artifact", str(exc)) from None
     # Every deployed WAR is kept: rollbacks and new nodes are served from this store.
@@ -214,6 +221,10 @@ def deploy_war(war: Path, *, inventory: Path, state_dir: Path, history: History,
                        "the health gate asks each node for a 200 only, not for this release")
         last_good = history.last_known_good(besides=plan.war.release_id)
         keep = [last_good.release_id] if last_good else []
+        bluegreen = plan.fleet.strategy == "bluegreen"
+        if bluegreen:
+            # this deploy stops the idle slots itself before it uses them
+            bluegreen_lib.cancel_promote(state_dir)
         try:
             result = deploy_lib.deploy(plan, state_dir=state_dir, on_phase=report.on_phase, on_verdict=report.verdict,
                                        on_incident=report.incident,
@@ -231,6 +242,9 @@ def deploy_war(war: Path, *, inventory: Path, state_dir: Path, history: History,
                 raise _said_if_mixed(exc, partial, state_dir) from None
             if plan.fleet.failure_policy == "rollback":
                 outcome = _roll_back_updated(partial, state_dir, report, keep)
+                if bluegreen and plan.fleet.keep_seconds > 0:
+                    # the slots it switched back from run the rejected release: out of the way soon
+                    bluegreen_lib.schedule_promote(plan.fleet.inventory, state_dir, plan.fleet.keep_seconds)
             else:
                 outcome = f"deploy_failure_policy is 'stop': {', '.join(partial.updated)} stay on {plan.war.release_id}"
             raise _said_if_mixed(DeployFailed(f"{exc}; {outcome}"), partial, state_dir) from None
@@ -241,6 +255,12 @@ def deploy_war(war: Path, *, inventory: Path, state_dir: Path, history: History,
     history.update(deploy_id, artifacts=str(result.run.artifacts), outcome="deployed", stage="done",
                    message="; ".join(result.incidents) or None)
     history.mark(deploy_id, "finished")
+    if bluegreen and result.updated and plan.fleet.keep_seconds > 0:
+        bluegreen_lib.schedule_promote(plan.fleet.inventory, state_dir, plan.fleet.keep_seconds)
+        until = datetime.fromtimestamp(time.time() + plan.fleet.keep_seconds)
+        report.say(f"the old slots keep running until {until:%H:%M:%S} (bluegreen_keep_seconds "
+                   f"{plan.fleet.keep_seconds:g}): 'orchestrator rollback' before then only switches HAProxy back; "
+                   "'orchestrator promote' stops them now")
     # a rollback to a release the ledger knows as good keeps its standing (verified stays verified)
     standing = history.release(plan.war.release_id) if known_good is not None else None
     if standing is None:
@@ -280,10 +300,23 @@ def _roll_back_updated(failed: deploy_lib.DeployResult, state_dir: Path, report:
             said.append(f"{', '.join(nodes)} stay on {failed.war.release_id}: their old release "
                         f"{release or '(none)'} is not in {store.parent}; roll back with playbooks/rollback.yml")
             continue
+        if failed.fleet.strategy == "bluegreen":
+            try:
+                bluegreen_lib.switch_back(failed.fleet, release, None, state_dir=state_dir, limit=nodes)
+            except bluegreen_lib.SwitchRefused as exc:
+                report.say(f"cannot switch {', '.join(nodes)} back to their old slots ({exc}): rolling them back instead")
+            except OrchestratorError as exc:
+                said.append(f"switching {', '.join(nodes)} back to {release} failed: {exc}")
+                continue
+            else:
+                said.append(f"{', '.join(nodes)} switched back to {release} (their old slots, still running): "
+                            "the whole fleet is on it again")
+                continue
         report.say(f"rolling {', '.join(nodes)} back to {release}")
         try:
             # the release the fleet ran before: not judged again (the judge just failed the one it replaces)
-            deploy_lib.deploy(deploy_lib.plan(store, inventory=failed.fleet.inventory), state_dir=state_dir,
+            deploy_lib.deploy(deploy_lib.plan(store, inventory=failed.fleet.inventory, strategy=failed.fleet.strategy),
+                              state_dir=state_dir,
                               on_phase=report.on_phase, limit=nodes, keep_releases=keep,
                               known_good=f"the release the fleet ran before {failed.deploy_id}")
         except OrchestratorError as exc:
@@ -294,12 +327,13 @@ def _roll_back_updated(failed: deploy_lib.DeployResult, state_dir: Path, report:
 
 
 def rollback(*, inventory: Path, state_dir: Path, history: History, to: str | None = None,
-             report: Reporter | None = None, lock_wait: bool = True) -> tuple[int, str]:
+             report: Reporter | None = None, lock_wait: bool = True, strategy: str | None = None) -> tuple[int, str]:
     """Roll the fleet to ``to``, or to the last known-good release before the current one.
 
     Rolls like a deploy (drain, health gate, enable; a node missing the release gets it from
     the orchestrator's store of WARs), without judging a release the ledger knows as good.
-    Returns (history id, release id).
+    With blue/green, inside the window in which the old slots still run the release, it is one
+    HAProxy switch per node instead (no JVM started). Returns (history id, release id).
     """
     report = report or Reporter()
     current = history.last_known_good()
@@ -321,11 +355,54 @@ def rollback(*, inventory: Path, state_dir: Path, history: History, to: str | No
     with recorded(history, deploy_id) as where:
         report.say(f"rolling back to {target.release_id}" + (f" from {current.release_id}" if current else ""))
         trusted = (f"{target.status} in the ledger (deploy #{target.deploy_id})" if target.status in GOOD else None)
-        deploy_war(store, inventory=inventory, state_dir=state_dir, history=history, deploy_id=deploy_id,
-                   report=report, lock_wait=lock_wait, where=where, known_good=trusted)
+        fleet = load_fleet(inventory).with_strategy(strategy)
+        if not (fleet.strategy == "bluegreen" and _switched_back(fleet, target, history, deploy_id, state_dir, report,
+                                                                  lock_wait, where)):
+            deploy_war(store, inventory=inventory, state_dir=state_dir, history=history, deploy_id=deploy_id,
+                       report=report, lock_wait=lock_wait, where=where, known_good=trusted, strategy=fleet.strategy)
         if current is not None and current.release_id != target.release_id:
             history.set_release(current.release_id, "rolled_back", reason=f"rolled back to {target.release_id} (deploy #{deploy_id})")
     return deploy_id, target.release_id
+
+
+def _switched_back(fleet, target, history: History, deploy_id: int, state_dir: Path, report: Reporter,
+                   lock_wait: bool, where: dict) -> bool:
+    """Roll back by switching every node to its idle slot, if they all still run ``target``.
+
+    False (nothing switched) when a node's idle slot cannot take it: the window is over, or the
+    slot holds another release; the caller then rolls the release out like a deploy.
+    """
+    where["stage"] = "lock"
+    with DeployLock(state_dir).acquire(f"rollback #{deploy_id} to {target.release_id}", wait=lock_wait,
+                                       on_wait=lambda who: report.say(f"waiting for the deploy lock, held by {who}")):
+        where["stage"] = "deploy"
+        history.update(deploy_id, release_id=target.release_id, sha256=target.sha256)
+        history.mark(deploy_id, "deploy_started")
+        began = time.monotonic()
+        switch_seconds: dict[str, float] = {}
+
+        def timed(event) -> None:
+            if event.kind == "runner_on_ok" and event.phase == "enable" and event.task.startswith("enable | Switch"):
+                switch_seconds[event.host] = max(float(r.get("up_seconds", 0)) + float(r.get("drain_seconds", 0))
+                                                 for r in (event.result.get("results") or [event.result]))
+        try:
+            bluegreen_lib.switch_back(fleet, target.release_id, target.version, state_dir=state_dir, on_event=timed)
+        except bluegreen_lib.SwitchRefused as exc:
+            report.say(f"cannot switch back to the old slots ({exc}): rolling {target.release_id} out instead")
+            return False
+        seconds = time.monotonic() - began
+    history.record_nodes(deploy_id, [{"node": n, "old": None, "new": target.release_id, "outcome": "done",
+                                      "phases": {"enable": switch_seconds.get(n)}} for n in fleet.appservers])
+    message = (f"switched back to the old slots, still running {target.release_id}: no JVM started "
+               f"(HAProxy switch {max(switch_seconds.values(), default=0):.2f}s, {seconds:.1f}s in all)")
+    history.update(deploy_id, outcome="deployed", stage="done", message=message)
+    history.mark(deploy_id, "finished")
+    history.set_release(target.release_id, target.status, deploy_id=deploy_id, reason=target.reason)
+    report.say(message)
+    if fleet.keep_seconds > 0:
+        # the slots switched away from keep the release rolled back from, for a window of their own
+        bluegreen_lib.schedule_promote(fleet.inventory, state_dir, fleet.keep_seconds)
+    return True
 
 
 def _finish(history: History, deploy_id: int, outcome: str, stage: str, message: str, output_tail: str) -> None:
@@ -338,7 +415,7 @@ def _record_nodes(history: History, deploy_id: int, result: deploy_lib.DeployRes
     for name in result.fleet.appservers:
         progress = result.nodes.get(name)
         change = result.releases.get(name, {})
-        nodes.append({"node": name, "old": change.get("old"), "new": change.get("new"),
+        nodes.append({"node": name, "old": change.get("old"), "new": change.get("new"), "slot": change.get("slot"),
                       "outcome": progress.phase if progress else "untouched",
                       "phases": {p: progress.seconds(p) for p in progress.spans} if progress else {}})
     history.record_nodes(deploy_id, nodes)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -20,6 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from orchestrator import haproxy_admin
+from orchestrator.bluegreen import PROMOTE_MARKER, PROMOTE_PID
 from orchestrator.errors import InputError, SandboxError
 from orchestrator.fsutil import write_atomic
 from orchestrator.processes import cmdline, owned_pid, pids_on_tcp, terminate
@@ -34,6 +36,9 @@ PORT = 8080
 SSH_PORT = 2222
 SSHD = "/usr/sbin/sshd"
 TOMCAT_HOME = Path("/usr/share/tomcat10")
+STRATEGIES = ("rolling", "bluegreen")
+# bluegreen: each node's two Tomcat slots and their ports (the roles' tomcat_slot_ports default)
+SLOT_PORTS = {"blue": PORT, "green": PORT + 1}
 
 
 @dataclass(frozen=True)
@@ -48,12 +53,16 @@ class Sandbox:
     bake_seconds: float = 0
     # reach the app servers over SSH (an sshd per node) instead of a local connection
     ssh: bool = False
+    # deploy_strategy: rolling (one Tomcat per node) or bluegreen (two slots per node)
+    strategy: str = "rolling"
 
     def __post_init__(self) -> None:
         if not 1 <= self.nodes <= MAX_NODES:
             raise InputError(f"--nodes must be 1 to {MAX_NODES}, got {self.nodes}")
         if self.bake_seconds < 0:
             raise InputError(f"--bake-seconds must be 0 or more, got {self.bake_seconds}")
+        if self.strategy not in STRATEGIES:
+            raise InputError(f"--strategy must be rolling or bluegreen, got {self.strategy!r}")
         if not 1 <= self.net <= 254:
             raise InputError(f"--net must be 1 to 254 (nodes use 127.0.<net>.N), got {self.net}")
 
@@ -105,8 +114,21 @@ class Sandbox:
     def node_dir(self, name: str) -> Path:
         return self.directory / "nodes" / name
 
-    def tomcat_base(self, name: str) -> Path:
-        return self.node_dir(name) / "tomcat"
+    def tomcat_base(self, name: str, slot: str = "") -> Path:
+        """A node's CATALINA_BASE; with bluegreen, a slot's (the tomcat role's <tomcat_base>-<slot>)."""
+        return self.node_dir(name) / (f"tomcat-{slot}" if slot else "tomcat")
+
+    @property
+    def slots(self) -> tuple[str, ...]:
+        """The Tomcat slots of each node: ("",) for one instance, ("blue", "green") for bluegreen."""
+        return tuple(SLOT_PORTS) if self.strategy == "bluegreen" else ("",)
+
+    def slot_port(self, slot: str) -> int:
+        return SLOT_PORTS[slot] if slot else PORT
+
+    def tomcat_pid(self, name: str, slot: str = "") -> int | None:
+        base = self.tomcat_base(name, slot)
+        return owned_pid(base / "temp" / "catalina.pid", f"-Dcatalina.base={base}")
 
     def save(self) -> None:
         data = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
@@ -123,7 +145,7 @@ class Sandbox:
             raise SandboxError(f"{path} is not valid JSON ({exc}): run 'orchestrator sandbox up' to rewrite it") from None
         return cls(directory=Path(data["directory"]), inventory=Path(data["inventory"]),
                    nodes=int(data["nodes"]), net=int(data["net"]), bake_seconds=float(data.get("bake_seconds", 0)),
-                   ssh=bool(data.get("ssh", False)))
+                   ssh=bool(data.get("ssh", False)), strategy=str(data.get("strategy", "rolling")))
 
 
 def check_prerequisites() -> None:
@@ -151,6 +173,7 @@ def render_inventory(box: Sandbox) -> dict[str, str]:
         "  vars:",
         "    ansible_connection: local",
         f"    ansible_python_interpreter: {python}",
+        f"    deploy_strategy: {box.strategy}",
         "  children:",
         "    loadbalancers:",
         "      hosts:",
@@ -356,11 +379,16 @@ def _pid_files(box: Sandbox) -> list[tuple[str, Path, str]]:
     nodes_dir = box.directory / "nodes"
     if nodes_dir.is_dir():
         for node in sorted(p.name for p in nodes_dir.iterdir()):
-            files.append((node, box.tomcat_base(node) / "temp" / "catalina.pid", f"-Dcatalina.base={box.tomcat_base(node)}"))
+            for base in sorted(box.node_dir(node).glob("tomcat*")):
+                what = node + base.name[len("tomcat"):]  # node1, node1-blue
+                files.append((what, base / "temp" / "catalina.pid", f"-Dcatalina.base={base}"))
     if box.ssh_dir.is_dir():
         for config in sorted(box.ssh_dir.glob("sshd-*.conf")):
             name = config.stem[len("sshd-"):]
             files.append((f"sshd of {name}", box.ssh_dir / f"sshd-{name}.pid", str(config)))
+    # blue/green: the process a deploy leaves to stop the old slots when their window ends
+    # (last here: down() stops it first)
+    files.append(("old slots' timer", box.directory / "state" / PROMOTE_PID, PROMOTE_MARKER))
     return files
 
 
@@ -383,12 +411,13 @@ def down(box: Sandbox) -> list[str]:
 
 @dataclass(frozen=True)
 class NodeStatus:
-    name: str
+    name: str          # the node, or with bluegreen its slot's server (node1-blue)
     address: str
     pid: int | None
     release: str
     health: str
     haproxy: str
+    live: bool = True  # bluegreen: the slot the node records as live
 
 
 def _health(url: str) -> str:
@@ -401,7 +430,12 @@ def _health(url: str) -> str:
         return f"no answer ({getattr(exc, 'reason', exc)})"
 
 
+def _link(path: Path) -> str:
+    return Path(os.readlink(path)).name if path.is_symlink() else ""
+
+
 def status(box: Sandbox) -> tuple[int | None, list[NodeStatus]]:
+    """HAProxy's PID and a row per Tomcat instance (per slot with bluegreen)."""
     lb_pid = owned_pid(box.haproxy_dir / "haproxy.pid", str(box.haproxy_dir / "haproxy.cfg"))
     rows = {}
     if lb_pid is not None:
@@ -411,11 +445,14 @@ def status(box: Sandbox) -> tuple[int | None, list[NodeStatus]]:
             rows = {}
     nodes = []
     for i, name in enumerate(box.node_names, start=1):
-        pid = owned_pid(box.tomcat_base(name) / "temp" / "catalina.pid", f"-Dcatalina.base={box.tomcat_base(name)}")
-        current = box.node_dir(name) / "current"
-        release = current.resolve().name if current.is_symlink() else "-"
-        health = _health(f"http://{box.node_address(i)}:{PORT}/health") if pid else "stopped"
-        row = rows.get(name)
-        nodes.append(NodeStatus(name, box.node_address(i), pid, release, health,
-                                row["status"] if row else "-"))
+        live_slot = _link(box.node_dir(name) / "live-slot") or "blue"
+        for slot in box.slots:
+            pid = box.tomcat_pid(name, slot)
+            held = box.node_dir(name) / ("slots/" + slot if slot else "current")
+            release = _link(held) or "-"
+            health = _health(f"http://{box.node_address(i)}:{box.slot_port(slot)}/health") if pid else "stopped"
+            server = f"{name}-{slot}" if slot else name
+            row = rows.get(server)
+            nodes.append(NodeStatus(server, box.node_address(i), pid, release, health,
+                                    row["status"] if row else "-", live=not slot or slot == live_slot))
     return lb_pid, nodes

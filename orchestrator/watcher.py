@@ -96,8 +96,11 @@ def ensure_spool(spool: Path) -> None:
 
 
 class Watcher:
-    def __init__(self, config: Config, *, history: History, say: Callable[[str], None] = print, on_phase=None):
+    def __init__(self, config: Config, *, history: History, say: Callable[[str], None] = print, on_phase=None,
+                 strategy: str | None = None):
         self.config, self.history, self.say, self.on_phase = config, history, say, on_phase
+        # rolling or bluegreen for every deploy; None: the inventory's deploy_strategy
+        self.strategy = strategy
         self.spool = Spool(config.spool, say=say)
         self.observed: tuple | None = None  # the spool's identity when the observer was started
         self.wake = threading.Event()
@@ -222,7 +225,8 @@ class Watcher:
         deploy_id = None
         try:
             deploy_id = pipeline.run(self.config, trigger, history=self.history,
-                                     report=pipeline.Reporter(self.say, self.on_phase), should_stop=self.stopping.is_set)
+                                     report=pipeline.Reporter(self.say, self.on_phase), should_stop=self.stopping.is_set,
+                                     strategy=self.strategy)
             record = self.history.get(deploy_id)
             if record is not None and record.outcome == "deployed":
                 self.say(f"deploy #{deploy_id} is live")

@@ -54,6 +54,27 @@ def test_serial_zero(cluster, wars, untouched):
     assert "deploy_serial must be a whole number above 0" in result.stderr
 
 
+def test_a_strategy_that_is_not_one_of_the_two(cluster, wars, untouched, tmp_path):
+    result = deploy(cluster, wars["v2"], None, "--strategy", "purple")
+    assert result.returncode == 2
+    assert "'purple' is not one of 'rolling', 'bluegreen'" in result.stderr
+    # the same in the inventory
+    result = deploy(cluster, wars["v2"], inventory_with(cluster, tmp_path, "node1", "deploy_strategy: purple"))
+    assert result.returncode == 2
+    assert "deploy_strategy is 'purple'; use 'rolling'" in result.stderr
+
+
+def test_bluegreen_on_nodes_provisioned_with_one_slot_names_them_and_the_fix(cluster, wars, untouched):
+    # Given the cluster provisioned for rolling deploys (one Tomcat per node)
+    # When a blue/green deploy is asked for
+    result = deploy(cluster, wars["v2"], None, "--strategy", "bluegreen")
+
+    # Then nothing is touched, and the message names the nodes and the fix
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "node1, node2 have no blue/green slots" in result.stderr, result.stderr
+    assert "playbooks/provision.yml with deploy_strategy set to bluegreen" in result.stderr
+
+
 @pytest.mark.parametrize("host, setting, message", [
     ("node2", "webapp_drain_timeout: -5", "node2: webapp_drain_timeout must be a number of seconds above 0, is -5"),
     ("node1", "tomcat_heap: lots", "node1: tomcat_heap must look like 256m or 1g, is lots"),

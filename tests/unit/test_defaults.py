@@ -1,5 +1,6 @@
 """The deploy settings that both sides read have one default: the playbooks' `| default(...)`
-for deploy_serial, deploy_min_healthy and deploy_allow_unversioned, and the documented one for
+for deploy_serial, deploy_min_healthy, deploy_allow_unversioned, deploy_strategy and
+bluegreen_keep_seconds, and the documented one for
 deploy_failure_policy, equal orchestrator.inventory.DEFAULTS (what the orchestrator plans
 with). A change to one side that forgets the other fails here."""
 
@@ -14,7 +15,8 @@ import yaml
 from orchestrator.inventory import DEFAULTS
 
 ROOT = Path(__file__).resolve().parents[2]
-PLAYBOOK_FILES = sorted([*ROOT.glob("playbooks/*.yml"), *ROOT.glob("roles/*/tasks/*.yml")])
+PLAYBOOK_FILES = sorted([*ROOT.glob("playbooks/*.yml"), *ROOT.glob("roles/*/tasks/*.yml"),
+                         *ROOT.glob("roles/*/defaults/*.yml")])
 
 
 def defaults_in_playbooks(variable: str) -> list[tuple[str, str]]:
@@ -26,7 +28,8 @@ def defaults_in_playbooks(variable: str) -> list[tuple[str, str]]:
     return found
 
 
-@pytest.mark.parametrize("variable", ["deploy_serial", "deploy_min_healthy", "deploy_allow_unversioned"])
+@pytest.mark.parametrize("variable", ["deploy_serial", "deploy_min_healthy", "deploy_allow_unversioned",
+                                      "deploy_strategy", "bluegreen_keep_seconds"])
 def test_every_playbook_default_is_the_orchestrators(variable):
     found = defaults_in_playbooks(variable)
     assert found, f"no playbook reads {variable}"
@@ -38,3 +41,20 @@ def test_every_playbook_default_is_the_orchestrators(variable):
 def test_the_example_inventory_names_the_failure_policy_default():
     example = yaml.safe_load((ROOT / "inventory/production.example/group_vars/all.yml").read_text())
     assert example["deploy_failure_policy"] == DEFAULTS["deploy_failure_policy"]
+
+
+def test_the_slot_ports_agree_on_both_sides():
+    """A slot's port is named twice (tomcat_slot_ports on the nodes, haproxy_backend_slot_ports on
+    the load balancers, each from its role's own port); the rule must be the same."""
+    tomcat = yaml.safe_load((ROOT / "roles/tomcat/defaults/main.yml").read_text())["tomcat_slot_ports"]
+    haproxy = yaml.safe_load((ROOT / "roles/haproxy/defaults/main.yml").read_text())["haproxy_backend_slot_ports"]
+    assert list(tomcat) == list(haproxy) == ["blue", "green"]
+    for slot in tomcat:
+        assert tomcat[slot].replace("tomcat_port", "PORT") == haproxy[slot].replace("haproxy_backend_port", "PORT")
+
+
+def test_the_orchestrator_names_the_same_slots():
+    from orchestrator import deploy, sandbox
+
+    tomcat = yaml.safe_load((ROOT / "roles/tomcat/defaults/main.yml").read_text())["tomcat_slot_ports"]
+    assert deploy.SLOTS == tuple(tomcat) == tuple(sandbox.SLOT_PORTS)
