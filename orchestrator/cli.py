@@ -154,7 +154,7 @@ def deploy(war: Path | None, rev: str | None, config_path: Path | None, inventor
     if check:
         if war is None:
             raise InputError("--check shows the plan for a WAR: give --war FILE")
-        _show_plan(war, inventory, serial, config_path, state_dir)
+        _show_plan(war, inventory, serial, config_path, state_dir, strategy)
         return
     config = _load_config(config_path, required=rev is not None)
     if config is not None and inventory is None:
@@ -370,21 +370,26 @@ def releases_show(group_state_dir: Path, release_id: str, config_path: Path | No
 
 
 def _show_plan(war: Path, inventory: Path | None, serial: str | None, config_path: Path | None,
-               state_dir: Path | None) -> None:
+               state_dir: Path | None, strategy: str | None = None) -> None:
     from orchestrator import deploy as deploy_lib
     from orchestrator import plan as plan_lib
 
     config = _load_config(config_path, required=False)
     inventory = inventory or (config.inventory if config else _default_inventory())
     state_dir = state_dir or (config.state_dir if config else default_state_dir())
-    p = plan_lib.make(deploy_lib.plan(war, inventory=inventory, serial=serial), state_dir=state_dir)
+    p = plan_lib.make(deploy_lib.plan(war, inventory=inventory, serial=serial, strategy=strategy), state_dir=state_dir)
     fleet, release = p.deploy.fleet, p.deploy.war
     click.echo(f"release {release.release_id} (version {release.version or '-'}, sha256 {release.sha256})")
-    click.echo(f"{len(fleet.appservers)} app servers behind {', '.join(fleet.loadbalancers)}; batch size {p.serial}; "
-               f"at least {p.min_up} other server(s) must stay UP (deploy_min_healthy {fleet.min_healthy})")
+    if p.slots:
+        click.echo(f"{len(fleet.appservers)} app servers behind {', '.join(fleet.loadbalancers)}; batch size {p.serial}; "
+                   f"bluegreen: each node's live slot serves while the release starts in its idle one")
+    else:
+        click.echo(f"{len(fleet.appservers)} app servers behind {', '.join(fleet.loadbalancers)}; batch size {p.serial}; "
+                   f"at least {p.min_up} other server(s) must stay UP (deploy_min_healthy {fleet.min_healthy})")
     click.echo(f"\n{'node':<14} {'runs now':<28} {'HAProxy':<10} then")
     for node in fleet.appservers:
-        states = "/".join(str(s.get(node, '-')) for s in p.haproxy.values()) or "-"
+        live_slot = f"{node}-{p.slots[node][0]}" if p.slots else node
+        states = "/".join(str(s.get(live_slot, '-')) for s in p.haproxy.values()) or "-"
         if node in p.joining:
             then = "to add: not behind every load balancer yet (orchestrator apply)"
         else:
@@ -395,9 +400,13 @@ def _show_plan(war: Path, inventory: Path | None, serial: str | None, config_pat
         click.echo(f"{node:<14} {'(not in the inventory)':<28} {states:<10} to remove (orchestrator apply); a deploy leaves it alone")
     click.echo("")
     for step in p.steps:
+        serving = f"{', '.join(step.in_rotation) or 'none'} ({len(step.in_rotation)} of {len(fleet.appservers)})"
+        if p.slots:
+            starts = ", ".join(f"{n} ({p.slots[n][1]}, beside {p.slots[n][0]})" for n in step.batch) or "(nothing to switch)"
+            click.echo(f"step {step.number}: starts in the idle slot, then switches: {starts}; serving throughout: {serving}")
+            continue
         out = ", ".join(step.batch) or "(nothing to switch)"
-        line = (f"step {step.number}: out of rotation: {out:<24} in rotation: "
-                f"{', '.join(step.in_rotation) or 'none'} ({len(step.in_rotation)} of {len(fleet.appservers)})")
+        line = f"step {step.number}: out of rotation: {out:<24} in rotation: {serving}"
         click.echo(line + ("   <- the capacity guard would refuse here" if step.refused else ""))
     if p.joining:
         click.echo(f"\na deploy refuses until 'orchestrator apply' has added {', '.join(p.joining)}")
@@ -410,7 +419,9 @@ def _show_plan(war: Path, inventory: Path | None, serial: str | None, config_pat
 @click.option("--inventory", "-i", type=click.Path(path_type=Path), default=None)
 @click.option("--serial", default=None, help="Batch size to plan with; overrides deploy_serial.")
 @click.option("--state-dir", type=click.Path(path_type=Path), default=None)
-def plan(war: Path, config_path: Path | None, inventory: Path | None, serial: str | None, state_dir: Path | None) -> None:
+@_strategy_option
+def plan(war: Path, config_path: Path | None, inventory: Path | None, serial: str | None, state_dir: Path | None,
+         strategy: str | None) -> None:
     """Dry run: the batches in order, who is in rotation at each step, which release goes where.
 
     Reads the inventory and the live fleet (each node's release, HAProxy's states); changes
@@ -420,7 +431,7 @@ def plan(war: Path, config_path: Path | None, inventory: Path | None, serial: st
 
         orchestrator plan --war build/app.war --serial 2
     """
-    _show_plan(war, inventory, serial, config_path, state_dir)
+    _show_plan(war, inventory, serial, config_path, state_dir, strategy)
 
 
 @cli.command()

@@ -10,7 +10,7 @@ from typing import Callable
 
 from orchestrator import warfile
 from orchestrator.errors import DeployFailed, InputError
-from orchestrator.inventory import Fleet, load_fleet
+from orchestrator.inventory import SLOTS, Fleet, load_fleet
 from orchestrator.progress import DeployProgress, NodeProgress
 from orchestrator.project import playbook
 from orchestrator.runner import Event, RunResult, run_playbook
@@ -20,9 +20,6 @@ PASSING = ("pass", "marginal")
 # Phases in which the deploy itself holds a node out of rotation: HAProxy's checks failing on
 # it then are the deploy's doing. Anywhere else a server DOWN is a fault of its own, to be named.
 HELD_PHASES = ("drain", "stop", "install", "start", "verify")
-STRATEGIES = ("rolling", "bluegreen")
-# deploy_strategy bluegreen: every node's Tomcat slots (roles/tomcat tomcat_slot_ports)
-SLOTS = ("blue", "green")
 
 
 @dataclass(frozen=True)

@@ -81,7 +81,7 @@ CREATE TABLE verdicts (
 
 # Version 4: blue/green - the Tomcat slot each node's new release went into (the other slot kept
 # the old release); empty for the rolling strategy.
-SLOTS = """
+SLOT_COLUMN = """
 ALTER TABLE node_results ADD COLUMN slot TEXT;
 """
 
@@ -155,8 +155,8 @@ class History:
             self.db.execute("PRAGMA journal_mode=WAL")
             version = self.db.execute("PRAGMA user_version").fetchone()[0]
             # each version adds to the one before; one transaction: a crash leaves no half-made schema
-            missing = {0: SCHEMA + LEDGER + VERDICTS + SLOTS, 1: LEDGER + VERDICTS + SLOTS, 2: VERDICTS + SLOTS,
-                       3: SLOTS}.get(version)
+            missing = {0: SCHEMA + LEDGER + VERDICTS + SLOT_COLUMN, 1: LEDGER + VERDICTS + SLOT_COLUMN,
+                       2: VERDICTS + SLOT_COLUMN, 3: SLOT_COLUMN}.get(version)
             if missing is not None:
                 self.db.executescript(f"BEGIN; {missing} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
         except (OSError, sqlite3.Error) as exc:

@@ -15,6 +15,8 @@ LB_GROUP = "loadbalancers"
 
 FAILURE_POLICIES = ("rollback", "stop")
 STRATEGIES = ("rolling", "bluegreen")
+# deploy_strategy bluegreen: every app server's Tomcat slots (roles/tomcat tomcat_slot_ports)
+SLOTS = ("blue", "green")
 # The deploy settings' defaults. The playbooks read the same variables with `| default(...)`;
 # tests/unit/test_defaults.py fails if any of those disagrees with these.
 DEFAULTS = {"deploy_serial": 1, "deploy_min_healthy": 1, "deploy_failure_policy": "rollback",

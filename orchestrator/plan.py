@@ -14,6 +14,7 @@ from pathlib import Path
 from orchestrator import live
 from orchestrator.deploy import DeployPlan
 from orchestrator.errors import InputError
+from orchestrator.inventory import SLOTS
 
 
 def serial_batches(hosts: list[str], serial) -> list[list[str]]:
@@ -45,8 +46,8 @@ def min_up(min_healthy, nodes: int) -> int:
 @dataclass(frozen=True)
 class Step:
     number: int
-    batch: list[str]          # nodes out of rotation during this step
-    in_rotation: list[str]    # the others that are UP now
+    batch: list[str]          # nodes switched in this step (rolling: out of rotation meanwhile)
+    in_rotation: list[str]    # the nodes that serve throughout the step (UP now)
     refused: bool             # the capacity guard would refuse this step
 
 
@@ -61,6 +62,8 @@ class Plan:
     skipped: list[str]                    # nodes already on the release (checked, not switched)
     joining: list[str]                    # in the inventory, not yet behind the load balancers
     leaving: list[str]                    # behind a load balancer, no longer in the inventory
+    # blue/green: node -> (its live slot, the idle one the release starts in); empty for rolling
+    slots: dict[str, tuple[str, str]]
 
 
 def make(deploy: DeployPlan, *, state_dir: Path) -> Plan:
@@ -75,9 +78,18 @@ def make(deploy: DeployPlan, *, state_dir: Path) -> Plan:
     leaving = sorted(state.backend_servers() - set(fleet.appservers))
     up = state.up
 
+    bluegreen = fleet.strategy == "bluegreen"
+    slots = {}
+    if bluegreen:
+        for node in fleet.appservers:
+            live_slot = state.live_slots.get(node) or SLOTS[0]
+            slots[node] = (live_slot, next(s for s in SLOTS if s != live_slot))
     steps = []
     for number, batch in enumerate(serial_batches(list(fleet.appservers), serial), start=1):
         switching = [n for n in batch if n in to_switch]
+        if bluegreen:  # the live slots serve while the batch's idle ones start: nobody leaves rotation
+            steps.append(Step(number, switching, [n for n in fleet.appservers if up(n)], False))
+            continue
         others = [n for n in fleet.appservers if n not in switching and up(n)]
         steps.append(Step(number, switching, others, any(up(n) for n in switching) and len(others) < needed))
-    return Plan(deploy, serial, needed, steps, current, haproxy, skipped, joining, leaving)
+    return Plan(deploy, serial, needed, steps, current, haproxy, skipped, joining, leaving, slots)

@@ -3,15 +3,19 @@ the live one, HAProxy switches, and going back inside the window is a switch, no
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from bench.load import UpCount, wait_until
-from orchestrator import sandbox
-from tests.conftest import run_cli
-from tests.integration.conftest import FAILING_HEALTH_TIMEOUT, Cluster
+from orchestrator import haproxy_admin, sandbox
+from orchestrator.processes import terminate
+from tests.conftest import ROOT, run_cli
+from tests.integration.conftest import FAILING_HEALTH_TIMEOUT, Cluster, with_host
 
 # Away from the rolling cluster (127.0.2.x) and the benchmarks (127.0.5.x).
 BLUEGREEN_NET = 9
@@ -92,6 +96,23 @@ def with_settings(cluster: Cluster, tmp_path: Path, settings: str) -> Path:
     return inv
 
 
+def test_the_plan_shows_each_node_starting_beside_its_live_slot(bluegreen, wars):
+    # Given two nodes serving v1
+    bluegreen.given_release(wars["v1"])
+    pids = {(n, s): bluegreen.slot_pid(n, s) for n in bluegreen.nodes for s in bluegreen.box.slots}
+
+    # When a blue/green deploy of v2 is planned, the whole fleet in one batch
+    result = run_cli("plan", "--war", wars["v2"], "-i", bluegreen.inventory, "--state-dir", bluegreen.state_dir,
+                     "--serial", "100%")
+
+    # Then it says where the release starts and that every node serves throughout; nothing changed
+    assert result.returncode == 0, result.stdout + result.stderr
+    starts = ", ".join(f"{n} ({bluegreen.idle_slot(n)}, beside {bluegreen.live_slot(n)})" for n in bluegreen.nodes)
+    assert f"step 1: starts in the idle slot, then switches: {starts}; serving throughout: node1, node2 (2 of 2)" \
+        in result.stdout, result.stdout
+    assert {(n, s): bluegreen.slot_pid(n, s) for n in bluegreen.nodes for s in bluegreen.box.slots} == pids
+
+
 def test_a_bluegreen_deploy_under_load_loses_nothing_and_keeps_every_node_serving(bluegreen, wars):
     # Given two nodes serving v1 from one slot each
     bluegreen.given_release(wars["v1"])
@@ -131,6 +152,30 @@ def test_a_rollback_inside_the_window_is_a_switch_that_starts_no_jvm(bluegreen, 
     assert load.report.failed == 0, load.report.line()
     bluegreen.assert_serving("1")
     assert {(n, s): bluegreen.slot_pid(n, s) for n in bluegreen.nodes for s in bluegreen.box.slots} == pids
+
+
+def test_reconcile_brings_each_node_back_to_exactly_one_live_slot(bluegreen, wars):
+    # Given the state a switch cut short can leave: node1 with both slots in rotation, node2 with none
+    bluegreen.given_release(wars["v1"])
+    sock = str(bluegreen.box.socket)
+    node1_idle = f"node1-{bluegreen.idle_slot('node1')}"
+    if bluegreen.slot_pid("node1", bluegreen.idle_slot("node1")) is None:
+        bluegreen.given_release(wars["v2"])  # the window is over: a deploy leaves the old slot running again
+        assert run_cli("rollback", "-i", bluegreen.inventory, "--state-dir", bluegreen.state_dir).returncode == 0
+        node1_idle = f"node1-{bluegreen.idle_slot('node1')}"
+    haproxy_admin.set_state(sock, "app", node1_idle, "ready")
+    haproxy_admin.set_state(sock, "app", f"node2-{bluegreen.live_slot('node2')}", "maint")
+    wait_until(lambda: bluegreen.haproxy_row(node1_idle)["status"].startswith("UP"), timeout=10,
+               what=f"{node1_idle} in rotation")
+
+    # When the nodes are reconciled (what a restarted watcher does after a crash)
+    env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+    done = subprocess.run(["ansible-playbook", "-i", str(bluegreen.inventory), "playbooks/reconcile.yml"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+
+    # Then every node serves from its live slot alone, on v1
+    assert done.returncode == 0, done.stdout[-3000:]
+    bluegreen.assert_serving("1")
 
 
 def test_a_release_that_fails_its_health_check_never_takes_traffic(bluegreen, wars):
@@ -177,6 +222,49 @@ def test_a_release_rejected_in_its_bake_leaves_the_fleet_on_the_old_slots(bluegr
     assert bluegreen.slot_pid("node1", bluegreen.idle_slot("node1")) is None
     # the only failures the load saw were the bad build's own 500s during its bake
     assert load.report.socket_errors == 0 and load.report.non2xx == blast
+
+
+def test_apply_joins_and_retires_a_node_with_both_its_slots_under_load(bluegreen, wars):
+    # Given two nodes on v1, and a third added to the inventory (on its own address)
+    bluegreen.given_release(wars["v1"])
+    hosts = bluegreen.inventory / "hosts.yml"
+    original = hosts.read_text()
+    node3 = f"127.0.{BLUEGREEN_NET}.3"
+    try:
+        hosts.write_text(with_host(original, "node3", node3))
+
+        # When the fleet is applied, under load
+        with bluegreen.load() as load:
+            joined = run_cli("apply", "-i", bluegreen.inventory, "--state-dir", bluegreen.state_dir)
+
+        # Then node3 serves v1 from its blue slot; its green slot is stopped and in maint; nothing failed
+        assert joined.returncode == 0, joined.stdout + joined.stderr
+        assert load.report.failed == 0, load.report.line()
+        assert bluegreen.haproxy_row("node3-blue")["status"].startswith("UP")
+        assert bluegreen.haproxy_row("node3-green")["status"] == "MAINT"
+        assert bluegreen.slot_pid("node3", "green") is None
+        assert (bluegreen.box.node_dir("node3") / "live-slot").readlink().name == "blue"
+
+        # When it is removed again, under load
+        hosts.write_text(original)
+        with bluegreen.load() as load:
+            retired = run_cli("apply", "-i", bluegreen.inventory, "--state-dir", bluegreen.state_dir)
+
+        # Then both its slots are gone from HAProxy and stopped, and nothing failed
+        assert retired.returncode == 0, retired.stdout + retired.stderr
+        assert load.report.failed == 0, load.report.line()
+        assert not {"node3-blue", "node3-green"} & set(bluegreen.backend())
+        assert bluegreen.slot_pid("node3", "blue") is None and bluegreen.slot_pid("node3", "green") is None
+        bluegreen.assert_serving("1")
+    finally:
+        if hosts.read_text() != original:
+            hosts.write_text(original)
+        if {"node3-blue", "node3-green"} & set(bluegreen.backend()):
+            run_cli("apply", "-i", bluegreen.inventory, "--state-dir", bluegreen.state_dir)
+        for slot in bluegreen.box.slots:
+            pid = bluegreen.slot_pid("node3", slot)
+            if pid is not None:
+                terminate(pid)
 
 
 def test_after_the_window_the_old_slots_are_stopped(bluegreen, wars, tmp_path):

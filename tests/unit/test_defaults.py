@@ -54,7 +54,7 @@ def test_the_slot_ports_agree_on_both_sides():
 
 
 def test_the_orchestrator_names_the_same_slots():
-    from orchestrator import deploy, sandbox
+    from orchestrator import inventory, sandbox
 
     tomcat = yaml.safe_load((ROOT / "roles/tomcat/defaults/main.yml").read_text())["tomcat_slot_ports"]
-    assert deploy.SLOTS == tuple(tomcat) == tuple(sandbox.SLOT_PORTS)
+    assert inventory.SLOTS == tuple(tomcat) == tuple(sandbox.SLOT_PORTS)
