@@ -151,26 +151,6 @@ def test_at_light_load_a_bad_build_is_rejected_on_the_canary(cluster, wars, tmp_
     assert report.versions.get(wars_version(cluster, wars[build]), 0) + report.statuses.get("500", 0) < 40, report.line()
 
 
-def test_at_light_load_an_identical_build_passes_once_the_evidence_is_in(cluster, wars, tmp_path):
-    # Given two nodes on v1 serving about 10 requests/s; only the canary bakes (node2's bake is off
-    # to keep the suite short: the canary, at a tenth of the weight, is the node with least evidence)
-    cluster.given_release(wars["v1"])
-    inventory = baking_inventory(cluster, tmp_path)
-    (tmp_path / "inventory" / "host_vars" / "node2.yml").write_text("webapp_bake_seconds: 0\n")
-
-    # When v2 (as good) is deployed
-    result, report = deploy_under(cluster.light_load(), cluster, wars["v2"], inventory)
-    print(f"\nlight load during the good build's deploy: {report.line()}")
-
-    # Then it goes live, but only after the canary answered enough requests to rule out a 2% 5xx
-    # share (its weight raised step by step for that): no pass without evidence
-    assert result.returncode == 0, result.stdout + result.stderr
-    for name in cluster.nodes:
-        assert cluster.node_health(name)["version"] == "2"
-    canary = verdicts(cluster, wars["v2"])["node1"]
-    assert canary["verdict"] in ("pass", "marginal") and canary["new_requests"] >= 50, canary["summary"]
-    errors = next(m for m in canary["metrics"] if m["name"] == "errors")
-    assert errors["p_ok"] < errors["beta"], errors
-    assert canary["seconds"] > 5, "passed at the first allowed look: at 10 requests/s that is no evidence"
-    assert cluster.haproxy_row("node1")["weight"] == "100"
-    assert report.failed == 0, report.line()
+# A build as good as the old one at light load passes only once the evidence is in (its canary's
+# weight stepped up): about 90 s of bake at 10 requests/s, measured with repetitions instead in
+#   .venv/bin/python bench/immune_system.py --rates --identical 3 --identical-rate 10
