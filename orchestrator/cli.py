@@ -687,9 +687,10 @@ def status(config_path: Path | None, inventory: Path | None) -> None:
     if slots:
         keep = _keep_seconds(inventory)
         until = max(info["since"] for info in slots.values()) + keep
-        click.echo(f"old slots: kept for a rollback that only switches until {datetime.fromtimestamp(until):%H:%M:%S}"
+        click.echo(f"old slots: their window is open until {datetime.fromtimestamp(until):%H:%M:%S} (unless promoted): "
+                   "a rollback until then only switches HAProxy back"
                    if until > time.time() else
-                   f"old slots: window over (bluegreen_keep_seconds {keep:g}); they are stopped, or stop at the next deploy")
+                   f"old slots: their window is over (bluegreen_keep_seconds {keep:g}); a rollback rolls the release out again")
     from orchestrator.live import LiveState
 
     mixed = LiveState(releases, haproxy).mixed()
