@@ -37,7 +37,9 @@ def started(directory, config: str) -> Iterator[int]:
     cfg.write_text(config.format(dir=directory))
     subprocess.run(["haproxy", "-W", "-D", "-p", str(pid_file), "-f", str(cfg)], check=True)
     try:
-        wait_until(lambda: (directory / "admin.sock").exists(), timeout=10, what="admin socket")
+        # the daemon may bind its socket before it has written its PID file: wait for both
+        wait_until(lambda: (directory / "admin.sock").exists() and owned_pid(pid_file, str(cfg)) is not None,
+                   timeout=10, what="admin socket and PID file")
         yield owned_pid(pid_file, str(cfg))
     finally:
         pid = owned_pid(pid_file, str(cfg))
