@@ -11,12 +11,17 @@ description:
     for blue/green nodes which slot is live and which release each slot holds.
   - Creates the release directory and writes C(release.json) (id, version, sha256) through a
     temporary file and a rename; the WAR itself is copied next to it by the caller.
-  - One task for what is otherwise four: every task costs time on every node.
+  - With I(keep), prunes the release store in the same call - all but the newest I(keep) release
+    directories go, never the one being prepared, the current or previous one (the links), one a
+    blue/green slot holds, or one in I(protect) (the orchestrator names the last known-good).
+  - One task for what is otherwise six: every task costs time on every node.
 options:
   root: {description: The node's release store (webapp_root), required: true, type: path}
   release: {description: Release id to prepare; without it the module only reports, type: str}
   version: {description: The release's version, default: "", type: str}
   sha256: {description: The WAR's sha256 (required with I(release)), type: str}
+  keep: {description: Release directories to keep (the newest); without it nothing is pruned, type: int}
+  protect: {description: Releases never pruned besides those named above, type: list, elements: str, default: []}
 """
 
 RETURN = r"""
@@ -25,10 +30,12 @@ current_since: {description: When the node was switched to it (epoch seconds of 
 live_slot: {description: The blue/green slot that serves (the C(live-slot) link), or empty on a node without slots, type: str}
 live_since: {description: When that slot became live (epoch seconds; 0 without one), type: float}
 slots: {description: Slot name -> the release it holds (empty for none), for the slots the node has, type: dict}
+pruned: {description: Release directories removed (with I(keep)), type: list}
 """
 
 import json
 import os
+import shutil
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -40,6 +47,8 @@ def main() -> None:
             release=dict(type="str"),
             version=dict(type="str", default=""),
             sha256=dict(type="str"),
+            keep=dict(type="int"),
+            protect=dict(type="list", elements="str", default=[]),
         ),
         supports_check_mode=True,
     )
@@ -61,14 +70,33 @@ def main() -> None:
         unchanged = open(path).read() == description
     except OSError:
         unchanged = False
-    if unchanged or module.check_mode:
-        module.exit_json(changed=not unchanged, **found)
-    os.makedirs(directory, mode=0o755, exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "w") as out:
-        out.write(description)
-    os.replace(tmp, path)
-    module.exit_json(changed=True, **found)
+    if not unchanged and not module.check_mode:
+        os.makedirs(directory, mode=0o755, exist_ok=True)
+        tmp = path + ".tmp"
+        with open(tmp, "w") as out:
+            out.write(description)
+        os.replace(tmp, path)
+    pruned = []
+    if p["keep"] is not None:
+        previous = os.path.join(p["root"], "previous")
+        protected = {p["release"], current, *found["slots"].values(), *p["protect"],
+                     os.path.basename(os.readlink(previous)) if os.path.islink(previous) else ""}
+        pruned = prune(os.path.join(p["root"], "releases"), p["keep"], protected, dry_run=module.check_mode)
+    module.exit_json(changed=not unchanged or bool(pruned), pruned=pruned, **found)
+
+
+def prune(releases: str, keep: int, protected: set, *, dry_run: bool) -> list[str]:
+    """Remove all but the newest ``keep`` release directories, never a protected one; returns the removed."""
+    try:
+        entries = [e for e in os.scandir(releases) if e.is_dir(follow_symlinks=False)]
+    except FileNotFoundError:
+        return []
+    entries.sort(key=lambda e: e.stat(follow_symlinks=False).st_mtime, reverse=True)
+    gone = [e.name for e in entries[max(keep, 0):] if e.name not in protected]
+    if not dry_run:
+        for name in gone:
+            shutil.rmtree(os.path.join(releases, name), ignore_errors=True)
+    return gone
 
 
 def read_slots(root: str) -> dict:
