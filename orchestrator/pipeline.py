@@ -248,27 +248,28 @@ def deploy_war(war: Path, *, inventory: Path, state_dir: Path, history: History,
             else:
                 outcome = f"deploy_failure_policy is 'stop': {', '.join(partial.updated)} stay on {plan.war.release_id}"
             raise _said_if_mixed(DeployFailed(f"{exc}; {outcome}"), partial, state_dir) from None
-    _record_nodes(history, deploy_id, result)
-    history.record_verdicts(deploy_id, plan.war.release_id, result.verdicts)
-    # how to reach each node, for the day it leaves the inventory (orchestrator apply retires it)
-    roster.remember(inventory, state_dir)
-    history.update(deploy_id, artifacts=str(result.run.artifacts), outcome="deployed", stage="done",
-                   message="; ".join(result.incidents) or None)
-    history.mark(deploy_id, "finished")
-    if bluegreen and result.updated and plan.fleet.keep_seconds > 0:
-        bluegreen_lib.schedule_promote(plan.fleet.inventory, state_dir, plan.fleet.keep_seconds)
-        until = datetime.fromtimestamp(time.time() + plan.fleet.keep_seconds)
-        report.say(f"the old slots keep running until {until:%H:%M:%S} (bluegreen_keep_seconds "
-                   f"{plan.fleet.keep_seconds:g}): 'orchestrator rollback' before then only switches HAProxy back; "
-                   "'orchestrator promote' stops them now")
-    # a rollback to a release the ledger knows as good keeps its standing (verified stays verified)
-    standing = history.release(plan.war.release_id) if known_good is not None else None
-    if standing is None:
-        history.set_release(plan.war.release_id, "verified" if result.verified else "deployed",
-                            version=plan.war.version, sha256=plan.war.sha256, deploy_id=deploy_id,
-                            reason=None if result.verified or not result.verdicts else result.unverified())
-    else:
-        history.set_release(plan.war.release_id, standing.status, deploy_id=deploy_id, reason=standing.reason)
+        # recorded before the lock goes: the next deploy reads this one's outcome and the ledger
+        _record_nodes(history, deploy_id, result)
+        history.record_verdicts(deploy_id, plan.war.release_id, result.verdicts)
+        # how to reach each node, for the day it leaves the inventory (orchestrator apply retires it)
+        roster.remember(inventory, state_dir)
+        history.update(deploy_id, artifacts=str(result.run.artifacts), outcome="deployed", stage="done",
+                       message="; ".join(result.incidents) or None)
+        history.mark(deploy_id, "finished")
+        if bluegreen and result.updated and plan.fleet.keep_seconds > 0:
+            bluegreen_lib.schedule_promote(plan.fleet.inventory, state_dir, plan.fleet.keep_seconds)
+            until = datetime.fromtimestamp(time.time() + plan.fleet.keep_seconds)
+            report.say(f"the old slots keep running until {until:%H:%M:%S} (bluegreen_keep_seconds "
+                       f"{plan.fleet.keep_seconds:g}): 'orchestrator rollback' before then only switches HAProxy back; "
+                       "'orchestrator promote' stops them now")
+        # a rollback to a release the ledger knows as good keeps its standing (verified stays verified)
+        standing = history.release(plan.war.release_id) if known_good is not None else None
+        if standing is None:
+            history.set_release(plan.war.release_id, "verified" if result.verified else "deployed",
+                                version=plan.war.version, sha256=plan.war.sha256, deploy_id=deploy_id,
+                                reason=None if result.verified or not result.verdicts else result.unverified())
+        else:
+            history.set_release(plan.war.release_id, standing.status, deploy_id=deploy_id, reason=standing.reason)
     return result
 
 
