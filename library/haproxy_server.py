@@ -62,6 +62,7 @@ from ansible.module_utils.haproxy_admin import (
     never_checked,
     save_or_warn,
     serving,
+    server_statuses,
     in_flight,
     is_up,
     server_stat,
@@ -127,10 +128,8 @@ def saved(module: AnsibleModule) -> None:
 
 def backend_statuses(sock: str, backend: str, rows: list | None = None) -> dict:
     """name -> status, whether its last health check passed, and that check's words."""
-    return {r["svname"]: {"status": r.get("status", ""), "check_passed": check_passed(r), "never_checked": never_checked(r),
-                          "check": " ".join(filter(None, (r.get("check_status", "").lstrip("* "), r.get("check_desc", ""))))}
-            for r in (rows if rows is not None else show_stat(sock))
-            if r.get("pxname") == backend and r.get("svname") not in ("FRONTEND", "BACKEND")}
+    return server_statuses({r["svname"]: r for r in (rows if rows is not None else show_stat(sock))
+                            if r.get("pxname") == backend and r.get("svname") not in ("FRONTEND", "BACKEND")})
 
 
 def put_in_rotation(module: AnsibleModule, before: dict, result: dict) -> dict:

@@ -55,34 +55,23 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.haproxy_admin import (
     HAProxyAdminError,
     admin_state,
-    check_passed,
+    backend_servers,
     in_flight,
     is_up,
-    never_checked,
     save_or_warn,
+    server_statuses,
     serving,
     set_state,
-    show_stat,
     silent_command,
 )
 
 POLL = 0.05
 
 
-def rows(sock: str, backend: str) -> dict[str, dict]:
-    return {r["svname"]: r for r in show_stat(sock) if r.get("pxname") == backend and r.get("svname") not in ("FRONTEND", "BACKEND")}
-
-
-def backend_statuses(current: dict[str, dict]) -> dict:
-    return {name: {"status": r.get("status", ""), "check_passed": check_passed(r), "never_checked": never_checked(r),
-                   "check": " ".join(filter(None, (r.get("check_status", "").lstrip("* "), r.get("check_desc", ""))))}
-            for name, r in current.items()}
-
-
 def run(module: AnsibleModule) -> dict:
     p = module.params
     sock, backend = p["socket"], p["backend"]
-    current = rows(sock, backend)
+    current = backend_servers(sock, backend)
     unknown = [s for s in p["ready"] + p["maint"] if s not in current]
     if unknown:
         module.fail_json(msg=f"{', '.join(unknown)} {'is' if len(unknown) == 1 else 'are'} not in backend {backend} "
@@ -105,7 +94,7 @@ def run(module: AnsibleModule) -> dict:
         saved(module)
     deadline = started + p["up_timeout"]
     while p["ready"]:
-        current = rows(sock, backend)
+        current = backend_servers(sock, backend)
         waiting = [s for s in p["ready"] if not (serving(current[s]) if p["wait_check"] else is_up(current[s]))]
         if not waiting:
             break
@@ -116,7 +105,7 @@ def run(module: AnsibleModule) -> dict:
                                            f"{current[s].get('check_desc') or current[s].get('check_status') or 'none'})"
                                            for s in waiting)
                              + (f"; {', '.join(p['maint'])} left in rotation" if p["maint"] else ""),
-                             backend_status=backend_statuses(current), **result)
+                             backend_status=server_statuses(current), **result)
         time.sleep(POLL)
     result["up_seconds"] = round(time.monotonic() - started, 3)
 
@@ -130,7 +119,7 @@ def run(module: AnsibleModule) -> dict:
     started = time.monotonic()
     deadline = started + p["drain_timeout"]
     while True:
-        current = rows(sock, backend)
+        current = backend_servers(sock, backend)
         busy = [s for s in going_out if in_flight(current[s]) > 0]
         if not busy or time.monotonic() >= deadline:
             break
@@ -174,7 +163,7 @@ def main() -> None:
         module.fail_json(msg=f"{', '.join(both)} cannot be both put in rotation and taken out")
     try:
         result = run(module)
-        result["backend_status"] = backend_statuses(rows(p["socket"], p["backend"]))
+        result["backend_status"] = server_statuses(backend_servers(p["socket"], p["backend"]))
         module.exit_json(**result)
     except HAProxyAdminError as exc:
         module.fail_json(msg=str(exc))

@@ -118,6 +118,14 @@ def backend_servers(socket_path: str, backend: str, *, timeout: float = DEFAULT_
     return {r["svname"]: r for r in rows if r.get("svname") not in ("FRONTEND", "BACKEND")}
 
 
+def server_statuses(servers: dict[str, dict[str, str]]) -> dict[str, dict]:
+    """name -> status, whether its last health check passed (or it was never checked), and that
+    check's words: what the deploy's modules return as ``backend_status``."""
+    return {name: {"status": r.get("status", ""), "check_passed": check_passed(r), "never_checked": never_checked(r),
+                   "check": " ".join(filter(None, (r.get("check_status", "").lstrip("* "), r.get("check_desc", ""))))}
+            for name, r in servers.items()}
+
+
 def worker_pid(socket_path: str, *, timeout: float = DEFAULT_TIMEOUT) -> int:
     """PID of the worker that answered: after a reload, a new PID means the new config is live."""
     for line in command(socket_path, "show info", timeout=timeout).splitlines():

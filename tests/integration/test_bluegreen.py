@@ -59,13 +59,12 @@ class SlotCluster(Cluster):
     def given_release(self, war: Path) -> str:
         from orchestrator import deploy as deploy_lib
 
-        version = deploy_lib.plan(war, inventory=self.inventory).war.version
-        if any(self.current_release(n) != deploy_lib.plan(war, inventory=self.inventory).war.release_id
-               for n in self.nodes):
+        release = deploy_lib.plan(war, inventory=self.inventory).war
+        if any(self.current_release(n) != release.release_id for n in self.nodes):
             done = run_cli("deploy", "--war", war, "-i", self.inventory, "--state-dir", self.state_dir)
             assert done.returncode == 0, done.stdout + done.stderr
-        self.assert_serving(version)
-        return version
+        self.assert_serving(release.version)
+        return release.version
 
 
 @pytest.fixture(scope="module")
