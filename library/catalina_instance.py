@@ -31,69 +31,9 @@ killed: {description: True when the JVM ignored SIGTERM and was killed, type: bo
 """
 
 import os
-import signal
-import subprocess
-import time
 
 from ansible.module_utils.basic import AnsibleModule
-
-
-def running_pid(pid_file: str, base: str) -> int | None:
-    """The PID in ``pid_file`` when that process is a JVM of this base, else None."""
-    try:
-        pid = int(open(pid_file).read().strip())
-        cmdline = open(f"/proc/{pid}/cmdline", "rb").read().decode(errors="replace")
-    except (OSError, ValueError):
-        return None
-    return pid if f"-Dcatalina.base={base}" in cmdline.split("\0") else None
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def wait_gone(pid: int, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while alive(pid):
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.02)
-    return True
-
-
-def start(module: AnsibleModule, base: str, home: str, pid_file: str) -> dict:
-    began = time.monotonic()
-    env = dict(os.environ, CATALINA_BASE=base, CATALINA_HOME=home, CATALINA_PID=pid_file)
-    if os.path.exists(pid_file):
-        os.unlink(pid_file)  # stale: running_pid() said it is not ours
-    log = open(os.path.join(base, "logs", "catalina.start.log"), "ab")
-    rc = subprocess.call([os.path.join(home, "bin", "catalina.sh"), "start"], env=env, cwd=base,
-                         stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
-    if rc != 0:
-        module.fail_json(msg=f"catalina.sh start exited {rc} for {base}; see {base}/logs/catalina.start.log")
-    deadline = time.monotonic() + module.params["start_timeout"]
-    while (pid := running_pid(pid_file, base)) is None:
-        if time.monotonic() >= deadline:
-            module.fail_json(msg=f"Tomcat in {base} did not come up; see {base}/logs/catalina.out")
-        time.sleep(0.02)
-    return {"changed": True, "pid": pid, "seconds": round(time.monotonic() - began, 3), "killed": False}
-
-
-def stop(module: AnsibleModule, pid: int, pid_file: str) -> dict:
-    began = time.monotonic()
-    os.kill(pid, signal.SIGTERM)
-    killed = not wait_gone(pid, module.params["stop_timeout"])
-    if killed:
-        os.kill(pid, signal.SIGKILL)
-        wait_gone(pid, 10)
-        module.warn(f"Tomcat (pid {pid}) ignored SIGTERM for {module.params['stop_timeout']}s and was killed")
-    if os.path.exists(pid_file):
-        os.unlink(pid_file)
-    return {"changed": True, "pid": pid, "seconds": round(time.monotonic() - began, 3), "killed": killed}
+from ansible.module_utils.catalina import CatalinaError, running_pid, start, stop
 
 
 def main() -> None:
@@ -117,12 +57,18 @@ def main() -> None:
             module.exit_json(changed=False, pid=pid, seconds=0.0, killed=False)
         if module.check_mode:
             module.exit_json(changed=True)
-        module.exit_json(**start(module, base, p["home"], pid_file))
+        try:
+            module.exit_json(**start(base, p["home"], pid_file, p["start_timeout"]))
+        except CatalinaError as exc:
+            module.fail_json(msg=str(exc))
     if pid is None:
         module.exit_json(changed=False, seconds=0.0, killed=False)
     if module.check_mode:
         module.exit_json(changed=True, pid=pid)
-    module.exit_json(**stop(module, pid, pid_file))
+    stopped = stop(pid, pid_file, p["stop_timeout"])
+    if stopped["killed"]:
+        module.warn(f"Tomcat (pid {pid}) ignored SIGTERM for {p['stop_timeout']}s and was killed")
+    module.exit_json(**stopped)
 
 
 if __name__ == "__main__":

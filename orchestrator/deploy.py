@@ -122,9 +122,11 @@ class Incidents:
         if event.phase == "ship" and isinstance(event.result.get("current"), str):
             self._before[event.host] = event.result["current"]
         node = self.progress.nodes.get(event.host)
-        # (blue/green stops a node's idle slot, which is rightly not running as a rule)
-        if event.phase == "stop" and event.kind == "runner_on_ok" and event.result.get("changed") is False \
-                and node is not None and not node.rescued and not self.bluegreen:
+        # (blue/green stops a node's idle slot, which is rightly not running as a rule; a restart
+        # in one call, webapp_install's, reports its stop apart)
+        stopped = event.result.get("stop", event.result)
+        if event.phase == "stop" and event.kind == "runner_on_ok" and isinstance(stopped, dict) \
+                and stopped.get("changed") is False and node is not None and not node.rescued and not self.bluegreen:
             self._add(("down", event.host), f"{event.host}: Tomcat was not running when the deploy came to stop it: "
                                             "it had crashed or been stopped by something else")
         results = event.result.get("results")

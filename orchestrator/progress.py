@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 
 from orchestrator.runner import DEPLOY_PHASES, Event
 
@@ -62,21 +62,37 @@ class DeployProgress:
             self._task_start[(event.host, event.task)] = event.created
             if phase == "rescue":
                 node.rescued = True
-            shown = f"rescue/{phase}" if node.rescued and phase != "rescue" else phase
             if node.started is None:
                 node.started = event.created
-            if shown != node.phase:
-                node.phase = shown
-                if self.on_phase:
-                    self.on_phase(node, shown)
+            self._enter(node, phase)
         elif event.kind in TASK_END:
             begun = self._task_start.pop((event.host, event.task), event.created)
             node.finished = event.created
             if event.kind == "runner_on_skipped":
                 return
-            # rescue steps are not the release's phases
-            span = (node.rescue_spans if node.rescued else node.spans).setdefault(phase, [begun, event.created])
-            span[0], span[1] = min(span[0], begun), max(span[1], event.created)
+            steps = event.result.get("steps")
+            if isinstance(steps, dict) and steps:
+                # one task that went through several phases (webapp_install's restart: stop,
+                # install, start) says when each began and ended
+                for step, (start, end) in steps.items():
+                    if step in DEPLOY_PHASES:
+                        self._enter(node, step)
+                        self._span(node, step, _stamp(start, event.created), _stamp(end, event.created))
+                return
+            self._span(node, phase, begun, event.created)
+
+    def _enter(self, node: NodeProgress, phase: str) -> None:
+        shown = f"rescue/{phase}" if node.rescued and phase != "rescue" else phase
+        if shown != node.phase:
+            node.phase = shown
+            if self.on_phase:
+                self.on_phase(node, shown)
+
+    @staticmethod
+    def _span(node: NodeProgress, phase: str, begun: datetime, ended: datetime) -> None:
+        # rescue steps are not the release's phases
+        span = (node.rescue_spans if node.rescued else node.spans).setdefault(phase, [begun, ended])
+        span[0], span[1] = min(span[0], begun), max(span[1], ended)
 
     def finish(self, failed_hosts: set[str]) -> None:
         """Settle each node's final state once the run is over.
@@ -93,3 +109,9 @@ class DeployProgress:
                 node.phase = "done"
             else:
                 node.phase = "untouched"
+
+
+def _stamp(seconds: float, like: datetime) -> datetime:
+    """A module's time.time() as a datetime comparable with the events' (aware UTC, or naive)."""
+    stamp = datetime.fromtimestamp(float(seconds), timezone.utc)
+    return stamp if like.tzinfo else stamp.replace(tzinfo=None)

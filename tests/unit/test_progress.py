@@ -1,4 +1,4 @@
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from orchestrator.progress import DeployProgress
 from orchestrator.runner import Event
@@ -57,3 +57,26 @@ def test_events_without_a_phase_are_ignored():
     p.feed(ev("runner_on_start", "n1", "Gathering Facts", 0))
     p.feed(ev("runner_on_ok", "", "drain | x", 0))
     assert p.nodes == {}
+
+
+def test_a_restart_in_one_task_shows_and_times_its_stop_install_and_start():
+    # Given one task that stopped Tomcat, installed the release and started it, saying when each
+    # step began and ended (webapp_install with restart), in events stamped in UTC as runner's are
+    t0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
+    at = t0.timestamp()
+    seen = []
+    p = DeployProgress(on_phase=lambda node, phase: seen.append(phase))
+    task = "stop | Stop Tomcat, install the release, start Tomcat (catalina, one call)"
+    steps = {"stop": [at + 0.1, at + 0.6], "install": [at + 0.6, at + 0.7], "start": [at + 0.7, at + 1.0]}
+
+    # When its events arrive
+    p.feed(Event(kind="runner_on_start", created=t0, host="n1", task=task, play="Roll", ignore_errors=False))
+    p.feed(Event(kind="runner_on_ok", created=t0 + timedelta(seconds=1.1), host="n1", task=task, play="Roll",
+                 ignore_errors=False, result={"changed": True, "steps": steps}))
+
+    # Then the node went through the three phases, each timed by the module
+    assert seen == ["stop", "install", "start"]
+    node = p.nodes["n1"]
+    assert round(node.seconds("stop"), 3) == 0.5
+    assert round(node.seconds("install"), 3) == 0.1
+    assert round(node.seconds("start"), 3) == 0.3
