@@ -249,7 +249,7 @@ class Watcher:
         self.say(f"recovering: {len(running)} interrupted deploy(s), {len(leftovers)} claimed flag(s)")
         from orchestrator import reconcile  # only needed after a crash
 
-        reconcile.run(self.config, say=self.say)
+        reconcile.run(self.config, say=self.say, strategy=self.strategy)
         batch = self._validate(leftovers, time.time())
         if batch is not None:
             self._process(batch, source="recovery")
