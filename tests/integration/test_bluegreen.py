@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -14,8 +15,10 @@ import pytest
 from bench.load import UpCount, wait_until
 from orchestrator import haproxy_admin, sandbox
 from orchestrator.processes import terminate
+from orchestrator.runner import orphaned_runs
 from tests.conftest import ROOT, run_cli
 from tests.integration.conftest import FAILING_HEALTH_TIMEOUT, Cluster, with_host
+from tests.integration.test_push_to_live import DEPLOY_TIMEOUT, WatcherProcess, commit_and_push, rows, settle_initial
 
 # Away from the rolling cluster (127.0.2.x) and the benchmarks (127.0.5.x).
 BLUEGREEN_NET = 9
@@ -43,7 +46,7 @@ class SlotCluster(Cluster):
         import json
         import urllib.request
 
-        i = self.nodes.index(name) + 1
+        i = int(name.removeprefix("node"))  # also a node joined beyond the sandbox's own (node3)
         url = f"http://{self.box.node_address(i)}:{self.box.slot_port(slot)}/health"
         with urllib.request.urlopen(url, timeout=5) as resp:
             return json.loads(resp.read())["version"]
@@ -177,6 +180,58 @@ def test_reconcile_brings_each_node_back_to_exactly_one_live_slot(bluegreen, war
     bluegreen.assert_serving("1")
 
 
+def test_a_watcher_killed_mid_switch_comes_back_with_one_live_slot_per_node(bluegreen, wars, tmp_path):
+    # Given the watcher on the blue/green sandbox (the sandbox's first push already live, as v1
+    # is), and node1's deploys held in their bake (no traffic: the verdict stays open) so that
+    # the switch can be caught half done
+    bluegreen.given_release(wars["v1"])
+    for pending in (bluegreen.box.spool / "incoming").glob("*.json"):
+        pending.unlink()
+    host_vars = bluegreen.inventory / "host_vars" / "node1.yml"
+    settings = host_vars.read_text()
+    started: list[WatcherProcess] = []
+
+    def watcher() -> WatcherProcess:
+        started.append(WatcherProcess(bluegreen.box.config, tmp_path / f"watch-{len(started)}.log").start())
+        return started[-1]
+
+    try:
+        w = settle_initial(bluegreen, watcher)
+        host_vars.write_text(settings + "webapp_bake_seconds: 60\n")
+        old_slot, new_slot = bluegreen.live_slot("node1"), bluegreen.idle_slot("node1")
+        revision = commit_and_push(bluegreen, "41")
+        wait_until(lambda: bluegreen.slot_status("node1", new_slot) != "MAINT", timeout=DEPLOY_TIMEOUT,
+                   interval=0.02, what=f"node1-{new_slot} put in rotation beside node1-{old_slot}")
+
+        # When the watcher and its ansible-playbook are killed -9 (a power cut, as far as they know)
+        w.stop(signal.SIGKILL)
+        for pid in orphaned_runs(bluegreen.state_dir):
+            os.killpg(pid, signal.SIGKILL)
+        interrupted = rows(bluegreen)[0]
+        assert interrupted.outcome == "running"
+        assert bluegreen.slot_status("node1", old_slot).startswith("UP")  # both slots in rotation
+        assert bluegreen.slot_status("node1", new_slot) != "MAINT"
+        # and started again (without the held bake)
+        host_vars.write_text(settings)
+        restarted = watcher()
+
+        # Then it reconciles, deploys the revision again, and each node serves from one slot
+        def recovered():
+            new = [r for r in rows(bluegreen) if r.id > interrupted.id]
+            return new if new and new[0].outcome != "running" else None
+        [redo] = wait_until(recovered, timeout=DEPLOY_TIMEOUT, interval=0.5, what="the recovery deploy")
+        assert "reconciled" in restarted.output()
+        assert redo.trigger == "recovery" and redo.revision == revision and redo.outcome == "deployed", redo
+        assert [r.outcome for r in rows(bluegreen) if r.id == interrupted.id] == ["interrupted"]
+        bluegreen.assert_serving("41")
+    finally:
+        host_vars.write_text(settings)
+        for w in started:
+            if w.proc.poll() is None:
+                w.stop()
+            print(f"\n--- watcher log ---\n{w.output()[-3000:]}")
+
+
 def test_a_release_that_fails_its_health_check_never_takes_traffic(bluegreen, wars):
     # Given v1 live
     bluegreen.given_release(wars["v1"])
@@ -223,7 +278,7 @@ def test_a_release_rejected_in_its_bake_leaves_the_fleet_on_the_old_slots(bluegr
     assert load.report.socket_errors == 0 and load.report.non2xx == blast
 
 
-def test_apply_joins_and_retires_a_node_with_both_its_slots_under_load(bluegreen, wars):
+def test_apply_joins_a_node_a_three_node_deploy_switches_it_too_and_apply_retires_it_under_load(bluegreen, wars):
     # Given two nodes on v1, and a third added to the inventory (on its own address)
     bluegreen.given_release(wars["v1"])
     hosts = bluegreen.inventory / "hosts.yml"
@@ -244,6 +299,20 @@ def test_apply_joins_and_retires_a_node_with_both_its_slots_under_load(bluegreen
         assert bluegreen.slot_pid("node3", "green") is None
         assert (bluegreen.box.node_dir("node3") / "live-slot").readlink().name == "blue"
 
+        # When v2 is deployed across the three nodes under load, HAProxy's UP servers sampled
+        with bluegreen.load() as load, UpCount(str(bluegreen.box.socket)) as up:
+            result = deploy(bluegreen, wars["v2"])
+        print(f"\nthree nodes: {load.report.line()}; UP servers: lowest {up.lowest} of {len(up.samples)} samples")
+
+        # Then all three switched to their green slots, nothing failed, and every node served throughout
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert load.report.failed == 0, load.report.line()
+        assert up.samples and up.lowest >= 3, up.samples
+        for name in (*bluegreen.nodes, "node3"):
+            assert bluegreen.haproxy_row(f"{name}-{bluegreen.live_slot(name)}")["status"].startswith("UP")
+            assert bluegreen.slot_version(name, bluegreen.live_slot(name)) == "2"
+        assert bluegreen.live_slot("node3") == "green"
+
         # When it is removed again, under load
         hosts.write_text(original)
         with bluegreen.load() as load:
@@ -254,7 +323,7 @@ def test_apply_joins_and_retires_a_node_with_both_its_slots_under_load(bluegreen
         assert load.report.failed == 0, load.report.line()
         assert not {"node3-blue", "node3-green"} & set(bluegreen.backend())
         assert bluegreen.slot_pid("node3", "blue") is None and bluegreen.slot_pid("node3", "green") is None
-        bluegreen.assert_serving("1")
+        bluegreen.assert_serving("2")
     finally:
         if hosts.read_text() != original:
             hosts.write_text(original)
