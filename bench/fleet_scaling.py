@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
-"""Deploy wall time as the fleet grows: 2, 4 and 8 nodes, serial 1, 25 % and 50 %, local and SSH.
+"""Deploy wall time as the fleet grows: 2, 4 and 8 nodes, serial 1, 25 % and 50 %, local and SSH,
+rolling and blue/green.
 
     .venv/bin/python bench/fleet_scaling.py [--nodes 2 4 8] [--serial 1 25% 50%] [--modes local ssh] [--repeat 2]
+    .venv/bin/python bench/fleet_scaling.py --strategies rolling bluegreen --modes local --serial 1 50% 100%
 
 For each fleet size and connection it sets up a sandbox on 127.0.10.x (stopped again at the
 end), deploys release 1 once to warm up, times Tomcat itself on node1 (SIGTERM to exit, then
@@ -19,6 +21,10 @@ last one enabled.
   roll         first drain started -> last node enabled: the serial part alone
   roll overhead/node  (roll - ideal) / N: what each node's turn adds above Tomcat itself; the
                target is that it stays flat as N grows
+
+With blue/green (--strategies) the floor is the idle slot's start-to-healthy alone (it is
+stopped while out of rotation, not on the way), and the roll runs from the first restart of an
+idle slot to the last switch.
 """
 
 from __future__ import annotations
@@ -52,6 +58,7 @@ NET = 10
 class Run:
     nodes: int
     mode: str
+    strategy: str
     serial: str
     floor: float                  # one node's Tomcat stop + start-to-healthy
     wall: float
@@ -133,12 +140,12 @@ def deploy(box: sandbox.Sandbox, war: Path, state: Path, serial: str) -> tuple[f
 
 
 def roll_span(artifacts: Path) -> float:
-    """From the run's events: first drain started -> last enable done."""
+    """From the run's events: first drain (blue/green: first restart of an idle slot) started -> last enable done."""
     drains, enables = [], []
     for path in (artifacts / "job_events").glob("*.json"):
         event = json.loads(path.read_text())
         task = (event.get("event_data") or {}).get("task") or ""
-        if event.get("event") == "runner_on_start" and task.startswith("drain | "):
+        if event.get("event") == "runner_on_start" and task.startswith(("drain | ", "stop | ")):
             drains.append(datetime.fromisoformat(event["created"]))
         if event.get("event") == "runner_on_ok" and task.startswith("enable | "):
             enables.append(datetime.fromisoformat(event["created"]))
@@ -146,9 +153,16 @@ def roll_span(artifacts: Path) -> float:
 
 
 def tomcat_floor(box: sandbox.Sandbox, name: str = "node1", times: int = 3) -> float:
-    """Tomcat alone: SIGTERM to exit, then catalina.sh start to the first healthy answer (median)."""
-    base = box.tomcat_base(name)
-    url = f"http://{box.node_address(box.node_names.index(name) + 1)}:{sandbox.PORT}/health"
+    """Tomcat alone: SIGTERM to exit, then catalina.sh start to the first healthy answer (median).
+
+    With blue/green: the live slot, and only its start counts (a deploy stops an idle slot,
+    out of rotation, before it starts the release there).
+    """
+    slot = (box.node_dir(name) / "live-slot").readlink().name if box.strategy == "bluegreen" else ""
+    base = box.tomcat_base(name, slot) if slot else box.tomcat_base(name)
+    port = box.slot_port(slot) if slot else sandbox.PORT
+    server = f"{name}-{slot}" if slot else name
+    url = f"http://{box.node_address(box.node_names.index(name) + 1)}:{port}/health"
     env = dict(os.environ, CATALINA_BASE=str(base), CATALINA_HOME=str(sandbox.TOMCAT_HOME),
                CATALINA_PID=str(base / "temp" / "catalina.pid"))
     samples = []
@@ -157,35 +171,40 @@ def tomcat_floor(box: sandbox.Sandbox, name: str = "node1", times: int = 3) -> f
         pid = owned_pid(base / "temp" / "catalina.pid", f"-Dcatalina.base={base}")
         if pid:
             terminate(pid, timeout=30)
+        if slot:
+            began = time.monotonic()
         (base / "temp" / "catalina.pid").unlink(missing_ok=True)  # catalina.sh refuses a PID file it finds
         subprocess.run([str(sandbox.TOMCAT_HOME / "bin" / "catalina.sh"), "start"], env=env, check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         wait_until(lambda: healthy(url), timeout=60, interval=0.02, what=f"{name} healthy")
         samples.append(time.monotonic() - began)
     # back in rotation before the deploys: the capacity guard counts it
-    wait_until(lambda: haproxy_admin.serving(haproxy_admin.server_stat(str(box.socket), "app", name)), timeout=60,
-               what=f"{name} UP in HAProxy")
+    wait_until(lambda: haproxy_admin.serving(haproxy_admin.server_stat(str(box.socket), "app", server)), timeout=60,
+               what=f"{server} UP in HAProxy")
     return statistics.median(samples)
 
 
-def measure(nodes: int, mode: str, serials: list[str], repeat: int, wars: dict[str, Path], work: Path) -> list[Run]:
-    box = sandbox.Sandbox(directory=work / f"{mode}-{nodes}" / "sandbox", inventory=work / f"{mode}-{nodes}" / "inventory",
-                          nodes=nodes, net=NET, bake_seconds=0, ssh=mode == "ssh")
+def measure(nodes: int, mode: str, strategy: str, serials: list[str], repeat: int, wars: dict[str, Path],
+            work: Path) -> list[Run]:
+    where = work / f"{mode}-{strategy}-{nodes}"
+    box = sandbox.Sandbox(directory=where / "sandbox", inventory=where / "inventory", nodes=nodes, net=NET,
+                          bake_seconds=0, ssh=mode == "ssh", strategy=strategy)
     state = box.directory / "state"
     runs = []
     try:
         sandbox.up(box)
         deploy(box, wars["1"], state, "100%")  # warm-up: every node on release 1
         floor = tomcat_floor(box)
-        print(f"  {mode:<5} {nodes} nodes: Tomcat's own stop + start-to-healthy {floor:.2f}s", flush=True)
+        print(f"  {mode:<5} {strategy:<9} {nodes} nodes: Tomcat's own {'start' if strategy == 'bluegreen' else 'stop + start'}"
+              f"-to-healthy {floor:.2f}s", flush=True)
         current = "1"
         for serial in serials:
             for _ in range(repeat):
                 current = "2" if current == "1" else "1"
                 wall, artifacts, own, tree = deploy(box, wars[current], state, serial)
-                run = Run(nodes, mode, serial, floor, wall, roll_span(artifacts), own, tree)
+                run = Run(nodes, mode, strategy, serial, floor, wall, roll_span(artifacts), own, tree)
                 runs.append(run)
-                print(f"  {mode:<5} {nodes} nodes serial {serial:>4}: wall {wall:5.1f}s ideal {run.ideal:5.1f}s "
+                print(f"  {mode:<5} {strategy:<9} {nodes} nodes serial {serial:>4}: wall {wall:5.1f}s ideal {run.ideal:5.1f}s "
                       f"overhead/node {run.overhead_per_node:4.2f}s; roll {run.roll:5.1f}s, overhead/node {run.roll_overhead_per_node:4.2f}s; rss {own // 1024} MiB (tree {tree // 1024} MiB)",
                       flush=True)
     finally:
@@ -198,6 +217,7 @@ def main() -> None:
     parser.add_argument("--nodes", type=int, nargs="+", default=[2, 4, 8])
     parser.add_argument("--serial", nargs="+", default=["1", "25%", "50%"])
     parser.add_argument("--modes", nargs="+", choices=["local", "ssh"], default=["local", "ssh"])
+    parser.add_argument("--strategies", nargs="+", choices=["rolling", "bluegreen"], default=["rolling"])
     parser.add_argument("--repeat", type=int, default=2, help="deploys per cell")
     parser.add_argument("--keep", action="store_true", help="keep the sandboxes' files (and each run's artifacts)")
     args = parser.parse_args()
@@ -208,24 +228,25 @@ def main() -> None:
         wars = {v: build(work / f"app-{v}.war", v) for v in ("1", "2")}
         for mode in args.modes:
             for nodes in args.nodes:
-                runs += measure(nodes, mode, args.serial, args.repeat, wars, work)
+                for strategy in args.strategies:
+                    runs += measure(nodes, mode, strategy, args.serial, args.repeat, wars, work)
     finally:
         if args.keep:
             print(f"files kept in {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
 
-    print("\n| nodes | connection | serial | batches | wall s (median) | floor s | ideal s | wall / ideal "
+    print("\n| nodes | connection | strategy | serial | batches | wall s (median) | floor s | ideal s | wall / ideal "
           "| overhead/node s | roll s | roll / ideal | roll overhead/node s | orchestrator peak RSS MiB | tree peak RSS MiB |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     cells: dict[tuple, list[Run]] = {}
     for run in runs:
-        cells.setdefault((run.mode, run.nodes, run.serial), []).append(run)
+        cells.setdefault((run.mode, run.nodes, run.strategy, run.serial), []).append(run)
     med = statistics.median
-    for (mode, nodes, serial), group in cells.items():
+    for (mode, nodes, strategy, serial), group in cells.items():
         first = group[0]
         wall, roll = med([r.wall for r in group]), med([r.roll for r in group])
-        print(f"| {nodes} | {mode} | {serial} | {first.batches} | {wall:.1f} | {first.floor:.2f} | {first.ideal:.1f} "
+        print(f"| {nodes} | {mode} | {strategy} | {serial} | {first.batches} | {wall:.1f} | {first.floor:.2f} | {first.ideal:.1f} "
               f"| {wall / first.ideal:.2f} | {med([r.overhead_per_node for r in group]):.2f} | {roll:.1f} "
               f"| {roll / first.ideal:.2f} | {med([r.roll_overhead_per_node for r in group]):.2f} "
               f"| {max(r.rss_orchestrator_kib for r in group) / 1024:.0f} | {max(r.rss_tree_kib for r in group) / 1024:.0f} |")
