@@ -4,6 +4,7 @@ rolling and blue/green.
 
     .venv/bin/python bench/fleet_scaling.py [--nodes 2 4 8] [--serial 1 25% 50%] [--modes local ssh] [--repeat 2]
     .venv/bin/python bench/fleet_scaling.py --strategies rolling bluegreen --modes local --serial 1 50% 100%
+    .venv/bin/python bench/fleet_scaling.py ... --delay-ms 5     # each deploy under wrk load (16 connections)
 
 For each fleet size and connection it sets up a sandbox on 127.0.10.x (stopped again at the
 end), deploys release 1 once to warm up, times Tomcat itself on node1 (SIGTERM to exit, then
@@ -21,6 +22,10 @@ last one enabled.
   roll         first drain started -> last node enabled: the serial part alone
   roll overhead/node  (roll - ideal) / N: what each node's turn adds above Tomcat itself; the
                target is that it stays flat as N grows
+
+With --delay-ms (or --connections) every deploy runs under the same wrk load through HAProxy
+(the load starts a second before it and stops a second after); the requests that failed are
+reported per cell. Without it the fleet is idle.
 
 With blue/green (--strategies) the floor is the idle slot's start-to-healthy alone (it is
 stopped while out of rotation, not on the way), and the roll runs from the first restart of an
@@ -46,7 +51,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.load import healthy, wait_until  # noqa: E402
+from bench.load import Load, healthy, wait_until  # noqa: E402
 from orchestrator import haproxy_admin, sandbox  # noqa: E402
 from orchestrator.plan import serial_batches  # noqa: E402
 from orchestrator.processes import owned_pid, terminate  # noqa: E402
@@ -65,6 +70,8 @@ class Run:
     roll: float                   # first drain started -> last enable done (the serial part alone)
     rss_orchestrator_kib: int
     rss_tree_kib: int
+    failed: int | None = None      # requests the load saw fail during the deploy (None: no load)
+    requests: int | None = None
 
     @property
     def batches(self) -> int:
@@ -185,7 +192,7 @@ def tomcat_floor(box: sandbox.Sandbox, name: str = "node1", times: int = 3) -> f
 
 
 def measure(nodes: int, mode: str, strategy: str, serials: list[str], repeat: int, wars: dict[str, Path],
-            work: Path) -> list[Run]:
+            work: Path, load: dict | None = None) -> list[Run]:
     where = work / f"{mode}-{strategy}-{nodes}"
     box = sandbox.Sandbox(directory=where / "sandbox", inventory=where / "inventory", nodes=nodes, net=NET,
                           bake_seconds=0, ssh=mode == "ssh", strategy=strategy)
@@ -201,11 +208,24 @@ def measure(nodes: int, mode: str, strategy: str, serials: list[str], repeat: in
         for serial in serials:
             for _ in range(repeat):
                 current = "2" if current == "1" else "1"
-                wall, artifacts, own, tree = deploy(box, wars[current], state, serial)
-                run = Run(nodes, mode, strategy, serial, floor, wall, roll_span(artifacts), own, tree)
+                if load:
+                    traffic = Load(box.url, max_seconds=600, **load).start()
+                    try:
+                        wait_until(lambda: traffic.proc.poll() is None and healthy(box.url), timeout=10, what="load running")
+                        time.sleep(1.0)
+                        wall, artifacts, own, tree = deploy(box, wars[current], state, serial)
+                        time.sleep(1.0)  # a failure right at the end must be counted
+                    finally:
+                        report = traffic.stop()
+                    failed, requests = report.failed, report.requests
+                else:
+                    wall, artifacts, own, tree = deploy(box, wars[current], state, serial)
+                    failed = requests = None
+                run = Run(nodes, mode, strategy, serial, floor, wall, roll_span(artifacts), own, tree, failed, requests)
                 runs.append(run)
                 print(f"  {mode:<5} {strategy:<9} {nodes} nodes serial {serial:>4}: wall {wall:5.1f}s ideal {run.ideal:5.1f}s "
-                      f"overhead/node {run.overhead_per_node:4.2f}s; roll {run.roll:5.1f}s, overhead/node {run.roll_overhead_per_node:4.2f}s; rss {own // 1024} MiB (tree {tree // 1024} MiB)",
+                      f"overhead/node {run.overhead_per_node:4.2f}s; roll {run.roll:5.1f}s, overhead/node {run.roll_overhead_per_node:4.2f}s; rss {own // 1024} MiB (tree {tree // 1024} MiB)"
+                      + ("" if failed is None else f"; load: {failed} failed of {requests}"),
                       flush=True)
     finally:
         sandbox.down(box)
@@ -218,10 +238,15 @@ def main() -> None:
     parser.add_argument("--serial", nargs="+", default=["1", "25%", "50%"])
     parser.add_argument("--modes", nargs="+", choices=["local", "ssh"], default=["local", "ssh"])
     parser.add_argument("--strategies", nargs="+", choices=["rolling", "bluegreen"], default=["rolling"])
+    parser.add_argument("--delay-ms", type=float, default=None, help="run each deploy under wrk load, this pause per request")
+    parser.add_argument("--connections", type=int, default=None, help="wrk connections for the load [default: 16]")
     parser.add_argument("--repeat", type=int, default=2, help="deploys per cell")
     parser.add_argument("--keep", action="store_true", help="keep the sandboxes' files (and each run's artifacts)")
     args = parser.parse_args()
 
+    load = None
+    if args.delay_ms is not None or args.connections is not None:
+        load = {"connections": args.connections or 16, "delay_ms": args.delay_ms or 0}
     work = Path(tempfile.mkdtemp(prefix="orchestrator-scaling-"))
     runs: list[Run] = []
     try:
@@ -229,7 +254,7 @@ def main() -> None:
         for mode in args.modes:
             for nodes in args.nodes:
                 for strategy in args.strategies:
-                    runs += measure(nodes, mode, strategy, args.serial, args.repeat, wars, work)
+                    runs += measure(nodes, mode, strategy, args.serial, args.repeat, wars, work, load)
     finally:
         if args.keep:
             print(f"files kept in {work}")
@@ -237,8 +262,9 @@ def main() -> None:
             shutil.rmtree(work, ignore_errors=True)
 
     print("\n| nodes | connection | strategy | serial | batches | wall s (median) | floor s | ideal s | wall / ideal "
-          "| overhead/node s | roll s | roll / ideal | roll overhead/node s | orchestrator peak RSS MiB | tree peak RSS MiB |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "| overhead/node s | roll s | roll / ideal | roll overhead/node s | orchestrator peak RSS MiB | tree peak RSS MiB "
+          "| failed under load |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     cells: dict[tuple, list[Run]] = {}
     for run in runs:
         cells.setdefault((run.mode, run.nodes, run.strategy, run.serial), []).append(run)
@@ -249,7 +275,8 @@ def main() -> None:
         print(f"| {nodes} | {mode} | {strategy} | {serial} | {first.batches} | {wall:.1f} | {first.floor:.2f} | {first.ideal:.1f} "
               f"| {wall / first.ideal:.2f} | {med([r.overhead_per_node for r in group]):.2f} | {roll:.1f} "
               f"| {roll / first.ideal:.2f} | {med([r.roll_overhead_per_node for r in group]):.2f} "
-              f"| {max(r.rss_orchestrator_kib for r in group) / 1024:.0f} | {max(r.rss_tree_kib for r in group) / 1024:.0f} |")
+              f"| {max(r.rss_orchestrator_kib for r in group) / 1024:.0f} | {max(r.rss_tree_kib for r in group) / 1024:.0f} "
+              f"| {'-' if first.failed is None else f'{sum(r.failed for r in group)} of {sum(r.requests for r in group)}'} |")
 
 if __name__ == "__main__":
     main()
