@@ -88,14 +88,17 @@ def apply(inventory: Path, *, state_dir: Path, history: History, check: bool = F
           say: Callable[[str], None] = lambda message: None,
           on_phase: Callable[[NodeProgress, str], None] | None = None,
           on_event: Callable[[Event], None] | None = None,
-          lock_wait: bool = True, should_stop: Callable[[], bool] = lambda: False) -> ApplyResult:
+          lock_wait: bool = True, should_stop: Callable[[], bool] = lambda: False,
+          strategy: str | None = None) -> ApplyResult:
     """Bring the fleet in line with ``inventory``; with ``check``, only say what that takes.
 
+    ``strategy`` overrides the inventory's deploy_strategy (``--strategy``): a joining node gets
+    the slots of the strategy its fleet is deployed with.
     Raises InputError (nothing touched) or DeployFailed (naming the node and the step).
     """
     began = datetime.now()
     read_as = fingerprint(inventory)  # before reading it: an edit made meanwhile is seen as a change
-    fleet = load_fleet(inventory)
+    fleet = load_fleet(inventory).with_strategy(strategy)
     run_dir = Path(state_dir) / "apply" / began.strftime("%Y%m%dT%H%M%S%f")
     # a dry run only reads, like `plan`: it neither waits for a deploy nor holds one up
     lock = nullcontext() if check else DeployLock(state_dir).acquire(
@@ -113,11 +116,11 @@ def apply(inventory: Path, *, state_dir: Path, history: History, check: bool = F
             if not check:
                 roster.remember(fleet.inventory, state_dir, applied=read_as)
             return ApplyResult(found, {}, {}, (datetime.now() - began).total_seconds(), None)
-        return _run(found, run_dir, state_dir, began, on_phase, on_event, read_as)
+        return _run(found, run_dir, state_dir, began, on_phase, on_event, read_as, strategy)
 
 
 def _run(found: FleetChanges, run_dir: Path, state_dir: Path, began: datetime, on_phase, on_event,
-         read_as: str) -> ApplyResult:
+         read_as: str, strategy: str | None) -> ApplyResult:
     progress = DeployProgress(on_phase=on_phase)
 
     def handle(event: Event) -> None:
@@ -130,6 +133,8 @@ def _run(found: FleetChanges, run_dir: Path, state_dir: Path, began: datetime, o
         sources.append(roster.write_retiring_inventory(list(found.remove), state_dir, run_dir / "retiring.json",
                                                        found.kept_running))
     extravars = {"apply_join": list(found.add)}
+    if strategy is not None:
+        extravars["deploy_strategy"] = strategy
     if found.war is not None:
         extravars["war"] = str(found.war.path)
     run = run_playbook(playbook("apply.yml"), inventory=sources, run_dir=run_dir, extravars=extravars,

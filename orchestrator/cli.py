@@ -442,7 +442,9 @@ def plan(war: Path, config_path: Path | None, inventory: Path | None, serial: st
               help="History, lock, WAR store [default: the config's, else .orchestrator/].")
 @click.option("--check", is_flag=True, help="Dry run: say which nodes would be added or removed, change nothing.")
 @click.option("--no-wait", is_flag=True, help="Refuse (exit 3) instead of waiting when a deploy runs.")
-def apply(config_path: Path | None, inventory: Path | None, state_dir: Path | None, check: bool, no_wait: bool) -> None:
+@_strategy_option
+def apply(config_path: Path | None, inventory: Path | None, state_dir: Path | None, check: bool, no_wait: bool,
+          strategy: str | None) -> None:
     """Make the fleet match the inventory: add new app servers, retire removed ones.
 
     A host added under 'appservers' gets Tomcat, the last known-good release and a health
@@ -467,7 +469,7 @@ def apply(config_path: Path | None, inventory: Path | None, state_dir: Path | No
     history = History(state_dir)
     try:
         result = apply_lib.apply(inventory, state_dir=state_dir, history=history, check=check, say=click.echo,
-                                 on_phase=_phase_printer(), lock_wait=not no_wait)
+                                 on_phase=_phase_printer(), lock_wait=not no_wait, strategy=strategy)
     finally:
         history.close()
     changes = result.changes

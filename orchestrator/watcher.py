@@ -176,7 +176,8 @@ class Watcher:
         self.say(f"the inventory {self.config.inventory} changed: applying it")
         try:
             result = apply_lib.apply(self.config.inventory, state_dir=self.config.state_dir, history=self.history,
-                                     say=self.say, on_phase=self.on_phase, should_stop=self.stopping.is_set)
+                                     say=self.say, on_phase=self.on_phase, should_stop=self.stopping.is_set,
+                                     strategy=self.strategy)
         except OrchestratorError as exc:
             self.say(f"apply failed: {exc}; fix it and save the inventory again, or run 'orchestrator apply'")
             return True

@@ -62,6 +62,11 @@ def test_a_strategy_that_is_not_one_of_the_two(cluster, wars, untouched, tmp_pat
     result = deploy(cluster, wars["v2"], inventory_with(cluster, tmp_path, "node1", "deploy_strategy: purple"))
     assert result.returncode == 2
     assert "deploy_strategy is 'purple'; use 'rolling'" in result.stderr
+    # and for the other commands that take it
+    for command in (["rollback"], ["apply"], ["plan", "--war", str(wars["v2"])]):
+        result = run_cli(*command, "--strategy", "purple", "-i", cluster.inventory, "--state-dir", cluster.state_dir)
+        assert result.returncode == 2, (command, result.stdout + result.stderr)
+        assert "'purple' is not one of 'rolling', 'bluegreen'" in result.stderr, (command, result.stderr)
 
 
 def test_bluegreen_on_nodes_provisioned_with_one_slot_names_them_and_the_fix(cluster, wars, untouched):
