@@ -38,7 +38,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.load import Load, UpCount, healthy, wait_until  # noqa: E402
+from bench import load as load_lib  # noqa: E402
+from bench.load import UpCount, healthy, wait_until  # noqa: E402
 from orchestrator import deploy as deploy_lib  # noqa: E402
 from orchestrator import sandbox  # noqa: E402
 from orchestrator.processes import owned_pid, terminate  # noqa: E402
@@ -116,15 +117,7 @@ def original_haproxy(box: sandbox.Sandbox) -> None:
 
 
 def under_load(box: sandbox.Sandbox, args, action):
-    load = Load(box.url, connections=args.connections, delay_ms=args.delay_ms, max_seconds=600).start()
-    try:
-        wait_until(lambda: load.proc.poll() is None and healthy(box.url), timeout=10, what="load running")
-        time.sleep(1.0)  # a second of steady load before the deploy, as a baseline for the stall measure
-        outcome = action()
-        time.sleep(1.0)  # and one after: a failure right at the end must be counted
-    finally:
-        report = load.stop()
-    return outcome, report
+    return load_lib.under_load(box.url, action, connections=args.connections, delay_ms=args.delay_ms)
 
 
 def strategies(args) -> None:

@@ -51,7 +51,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.load import Load, healthy, wait_until  # noqa: E402
+from bench.load import healthy, under_load, wait_until  # noqa: E402
 from orchestrator import haproxy_admin, sandbox  # noqa: E402
 from orchestrator.plan import serial_batches  # noqa: E402
 from orchestrator.processes import owned_pid, terminate  # noqa: E402
@@ -209,14 +209,8 @@ def measure(nodes: int, mode: str, strategy: str, serials: list[str], repeat: in
             for _ in range(repeat):
                 current = "2" if current == "1" else "1"
                 if load:
-                    traffic = Load(box.url, max_seconds=600, **load).start()
-                    try:
-                        wait_until(lambda: traffic.proc.poll() is None and healthy(box.url), timeout=10, what="load running")
-                        time.sleep(1.0)
-                        wall, artifacts, own, tree = deploy(box, wars[current], state, serial)
-                        time.sleep(1.0)  # a failure right at the end must be counted
-                    finally:
-                        report = traffic.stop()
+                    (wall, artifacts, own, tree), report = under_load(
+                        box.url, lambda: deploy(box, wars[current], state, serial), **load)
                     failed, requests = report.failed, report.requests
                 else:
                     wall, artifacts, own, tree = deploy(box, wars[current], state, serial)

@@ -120,6 +120,23 @@ def healthy(url: str) -> bool:
         return False
 
 
+def under_load(url: str, action, *, connections: int = 16, delay_ms: float = 0, max_seconds: int = 600):
+    """Run ``action`` while wrk keeps ``connections`` busy through ``url``; returns (its result, the LoadReport).
+
+    A second of steady load comes before it (a baseline for the stall measure) and one after
+    it (a failure right at the end must be counted).
+    """
+    load = Load(url, connections=connections, delay_ms=delay_ms, max_seconds=max_seconds).start()
+    try:
+        wait_until(lambda: load.proc.poll() is None and healthy(url), timeout=10, what="load running")
+        time.sleep(1.0)
+        outcome = action()
+        time.sleep(1.0)
+    finally:
+        report = load.stop()
+    return outcome, report
+
+
 class UpCount:
     """How many servers of an HAProxy backend read UP, sampled every 100 ms while in use;
     ``.lowest`` once left (None if no sample was taken)."""
