@@ -69,12 +69,12 @@ from ansible.module_utils.catalina import CatalinaError, running_pid, start, sto
 from ansible.module_utils.fsutil import swap_link
 
 
-def install(p: dict) -> dict:
+def install(p: dict, war: str) -> dict:
     """Copy the release's WAR into the base, drop what Tomcat unpacked from the last one, move the links."""
     webapps = os.path.join(p["tomcat_base"], "webapps")
     target = os.path.join(webapps, p["context"] + ".war")
     tmp = os.path.join(webapps, f".{p['context']}.war.tmp")
-    shutil.copyfile(os.path.join(p["root"], "releases", p["release"], "app.war"), tmp)
+    shutil.copyfile(war, tmp)
     os.replace(tmp, target)
     for stale in (os.path.join(webapps, p["context"]),
                   os.path.join(p["tomcat_base"], "work", "Catalina", "localhost", p["context"])):
@@ -93,7 +93,7 @@ def install(p: dict) -> dict:
     return {"war": target, "current": p["release"]}
 
 
-def restart(module: AnsibleModule, p: dict) -> None:
+def restart(module: AnsibleModule, p: dict, war: str) -> None:
     """Stop, install, start; each step timed for the progress view."""
     base = p["tomcat_base"].rstrip("/")
     pid_file = os.path.join(base, "temp", "catalina.pid")
@@ -104,7 +104,7 @@ def restart(module: AnsibleModule, p: dict) -> None:
         module.warn(f"Tomcat (pid {pid}) ignored SIGTERM for {p['stop_timeout']}s and was killed")
     steps["stop"].append(time.time())
     steps["install"] = [steps["stop"][1]]
-    installed = install(p)
+    installed = install(p, war)
     steps["install"].append(time.time())
     steps["start"] = [steps["install"][1]]
     try:
@@ -140,8 +140,8 @@ def main() -> None:
     if module.check_mode:
         module.exit_json(changed=True)
     if p["restart"]:
-        restart(module, p)
-    module.exit_json(changed=True, **install(p))
+        restart(module, p, war)
+    module.exit_json(changed=True, **install(p, war))
 
 
 if __name__ == "__main__":
