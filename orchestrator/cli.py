@@ -127,9 +127,12 @@ def _print_summary(result) -> None:
               help="History, lock and artifacts [default: the config's, else .orchestrator/].")
 @click.option("--no-wait", is_flag=True, help="Refuse (exit 3) instead of waiting when another deploy runs.")
 @click.option("--check", is_flag=True, help="Dry run: show the plan (as `orchestrator plan`), change nothing.")
+@click.option("--migrations", "migrations_tree", type=click.Path(path_type=Path), default=None,
+              help="With --war: the release's source tree; the config's [migrate] commands run there, expand "
+                   "before the roll and contract after it, as for the watcher's deploys.")
 @_strategy_option
 def deploy(war: Path | None, rev: str | None, config_path: Path | None, inventory: Path | None, serial: str | None,
-           state_dir: Path | None, no_wait: bool, check: bool, strategy: str | None) -> None:
+           state_dir: Path | None, no_wait: bool, check: bool, migrations_tree: Path | None, strategy: str | None) -> None:
     """Roll a WAR (--war) or a built and tested revision (--rev) across the app servers.
 
     Each node is drained in HAProxy, stopped, given the release, started, health-checked on
@@ -138,14 +141,18 @@ def deploy(war: Path | None, rev: str | None, config_path: Path | None, inventor
     (the watcher's, say) unless --no-wait. Exit codes: 2 bad input, nothing touched; 1 the
     deploy failed (or its release was rejected); 5 it failed and the fleet is left on more than
     one release (the message says which node runs what); 3 another deploy is running (--no-wait).
+    A failed contract migration exits 1 too, with the release live on every node.
 
     Example:
 
         orchestrator deploy --war build/app.war --inventory inventory/production
 
+        orchestrator deploy --war build/app.war --migrations .   # run [migrate] from this checkout
+
         orchestrator deploy --rev 3f2a9c1d0b7e
     """
     from orchestrator import deploy as deploy_lib
+    from orchestrator import migrations as migrations_lib
     from orchestrator import pipeline
     from orchestrator.history import History
 
@@ -163,9 +170,20 @@ def deploy(war: Path | None, rev: str | None, config_path: Path | None, inventor
     state_dir = state_dir or (config.state_dir if config is not None else default_state_dir())
     report = pipeline.Reporter(say=click.echo, on_phase=_phase_printer())
 
+    migrations = None
+    if migrations_tree is not None:
+        if war is None:
+            raise InputError("--migrations goes with --war; a --rev deploy runs the revision's own migrations")
+        if config is None or config.migrate is None:
+            raise InputError("--migrations needs [migrate] in orchestrator.toml (the commands and the migrations' "
+                             "directory): add it, or pass --config with the file that has it")
+        migrations = migrations_lib.plan(config.migrate, migrations_tree)
     if war is not None:
         # bad input: exit 2 before any record
         plan = deploy_lib.plan(war, inventory=inventory, serial=serial, strategy=strategy)
+        if migrations is None and config is not None and config.migrate is not None:
+            click.echo("warning: [migrate] is configured but no --migrations DIR was given: no migration runs; "
+                       "the release needs its expand migrations in already")
         click.echo(f"deploying release {plan.war.release_id} (sha256 {plan.war.sha256})")
         click.echo(f"  to {', '.join(plan.fleet.appservers)} behind {', '.join(plan.fleet.loadbalancers)}, "
                    f"{plan.fleet.strategy}, batch size {serial or 'from the inventory (default 1)'}")
@@ -181,7 +199,8 @@ def deploy(war: Path | None, rev: str | None, config_path: Path | None, inventor
             try:
                 result = pipeline.deploy_war(war, inventory=inventory, state_dir=state_dir, history=history,
                                              deploy_id=deploy_id, serial=serial, report=report,
-                                             lock_wait=not no_wait, where=where, strategy=strategy)
+                                             lock_wait=not no_wait, where=where, strategy=strategy,
+                                             migrations=migrations)
             except OrchestratorError as exc:
                 partial = getattr(exc, "result", None)
                 if partial is not None and partial.nodes:
@@ -200,15 +219,19 @@ def deploy(war: Path | None, rev: str | None, config_path: Path | None, inventor
 @click.option("--inventory", "-i", type=click.Path(path_type=Path), default=None)
 @click.option("--state-dir", type=click.Path(path_type=Path), default=None)
 @click.option("--no-wait", is_flag=True, help="Refuse (exit 3) instead of waiting when another deploy runs.")
+@click.option("--force", is_flag=True,
+              help="Roll back even to a release from before a contract migration that has run since.")
 @_strategy_option
 def rollback(to: str | None, config_path: Path | None, inventory: Path | None, state_dir: Path | None,
-             no_wait: bool, strategy: str | None) -> None:
+             no_wait: bool, force: bool, strategy: str | None) -> None:
     """Roll the fleet back to the previous known-good release, or to --to RELEASE.
 
     Rolls like a deploy: each node drained, switched, health-checked and put back. A node
     that no longer has the release gets it again from the orchestrator's store of WARs.
     With bluegreen, while the old slots still run the release (bluegreen_keep_seconds after
-    the deploy), it only switches HAProxy back to them: no JVM starts.
+    the deploy), it only switches HAProxy back to them: no JVM starts. A release from before a
+    contract migration that has run since is refused (exit 2, naming the migration) unless --force:
+    the schema no longer has what it uses.
 
     Example:
 
@@ -226,7 +249,7 @@ def rollback(to: str | None, config_path: Path | None, inventory: Path | None, s
     try:
         deploy_id, release = pipeline.rollback(inventory=inventory, state_dir=state_dir, history=history, to=to,
                                                report=pipeline.Reporter(click.echo, _phase_printer()),
-                                               lock_wait=not no_wait, strategy=strategy)
+                                               lock_wait=not no_wait, strategy=strategy, force=force)
     finally:
         history.close()
     click.echo(f"rollback #{deploy_id}: the fleet is on {release}")
@@ -738,11 +761,14 @@ _dir_option = click.option("--dir", "directory", type=click.Path(path_type=Path)
 @click.option("--strategy", type=click.Choice(["rolling", "bluegreen"]), default="rolling", show_default=True,
               help="How deploys switch releases: rolling restarts each node; bluegreen gives each node two "
                    "Tomcat slots (ports 8080 and 8081) and switches HAProxy between them.")
+@click.option("--database", is_flag=True,
+              help="A PostgreSQL of the sandbox's own on 127.0.NET.200: the sample application writes a table on "
+                   "every page, and each deploy runs its schema migrations (expand before, contract after).")
 @_dir_option
 @click.option("--inventory", "-i", type=click.Path(path_type=Path), default=None,
               help="Where to write the inventory [default: inventory/sandbox].")
-def sandbox_up(nodes: int, net: int, bake_seconds: float, ssh: bool, strategy: str, directory: Path | None,
-               inventory: Path | None) -> None:
+def sandbox_up(nodes: int, net: int, bake_seconds: float, ssh: bool, strategy: str, database: bool,
+               directory: Path | None, inventory: Path | None) -> None:
     """Provision HAProxy, NODES Tomcat instances and a central hg repository (idempotent).
 
     The repository (DIR/central) has the push hook installed; DIR/clone is a working clone of
@@ -757,10 +783,13 @@ def sandbox_up(nodes: int, net: int, bake_seconds: float, ssh: bool, strategy: s
 
     box = sandbox_lib.Sandbox(directory=(directory or _default_sandbox_dir()).resolve(),
                               inventory=(inventory or _default_inventory()).resolve(), nodes=nodes, net=net,
-                              bake_seconds=bake_seconds, ssh=ssh, strategy=strategy)
-    click.echo(f"provisioning {nodes} node(s) ({strategy}) and HAProxy in {box.directory} ...")
+                              bake_seconds=bake_seconds, ssh=ssh, strategy=strategy, database=database)
+    click.echo(f"provisioning {nodes} node(s) ({strategy}) and HAProxy{' and PostgreSQL' if database else ''} "
+               f"in {box.directory} ...")
     sandbox_lib.up(box)
     click.echo(f"sandbox up: {box.url} (inventory {box.inventory})")
+    if box.db is not None:
+        click.echo(f"  database {box.db.address}:{sandbox_lib.sandbox_db.PORT} (settings for psql: {box.db.env_file})")
     click.echo(f"  repository {box.central}, working clone {box.clone}, config {box.config}")
 
 

@@ -20,6 +20,14 @@
     inventory = "inventory/production"   # relative paths are relative to this file
     state_directory = "/var/lib/orchestrator"
     rescan_seconds = 5                   # the watcher also scans the spool this often
+
+    [migrate]                            # optional: schema changes (orchestrator/migrations.py)
+    directory = "db/migrations"          # in the revision: NNN-name.expand.sql, NNN-name.contract.sql
+    expand = "db/migrate expand"         # run in the revision, once per deploy, before any node is touched
+    contract = "db/migrate contract"     # run once every node is on the release and has passed its bake
+    timeout = 300                        # seconds, for each phase
+    environment = "/etc/orchestrator/db.env"   # KEY=VALUE lines for the commands (PGHOST, PGPASSFILE...):
+                                               # how they reach the database; never a password in this file
 """
 
 from __future__ import annotations
@@ -41,6 +49,24 @@ class Stage:
 
 
 @dataclass(frozen=True)
+class Migrate:
+    """How the schema changes: the migrations' directory in a release's tree, and a command per phase."""
+
+    directory: str
+    expand: str
+    contract: str
+    timeout: float
+    environment: Path | None  # a file of KEY=VALUE lines added to the commands' environment
+
+    def command(self, phase: str) -> Stage:
+        return Stage(self.expand if phase == "expand" else self.contract, self.timeout)
+
+
+MIGRATE_KEYS = ("directory", "expand", "contract", "timeout", "environment")
+MAX_MIGRATE_SECONDS = 86400
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     repository: Path
@@ -52,6 +78,7 @@ class Config:
     inventory: Path
     state_dir: Path
     rescan_seconds: float
+    migrate: Migrate | None = None
 
     @property
     def vcs(self) -> str:
@@ -125,4 +152,36 @@ def load(path: Path) -> Config:
         inventory=r.path_of("deploy.inventory", fix="name the inventory to deploy to"),
         state_dir=r.path_of("deploy.state_directory", fix="name a directory for history and artifacts"),
         rescan_seconds=r.seconds("deploy.rescan_seconds", 5),
+        migrate=_migrate(r),
+    )
+
+
+def _migrate(r: _Reader) -> Migrate | None:
+    """[migrate], checked: a table without it means the application has no schema to change."""
+    table = r.data.get("migrate")
+    if table is None:
+        return None
+    if not isinstance(table, dict):
+        raise InputError(f"{r.path}: migrate is not a table; write it as [migrate]")
+    unknown = sorted(set(table) - set(MIGRATE_KEYS))
+    if unknown:
+        raise r._fail(f"migrate.{unknown[0]}", "is not a setting of [migrate]",
+                      f"use {', '.join(MIGRATE_KEYS)}; database passwords go in the file named by environment "
+                      "(or one it points to, like PGPASSFILE), never in orchestrator.toml")
+    directory = r.get("migrate.directory", str, fix='give the migrations\' directory in the revision, e.g. "db/migrations"')
+    if directory.startswith("/") or ".." in Path(directory).parts:
+        raise r._fail("migrate.directory", f"is {directory!r}", "give a directory inside the revision, e.g. \"db/migrations\"")
+    timeout = r.seconds("migrate.timeout", 300)
+    if timeout > MAX_MIGRATE_SECONDS:
+        raise r._fail("migrate.timeout", f"is {timeout:g}", f"give at most {MAX_MIGRATE_SECONDS} seconds (a day)")
+    environment = r.path_of("migrate.environment") if "environment" in table else None
+    if environment is not None and not environment.is_file():
+        raise r._fail("migrate.environment", f"is {environment}, which does not exist",
+                      "create it with the database settings as KEY=VALUE lines, or remove the setting")
+    return Migrate(
+        directory=directory,
+        expand=r.get("migrate.expand", str, fix='add expand = "db/migrate expand" under [migrate]'),
+        contract=r.get("migrate.contract", str, fix='add contract = "db/migrate contract" under [migrate]'),
+        timeout=timeout,
+        environment=environment,
     )

@@ -13,8 +13,12 @@ from pathlib import Path
 
 from orchestrator.errors import InputError
 
-SCHEMA_VERSION = 4
-STAGES = ("pushed", "claimed", "built", "tested", "deploy_started", "finished")
+SCHEMA_VERSION = 5
+# When each stage was reached. With [migrate]: expand runs from expand_started to expanded (under
+# the lock, before any node is touched), the roll ends at rolled (every node done and baked),
+# contract runs from contract_started to contracted.
+STAGES = ("pushed", "claimed", "built", "tested", "expand_started", "expanded", "deploy_started", "rolled",
+          "contract_started", "contracted", "finished")
 # A release's standing: deployed (rolled out, no bake), verified (passed its bake on every node),
 # rejected (failed its health check or bake: the rule and numbers are kept), rolled_back (the
 # fleet was taken back from it). The last known-good release is the newest deployed or verified.
@@ -86,6 +90,34 @@ ALTER TABLE node_results ADD COLUMN slot TEXT;
 """
 
 
+# Version 5: schema migrations - the migration stages' times, the schema each release runs with,
+# and every contract migration that has run (a rollback to a release from before one is refused).
+MIGRATIONS = """
+ALTER TABLE deploys ADD COLUMN expand_started REAL;
+ALTER TABLE deploys ADD COLUMN expanded REAL;
+ALTER TABLE deploys ADD COLUMN rolled REAL;
+ALTER TABLE deploys ADD COLUMN contract_started REAL;
+ALTER TABLE deploys ADD COLUMN contracted REAL;
+ALTER TABLE releases ADD COLUMN schema_expand INTEGER;    -- schema version once its expand ran
+ALTER TABLE releases ADD COLUMN schema_contract INTEGER;  -- once its contract ran too
+ALTER TABLE releases ADD COLUMN migrations TEXT;          -- JSON: the migration files of its revision
+CREATE TABLE contracts (
+    migration      TEXT PRIMARY KEY,   -- a contract migration's file name
+    release_id     TEXT NOT NULL,      -- the release whose deploy ran it
+    deploy_id      INTEGER NOT NULL,
+    ran            REAL NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class Contract:
+    migration: str
+    release_id: str
+    deploy_id: int
+    ran: float
+
+
 @dataclass
 class Verdict:
     deploy_id: int
@@ -110,9 +142,18 @@ class Release:
     deployed: float | None
     deploy_id: int | None
     reason: str | None
+    schema_expand: int | None = None
+    schema_contract: int | None = None
+    migrations: list[str] | None = None  # the migration files of its revision (None: not known)
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> "Release":
+        data = dict(row)
+        data["migrations"] = json.loads(data["migrations"]) if data.get("migrations") else None
+        return cls(**data)
 
 
 @dataclass
@@ -155,8 +196,9 @@ class History:
             self.db.execute("PRAGMA journal_mode=WAL")
             version = self.db.execute("PRAGMA user_version").fetchone()[0]
             # each version adds to the one before; one transaction: a crash leaves no half-made schema
-            missing = {0: SCHEMA + LEDGER + VERDICTS + SLOT_COLUMN, 1: LEDGER + VERDICTS + SLOT_COLUMN,
-                       2: VERDICTS + SLOT_COLUMN, 3: SLOT_COLUMN}.get(version)
+            missing = {0: SCHEMA + LEDGER + VERDICTS + SLOT_COLUMN + MIGRATIONS,
+                       1: LEDGER + VERDICTS + SLOT_COLUMN + MIGRATIONS, 2: VERDICTS + SLOT_COLUMN + MIGRATIONS,
+                       3: SLOT_COLUMN + MIGRATIONS, 4: MIGRATIONS}.get(version)
             if missing is not None:
                 self.db.executescript(f"BEGIN; {missing} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
         except (OSError, sqlite3.Error) as exc:
@@ -270,11 +312,29 @@ class History:
 
     def releases(self) -> list[Release]:
         rows = self.db.execute("SELECT * FROM releases ORDER BY COALESCE(deployed, changed) DESC").fetchall()
-        return [Release(**dict(r)) for r in rows]
+        return [Release.from_row(r) for r in rows]
 
     def release(self, release_id: str) -> Release | None:
         row = self.db.execute("SELECT * FROM releases WHERE release_id = ?", (release_id,)).fetchone()
-        return Release(**dict(row)) if row else None
+        return Release.from_row(row) if row else None
+
+    # --- the schema ---
+
+    def set_schema(self, release_id: str, *, files: list[str], expand: int | None = None,
+                   contract: int | None = None) -> None:
+        """What the release's revision holds, and the schema version it runs with after each phase."""
+        self.db.execute("""UPDATE releases SET migrations = ?, schema_expand = COALESCE(?, schema_expand),
+                               schema_contract = COALESCE(?, schema_contract) WHERE release_id = ?""",
+                        (json.dumps(files), expand, contract, release_id))
+
+    def record_contracts(self, deploy_id: int, release_id: str, migrations: list[str]) -> None:
+        """Contract migrations now applied; the first deploy that ran each one keeps it."""
+        now = time.time()
+        for migration in migrations:
+            self.db.execute("INSERT OR IGNORE INTO contracts VALUES (?, ?, ?, ?)", (migration, release_id, deploy_id, now))
+
+    def contracts(self) -> list[Contract]:
+        return [Contract(**dict(r)) for r in self.db.execute("SELECT * FROM contracts ORDER BY ran")]
 
     def known_good(self) -> list[Release]:
         """Releases that went live and were not rejected or rolled back since, newest first."""

@@ -20,6 +20,7 @@ from typing import Callable, Iterator
 
 from orchestrator import bluegreen as bluegreen_lib
 from orchestrator import deploy as deploy_lib
+from orchestrator import migrations as migrations_lib
 from orchestrator import roster, vcs
 from orchestrator.config import Config, Stage
 from orchestrator.errors import DeployFailed, InputError, MixedFleet, OrchestratorError
@@ -35,9 +36,20 @@ TAIL_BYTES = 4000
 class StageFailed(OrchestratorError):
     """A pipeline stage failed; nothing was deployed."""
 
-    def __init__(self, stage: str, message: str, tail: str = ""):
+    def __init__(self, stage: str, message: str, tail: str = "", *, exit_code: int = 1):
         super().__init__(f"{stage} failed: {message}")
-        self.stage, self.tail = stage, tail
+        self.stage, self.tail, self.exit_code = stage, tail, exit_code
+
+
+class ContractFailed(OrchestratorError):
+    """The release is live on every node, but its contract migrations failed (recorded; exit 1).
+
+    The next deploy runs the contract phase again: the migrations still pending are applied then.
+    """
+
+
+class SchemaMovedOn(InputError):
+    """A rollback to a release the schema no longer fits: a contract migration ran since (exit 2)."""
 
 
 @dataclass(frozen=True)
@@ -118,6 +130,8 @@ def recorded(history: History, deploy_id: int) -> Iterator[dict]:
     except LockBusy as exc:
         _finish(history, deploy_id, "refused", "lock", str(exc), "")
         raise
+    except ContractFailed:
+        raise  # the deploy went through and said so
     except OrchestratorError as exc:
         _finish(history, deploy_id, "failed", where["stage"], str(exc), "")
         raise
@@ -146,6 +160,14 @@ def run(config: Config, trigger: Trigger, *, history: History, report: Reporter 
         # (reproducible-builds.org's convention; a build that ignores it still deploys)
         env = dict(os.environ, ORCHESTRATOR_REVISION=revision)
         env.setdefault("SOURCE_DATE_EPOCH", str(vcs.commit_time(config.repository, revision)))
+        migrations = None
+        if config.migrate is not None:
+            # a revision whose migrations the orchestrator cannot place is refused before its build
+            where["stage"] = "migrate"
+            try:
+                migrations = migrations_lib.plan(config.migrate, src)
+            except InputError as exc:
+                raise StageFailed("migrate", str(exc), exit_code=2) from None
         where["stage"] = "build"
         report.say(f"deploy #{deploy_id}: building")
         run_stage("build", config.build, src, work / "build.log", env)
@@ -158,7 +180,7 @@ def run(config: Config, trigger: Trigger, *, history: History, report: Reporter 
         war = find_artifact(src, config.artifact)
         deploy_war(war, inventory=config.inventory, state_dir=config.state_dir, history=history, deploy_id=deploy_id,
                    serial=serial, report=report, lock_wait=lock_wait, should_stop=should_stop, where=where,
-                   strategy=strategy)
+                   strategy=strategy, migrations=migrations)
         shutil.rmtree(src, ignore_errors=True)
     return deploy_id
 
@@ -182,11 +204,15 @@ def _already_live(history: History, revision: str, deploy_id: int, report: Repor
 def deploy_war(war: Path, *, inventory: Path, state_dir: Path, history: History, deploy_id: int,
                serial: str | None = None, report: Reporter | None = None, lock_wait: bool = True,
                should_stop: Callable[[], bool] = lambda: False, where: dict | None = None,
-               known_good: str | None = None, strategy: str | None = None) -> deploy_lib.DeployResult:
+               known_good: str | None = None, strategy: str | None = None,
+               migrations: migrations_lib.Plan | None = None) -> deploy_lib.DeployResult:
     """Check, store and roll out one WAR under the deploy lock, recording the result in ``deploy_id``.
 
     ``known_good`` (why the release is trusted) skips the judge: see ``deploy.deploy``.
     ``strategy`` (rolling or bluegreen) overrides the inventory's deploy_strategy.
+    ``migrations``: the release's expand migrations run before any node is touched (a failure
+    deploys nothing), its contract migrations once every node is on it and has passed its bake
+    (a failure leaves the fleet on it and raises ContractFailed once all is recorded).
     """
     report = report or Reporter()
     where = where if where is not None else {}
@@ -213,6 +239,8 @@ def deploy_war(war: Path, *, inventory: Path, state_dir: Path, history: History,
         if orphans:
             report.say(f"stopped {len(orphans)} deploy run(s) left behind by an orchestrator that died "
                        f"(pids {', '.join(map(str, orphans))}); this deploy puts every node right")
+        if migrations is not None:
+            _migrate(migrations, "expand", history, deploy_id, state_dir, report, where)
         where["stage"] = "deploy"
         history.mark(deploy_id, "deploy_started")
         report.say(f"deploy #{deploy_id}: rolling out {plan.war.release_id} (sha256 {plan.war.sha256[:16]}…)")
@@ -248,13 +276,27 @@ def deploy_war(war: Path, *, inventory: Path, state_dir: Path, history: History,
             else:
                 outcome = f"deploy_failure_policy is 'stop': {', '.join(partial.updated)} stay on {plan.war.release_id}"
             raise _said_if_mixed(DeployFailed(f"{exc}; {outcome}"), partial, state_dir) from None
+        history.mark(deploy_id, "rolled")
         # recorded before the lock goes: the next deploy reads this one's outcome and the ledger
         _record_nodes(history, deploy_id, result)
         history.record_verdicts(deploy_id, plan.war.release_id, result.verdicts)
         # how to reach each node, for the day it leaves the inventory (orchestrator apply retires it)
         roster.remember(inventory, state_dir)
-        history.update(deploy_id, artifacts=str(result.run.artifacts), outcome="deployed", stage="done",
-                       message="; ".join(result.incidents) or None)
+        contract_failed = None
+        if migrations is not None:
+            try:
+                _migrate(migrations, "contract", history, deploy_id, state_dir, report, where)
+            except StageFailed as exc:
+                contract_failed = ContractFailed(
+                    f"{exc}. {plan.war.release_id} is live on every node; the schema still holds what the old "
+                    "release used. The next deploy runs the contract phase again")
+                contract_failed.tail, contract_failed.result = exc.tail, result
+            else:
+                history.record_contracts(deploy_id, plan.war.release_id, [m.file for m in migrations.schema.of("contract")])
+        said = [*result.incidents, *([str(contract_failed)] if contract_failed else [])]
+        history.update(deploy_id, artifacts=str(result.run.artifacts), outcome="deployed",
+                       stage="contract" if contract_failed else "done", message="; ".join(said) or None,
+                       output_tail=contract_failed.tail if contract_failed else None)
         history.mark(deploy_id, "finished")
         if bluegreen and result.updated and plan.fleet.keep_seconds > 0:
             bluegreen_lib.schedule_promote(plan.fleet.inventory, state_dir, plan.fleet.keep_seconds)
@@ -270,7 +312,30 @@ def deploy_war(war: Path, *, inventory: Path, state_dir: Path, history: History,
                                 reason=None if result.verified or not result.verdicts else result.unverified())
         else:
             history.set_release(plan.war.release_id, standing.status, deploy_id=deploy_id, reason=standing.reason)
+        if migrations is not None:
+            history.set_schema(plan.war.release_id, files=migrations.schema.files,
+                               expand=migrations.schema.expand_version,
+                               contract=None if contract_failed else migrations.schema.version)
+    if contract_failed is not None:
+        raise contract_failed
     return result
+
+
+def _migrate(migrations: migrations_lib.Plan, phase: str, history: History, deploy_id: int, state_dir: Path,
+             report: Reporter, where: dict) -> None:
+    """Run one phase's command in the release's tree: its output kept like the build's, its times recorded."""
+    where["stage"] = phase
+    pending = migrations.schema.of(phase)
+    history.mark(deploy_id, f"{phase}_started")
+    report.say(f"deploy #{deploy_id}: {phase}: {migrations.settings.command(phase).command} "
+               f"({len(pending)} {phase} migration(s) in {migrations.schema.directory.name}/; the command applies the pending ones)")
+    work = state_dir / "work" / str(deploy_id)
+    work.mkdir(parents=True, exist_ok=True)
+    began = time.monotonic()
+    run_stage(phase, migrations.settings.command(phase), migrations.tree, work / f"{phase}.log",
+              migrations.command_env(dict(os.environ), phase))
+    history.mark(deploy_id, "expanded" if phase == "expand" else "contracted")
+    report.say(f"deploy #{deploy_id}: {phase} done in {time.monotonic() - began:.1f}s")
 
 
 def _said_if_mixed(error: DeployFailed, partial: deploy_lib.DeployResult, state_dir: Path) -> DeployFailed:
@@ -328,13 +393,16 @@ def _roll_back_updated(failed: deploy_lib.DeployResult, state_dir: Path, report:
 
 
 def rollback(*, inventory: Path, state_dir: Path, history: History, to: str | None = None,
-             report: Reporter | None = None, lock_wait: bool = True, strategy: str | None = None) -> tuple[int, str]:
+             report: Reporter | None = None, lock_wait: bool = True, strategy: str | None = None,
+             force: bool = False) -> tuple[int, str]:
     """Roll the fleet to ``to``, or to the last known-good release before the current one.
 
     Rolls like a deploy (drain, health gate, enable; a node missing the release gets it from
     the orchestrator's store of WARs), without judging a release the ledger knows as good.
     With blue/green, inside the window in which the old slots still run the release, it is one
     HAProxy switch per node instead (no JVM started). Returns (history id, release id).
+    Refuses (SchemaMovedOn) a release from before a contract migration that has run since,
+    unless ``force``.
     """
     report = report or Reporter()
     current = history.last_known_good()
@@ -349,6 +417,8 @@ def rollback(*, inventory: Path, state_dir: Path, history: History, to: str | No
         if target is None:
             known = ", ".join(r.release_id for r in history.releases()[:10]) or "none"
             raise InputError(f"unknown release {to!r}; known releases: {known} (orchestrator releases)")
+    if not force:
+        refuse_if_schema_moved_on(history, target)
     store = stored_war(state_dir, target.release_id)
     if not store.is_file():
         raise InputError(f"the WAR of {target.release_id} is not in {store.parent}: it cannot be sent to the nodes")
@@ -364,6 +434,25 @@ def rollback(*, inventory: Path, state_dir: Path, history: History, to: str | No
         if current is not None and current.release_id != target.release_id:
             history.set_release(current.release_id, "rolled_back", reason=f"rolled back to {target.release_id} (deploy #{deploy_id})")
     return deploy_id, target.release_id
+
+
+def refuse_if_schema_moved_on(history: History, target) -> None:
+    """SchemaMovedOn when a contract migration has run that ``target``'s revision did not have.
+
+    Such a migration took away something the releases before it used: ``target`` would fail on
+    today's schema. A release whose migrations the ledger does not know predates them all.
+    """
+    known = set(target.migrations or ())
+    standing = [c for c in history.contracts() if c.migration not in known]
+    if not standing:
+        return
+    first = standing[0]
+    others = f" (and {', '.join(c.migration for c in standing[1:])})" if standing[1:] else ""
+    raise SchemaMovedOn(
+        f"rollback to {target.release_id} refused: contract migration {first.migration}{others} ran with "
+        f"{first.release_id} (deploy #{first.deploy_id}) after {target.release_id} was built, and took away what "
+        f"{target.release_id} uses. Roll forward instead (a release that reverts the change in code, with an expand "
+        "migration that brings back what it needs), or pass --force if you know it runs on today's schema")
 
 
 def _switched_back(fleet, target, history: History, deploy_id: int, state_dir: Path, report: Reporter,

@@ -42,10 +42,10 @@ def owned_pid(pid_file: Path, marker: str) -> int | None:
     return pid
 
 
-def terminate(pid: int, *, timeout: float = 15.0) -> bool:
-    """SIGTERM, wait until the process is gone (bounded), then SIGKILL. True if it had to be killed."""
+def terminate(pid: int, *, timeout: float = 15.0, first: int = signal.SIGTERM) -> bool:
+    """``first`` (SIGTERM), wait until the process is gone (bounded), then SIGKILL. True if it had to be killed."""
     try:
-        os.kill(pid, signal.SIGTERM)
+        os.kill(pid, first)
     except ProcessLookupError:
         return False
     deadline = time.monotonic() + timeout

@@ -20,7 +20,7 @@ import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from orchestrator import haproxy_admin
+from orchestrator import haproxy_admin, sandbox_db
 from orchestrator.bluegreen import PROMOTE_MARKER, PROMOTE_PID
 from orchestrator.errors import InputError, SandboxError
 from orchestrator.fsutil import write_atomic
@@ -55,6 +55,9 @@ class Sandbox:
     ssh: bool = False
     # deploy_strategy: rolling (one Tomcat per node) or bluegreen (two slots per node)
     strategy: str = "rolling"
+    # a PostgreSQL of its own on 127.0.<net>.200 that the sample application writes to, and
+    # schema migrations in the pipeline ([migrate] in orchestrator.toml)
+    database: bool = False
 
     def __post_init__(self) -> None:
         if not 1 <= self.nodes <= MAX_NODES:
@@ -98,6 +101,10 @@ class Sandbox:
     @property
     def config(self) -> Path:
         return self.directory / "orchestrator.toml"
+
+    @property
+    def db(self) -> sandbox_db.Database | None:
+        return sandbox_db.Database(self.directory, self.net) if self.database else None
 
     @property
     def ssh_dir(self) -> Path:
@@ -145,7 +152,8 @@ class Sandbox:
             raise SandboxError(f"{path} is not valid JSON ({exc}): run 'orchestrator sandbox up' to rewrite it") from None
         return cls(directory=Path(data["directory"]), inventory=Path(data["inventory"]),
                    nodes=int(data["nodes"]), net=int(data["net"]), bake_seconds=float(data.get("bake_seconds", 0)),
-                   ssh=bool(data.get("ssh", False)), strategy=str(data.get("strategy", "rolling")))
+                   ssh=bool(data.get("ssh", False)), strategy=str(data.get("strategy", "rolling")),
+                   database=bool(data.get("database", False)))
 
 
 def check_prerequisites() -> None:
@@ -184,6 +192,10 @@ def render_inventory(box: Sandbox) -> dict[str, str]:
     ]
     for i, name in enumerate(box.node_names, start=1):
         hosts += [f"        {name}:", f"          ansible_host: {box.node_address(i)}"]
+    if box.db is not None:
+        # where playbooks/migrate.yml runs the migration commands (once, on the group's first host)
+        hosts[hosts.index("    appservers:"):hosts.index("    appservers:")] = [
+            "    migrators:", "      hosts:", "        db1:", f"          ansible_host: {box.db.address}"]
     if box.ssh:
         hosts += [
             "      vars:",
@@ -222,6 +234,12 @@ webapp_bake_interval: 1
 webapp_bake_max_seconds: 120
 webapp_bake_warmup_seconds: 1
 """
+    if box.db is not None:
+        db = box.db
+        appservers = appservers.replace('-Dtomcat.util.scan.StandardJarScanFilter.jarsToSkip=*.jar"', (
+            "-Dtomcat.util.scan.StandardJarScanFilter.jarsToSkip=*.jar"
+            f" -Dsample.db.url={db.jdbc_url} -Dsample.db.user={sandbox_db.USER}"
+            f" -Dsample.db.passwordFile={db.password_file} -Dsample.node={{{{ inventory_hostname }}}}\""))
     return {
         "hosts.yml": "\n".join(hosts) + "\n",
         "group_vars/loadbalancers.yml": loadbalancers,
@@ -251,7 +269,14 @@ timeout = 300
 inventory = "{box.inventory}"
 state_directory = "{box.directory / 'state'}"
 rescan_seconds = 5
-"""
+""" + ("" if box.db is None else f"""
+[migrate]
+directory = "db/migrations"
+expand = "db/migrate expand"
+contract = "db/migrate contract"
+timeout = 120
+environment = "{box.db.env_file}"
+""")
 
 
 def _hg(*args: str, cwd: Path) -> None:
@@ -275,7 +300,7 @@ def make_repository(box: Sandbox) -> None:
     _hg("clone", "-q", str(box.central), str(box.clone), cwd=box.directory)
     write_atomic(box.clone / ".hg" / "hgrc", f"[paths]\ndefault = {box.central}\n[ui]\nusername = sandbox <sandbox@localhost>\n")
     app = project_dir() / "examples" / "webapp"
-    for item in ("src", "web"):
+    for item in ("src", "web", *(("db",) if box.database else ())):
         shutil.copytree(app / item, box.clone / item)
     for item in ("build.sh", "test.sh"):
         shutil.copy2(app / item, box.clone / item)
@@ -360,6 +385,8 @@ def up(box: Sandbox, *, on_event=None) -> Sandbox:
     box.directory.mkdir(parents=True, exist_ok=True)
     if box.ssh:
         start_sshd(box)
+    if box.db is not None:
+        sandbox_db.up(box.db)
     for rel, text in render_inventory(box).items():
         write_atomic(box.inventory / rel, text)
     write_atomic(box.config, render_config(box))
@@ -406,6 +433,11 @@ def down(box: Sandbox) -> list[str]:
         if pid is not None:
             killed = terminate(pid)
             stopped.append(f"{name} (pid {pid}{', killed' if killed else ''})")
+    # the database last: the nodes that write to it are gone
+    db = sandbox_db.Database(box.directory, box.net)
+    pid = sandbox_db.down(db)
+    if pid is not None:
+        stopped.append(f"database (pid {pid})")
     return stopped
 
 

@@ -8,6 +8,7 @@ import jakarta.servlet.http.HttpServletResponse;
 
 import java.io.IOException;
 import java.io.InputStream;
+import java.sql.SQLException;
 import java.util.Properties;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.atomic.AtomicLong;
@@ -26,6 +27,10 @@ import java.util.jar.Manifest;
  *   delay.ms      - each page request is slowed by this many milliseconds
  * and one per node, for tests that need a release to fail on one node only:
  *   -Dsample.health.fail.version=V   /health answers 503 when this release's version is V
+ *
+ * With a database (-Dsample.db.url, see Database), every page writes a visit and reads the one
+ * before it, in the columns this release knows (db.columns), and /health answers 503 until the
+ * schema version this release needs (schema.version: its newest expand migration) is applied.
  */
 public class AppServlet extends HttpServlet {
     private String version = "unknown";
@@ -33,6 +38,8 @@ public class AppServlet extends HttpServlet {
     private long errorEvery;
     private double errorRate;
     private long delayMs;
+    private int schemaVersion;
+    private Database db;
     private final AtomicLong requests = new AtomicLong();
 
     @Override
@@ -61,6 +68,15 @@ public class AppServlet extends HttpServlet {
         errorEvery = Long.parseLong(knobs.getProperty("error.every", "0"));
         errorRate = Double.parseDouble(knobs.getProperty("error.rate", "0"));
         delayMs = Long.parseLong(knobs.getProperty("delay.ms", "0"));
+        schemaVersion = Integer.parseInt(knobs.getProperty("schema.version", "0"));
+        db = Database.fromSystemProperties(knobs.getProperty("db.columns", "node"), version);
+    }
+
+    @Override
+    public void destroy() {
+        if (db != null) {
+            db.close();
+        }
     }
 
     @Override
@@ -73,10 +89,22 @@ public class AppServlet extends HttpServlet {
     }
 
     private void health(HttpServletResponse resp) throws IOException {
+        String problem = healthFail ? "health.fail is set" : null;
+        if (problem == null && db != null) {
+            try {
+                if (schemaVersion > 0 && !db.hasSchema(schemaVersion)) {
+                    problem = "schema version " + schemaVersion + " is not applied";
+                }
+            } catch (SQLException e) {
+                problem = "database: " + e.getMessage();
+            }
+        }
         resp.setContentType("application/json");
-        resp.setStatus(healthFail ? 503 : 200);
-        String status = healthFail ? "DOWN" : "UP";
-        resp.getWriter().write("{\"status\":\"" + status + "\",\"version\":\"" + version + "\"}\n");
+        resp.setStatus(problem != null ? 503 : 200);
+        String status = problem != null ? "DOWN" : "UP";
+        resp.getWriter().write("{\"status\":\"" + status + "\",\"version\":\"" + version + "\",\"schema\":"
+                + schemaVersion + (problem != null ? ",\"problem\":\"" + problem.replace("\"", "'") + "\"" : "")
+                + "}\n");
     }
 
     private void page(HttpServletResponse resp) throws IOException {
@@ -93,7 +121,17 @@ public class AppServlet extends HttpServlet {
             resp.sendError(500, "injected failure");
             return;
         }
+        String visit = "";
+        if (db != null) {
+            try {
+                visit = " (" + db.visit() + ")";
+            } catch (SQLException e) {
+                log("page: database: " + e.getMessage());
+                resp.sendError(500, "database: " + e.getMessage());
+                return;
+            }
+        }
         resp.setContentType("text/plain");
-        resp.getWriter().write("Hello from version " + version + "\n");
+        resp.getWriter().write("Hello from version " + version + visit + "\n");
     }
 }
