@@ -228,6 +228,15 @@ class History:
         cols = ", ".join(f"{k} = ?" for k in fields)
         self.db.execute(f"UPDATE deploys SET {cols} WHERE id = ?", (*fields.values(), deploy_id))
 
+    def stage_reached(self, deploy_id: int) -> str:
+        """Where a deploy that ended without saying so (its process died) was: from its stage times."""
+        record = self.get(deploy_id)
+        reached = [s for s in STAGES if record is not None and record.times.get(s)]
+        last = reached[-1] if reached else "claimed"
+        return {"pushed": "export", "claimed": "export", "built": "test", "tested": "lock", "expand_started": "expand",
+                "expanded": "deploy", "deploy_started": "deploy", "rolled": "deploy", "contract_started": "contract",
+                "contracted": "finish", "finished": "finish"}[last]
+
     def mark(self, deploy_id: int, stage: str) -> None:
         """Record that ``stage`` was reached now."""
         if stage not in STAGES:

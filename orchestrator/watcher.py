@@ -245,7 +245,8 @@ class Watcher:
         if not leftovers and not running:
             return
         for deploy_id in running:
-            self.history.update(deploy_id, outcome="interrupted", message="the watcher stopped during this deploy")
+            self.history.update(deploy_id, outcome="interrupted", stage=self.history.stage_reached(deploy_id),
+                                message="the watcher stopped during this deploy")
             self.history.mark(deploy_id, "finished")
         self.say(f"recovering: {len(running)} interrupted deploy(s), {len(leftovers)} claimed flag(s)")
         from orchestrator import reconcile  # only needed after a crash
