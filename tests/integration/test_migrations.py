@@ -10,6 +10,7 @@ writes a visit on every page. The releases:
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -163,6 +164,44 @@ def test_a_failing_expand_deploys_nothing(db_cluster, tmp_path_factory):
     assert "4 004-broken.expand.sql" not in applied(db_cluster)
 
 
+def _no_script(tree: Path, config: Path) -> str:
+    (tree / "db" / "migrate").unlink()
+    return "db/migrate does not exist"
+
+
+def _unmarked_file(tree: Path, config: Path) -> str:
+    (tree / "db" / "migrations" / "004-add-note.sql").write_text("ALTER TABLE visits ADD COLUMN note text;\n")
+    return "004-add-note.sql: a migration's name says its number and its phase"
+
+
+def _timeout_out_of_range(tree: Path, config: Path) -> str:
+    config.write_text(config.read_text().replace("timeout = 120", "timeout = 0"))
+    return "[migrate] timeout is 0.0; give a number of seconds above 0"
+
+
+def _unknown_program(tree: Path, config: Path) -> str:
+    config.write_text(config.read_text().replace('expand = "db/migrate expand"', 'expand = "flyway-not-here migrate"'))
+    return "flyway-not-here is not on PATH"
+
+
+@pytest.mark.parametrize("spoil", [_no_script, _unmarked_file, _timeout_out_of_range, _unknown_program])
+def test_bad_migration_input_exits_2_before_anything_runs(db_cluster, tmp_path, spoil):
+    # Given a release whose tree, or whose [migrate] settings, are wrong
+    tree, war = release_tree(tmp_path, "6", [*MIGRATIONS], "version", 2)
+    config = tmp_path / "orchestrator.toml"
+    config.write_text(db_cluster.box.config.read_text())
+    message = spoil(tree, config)
+    before, (last, _) = pids(db_cluster), newest(db_cluster)
+    # When it is deployed
+    done = subprocess.run([sys.executable, "-m", "orchestrator", "deploy", "--war", str(war), "--migrations", str(tree),
+                           "--config", str(config)], capture_output=True, text=True, timeout=60)
+    # Then it exits 2 naming what is wrong, with nothing recorded, run or touched
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert message in done.stderr and "Traceback" not in done.stderr, done.stderr
+    assert newest(db_cluster)[0].id == last.id and pids(db_cluster) == before
+    assert "6" not in {db_cluster.node_health(n)["version"] for n in db_cluster.nodes}
+
+
 def _expand_commands(cluster: Cluster) -> list[int]:
     """PIDs of migration commands the watcher runs in its work directory."""
     work = str(cluster.state_dir / "work")
@@ -253,3 +292,27 @@ def test_a_rollback_past_a_contract_is_refused_unless_forced(db_cluster):
     assert {db_cluster.node_health(n)["version"] for n in db_cluster.nodes} == {"2"}
     with pytest.raises(Exception, match="500"):
         db_cluster.served_through_haproxy()  # it writes a column that is gone
+
+
+def test_the_migrate_playbook_runs_a_phase_once_on_the_first_migrator(db_cluster, tmp_path):
+    # Given a tree with one more expand migration, and the database's settings as Ansible variables
+    tree, _ = release_tree(tmp_path, "9", [*MIGRATIONS], "version", 2)
+    (tree / "db" / "migrations" / "009-add-referrer.expand.sql").write_text("ALTER TABLE visits ADD COLUMN referrer text;\n")
+    db = db_cluster.box.db
+    extra = {"migrate_phase": "expand", "migrate_chdir": str(tree),
+             "migrate_environment": {k: v for k, v in db.environment().items()}}
+
+    def run() -> str:
+        done = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(db_cluster.inventory),
+                               str(Path(__file__).resolve().parents[2] / "playbooks" / "migrate.yml"),
+                               "-e", json.dumps(extra)], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stdout[-3000:]
+        return done.stdout
+
+    # When the playbook runs the phase, and runs it again
+    first, again = run(), run()
+    # Then the migration is applied once, by db1 alone, and the rerun changes nothing
+    assert "9 009-add-referrer.expand.sql" in applied(db_cluster)
+    assert "referrer" in columns(db_cluster)
+    assert "changed: [db1]" in first and "changed=1" in first.split("PLAY RECAP")[1]
+    assert "changed=0" in again.split("PLAY RECAP")[1]

@@ -65,3 +65,38 @@ def test_repository_that_is_not_one(tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(InputError, match="does not exist: pass --config"):
         load(tmp_path / "none.toml")
+
+
+MIGRATE = """
+[migrate]
+directory = "db/migrations"
+expand = "db/migrate expand"
+contract = "db/migrate contract"
+"""
+
+
+def test_migrate_is_optional_and_read_with_its_defaults(tmp_path, repo):
+    assert load(write(tmp_path, GOOD.format(repo=repo))).migrate is None
+    migrate = load(write(tmp_path, GOOD.format(repo=repo) + MIGRATE)).migrate
+    assert (migrate.directory, migrate.timeout, migrate.environment) == ("db/migrations", 300, None)
+    assert migrate.command("contract").command == "db/migrate contract"
+
+
+@pytest.mark.parametrize("extra, message", [
+    ("timeout = 0\n", "[migrate] timeout is 0.0; give a number of seconds above 0"),
+    ("timeout = 100000\n", "[migrate] timeout is 100000; give at most 86400 seconds"),
+    ('password = "hunter2"\n', "[migrate] password is not a setting of [migrate]; use directory, expand, contract, "
+                               "timeout, environment; database passwords go in the file named by environment"),
+    ('environment = "missing.env"\n', "which does not exist; create it with the database settings"),
+])
+def test_bad_migrate_settings_name_the_field_and_the_fix(tmp_path, repo, extra, message):
+    path = write(tmp_path, GOOD.format(repo=repo) + MIGRATE + extra)
+    with pytest.raises(InputError) as exc:
+        load(path)
+    assert str(path) in str(exc.value) and message in str(exc.value)
+
+
+def test_a_migrations_directory_outside_the_revision(tmp_path, repo):
+    path = write(tmp_path, GOOD.format(repo=repo) + MIGRATE.replace('"db/migrations"', '"../db"'))
+    with pytest.raises(InputError, match=r"\[migrate\] directory is '../db'; give a directory inside the revision"):
+        load(path)

@@ -29,3 +29,28 @@ def test_a_schema_3_history_gains_the_slot_column_and_keeps_its_deploys(tmp_path
         assert history.db.execute("PRAGMA user_version").fetchone()[0] == history_lib.SCHEMA_VERSION
     finally:
         history.close()
+
+
+def test_a_schema_4_history_gains_the_migration_stages_and_the_contracts(tmp_path):
+    # Given a history as schema 4 left it, with a release in its ledger
+    db = sqlite3.connect(tmp_path / "history.sqlite")
+    db.executescript(history_lib.SCHEMA + history_lib.LEDGER + history_lib.VERDICTS + history_lib.SLOT_COLUMN
+                     + "PRAGMA user_version = 4;")
+    db.execute("INSERT INTO releases (release_id, status, changed) VALUES ('1-a', 'deployed', 1)")
+    db.commit()
+    db.close()
+
+    # When this orchestrator opens it
+    history = History(tmp_path)
+    try:
+        # Then the old release reads with no migrations known, and the new fields take writes
+        assert history.release("1-a").migrations is None
+        deploy_id = history.start("manual")
+        history.mark(deploy_id, "expand_started")
+        history.set_schema("1-a", files=["001-a.expand.sql"], expand=1)
+        history.record_contracts(deploy_id, "1-a", ["002-b.contract.sql"])
+        assert history.get(deploy_id).times["expand_started"] is not None
+        assert (history.release("1-a").schema_expand, history.release("1-a").migrations) == (1, ["001-a.expand.sql"])
+        assert [c.migration for c in history.contracts()] == ["002-b.contract.sql"]
+    finally:
+        history.close()
