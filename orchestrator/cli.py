@@ -329,11 +329,24 @@ def releases(ctx: click.Context, config_path: Path | None, state_dir: Path | Non
         for r in ledger:
             click.echo(json.dumps(r.as_dict(), sort_keys=True))
         return
-    click.echo(f"{'release':<28} {'version':<10} {'status':<12} {'since':<19} reason")
+    click.echo(f"{'release':<28} {'version':<10} {'status':<12} {'since':<19} {'schema':<8} reason")
     for r in ledger:
         mark = "  <- last known-good" if good and r.release_id == good.release_id else ""
         since = datetime.fromtimestamp(r.changed).strftime("%Y-%m-%d %H:%M:%S")
-        click.echo(f"{r.release_id:<28} {(r.version or '-'):<10} {r.status:<12} {since:<19} {(r.reason or '')[:200]}{mark}")
+        click.echo(f"{r.release_id:<28} {(r.version or '-'):<10} {r.status:<12} {since:<19} {_schema(r):<8} "
+                   f"{(r.reason or '')[:200]}{mark}")
+    if any(r.migrations is not None for r in ledger):
+        click.echo("schema: the version each release runs with after its expand -> after its contract "
+                   "('?': its contract has not run)")
+
+
+def _schema(release) -> str:
+    """'2 -> 3' (after expand, after contract), '2 -> ?' (contract pending), '-' (no migrations known)."""
+    if release.migrations is None:
+        return "-"
+    contract = "?" if release.schema_contract is None else str(release.schema_contract)
+    return str(release.schema_expand or 0) if contract == str(release.schema_expand or 0) else \
+        f"{release.schema_expand or 0} -> {contract}"
 
 
 @releases.command("show")
@@ -641,12 +654,14 @@ def history(config_path: Path | None, state_dir: Path | None, limit: int, as_jso
         for record in records:
             click.echo(json.dumps({**record.as_dict(), "release_status": ledger.get(record.release_id)}, sort_keys=True))
         return
+    # the migration phases' starts are in --json; the table shows when each stage was reached
+    shown = [s for s in STAGES[1:] if s not in ("expand_started", "contract_started")]
     click.echo(f"{'#':>4} {'when':<19} {'trigger':<10} {'revision':<12} {'release (ledger)':<40} {'outcome':<11} "
-               f"{'stage':<8} " + " ".join(f"{s[:8]:>8}" for s in STAGES[1:]))
+               f"{'stage':<8} " + " ".join(f"{s[:8]:>8}" for s in shown))
     for r in records:
         base = r.times.get("pushed") or r.times.get("claimed") or next((t for t in r.times.values() if t), None)
         when = datetime.fromtimestamp(base).strftime("%Y-%m-%d %H:%M:%S") if base else "-"
-        offsets = " ".join(f"{(t - base):8.1f}" if t and base else f"{'-':>8}" for t in (r.times[s] for s in STAGES[1:]))
+        offsets = " ".join(f"{(t - base):8.1f}" if t and base else f"{'-':>8}" for t in (r.times[s] for s in shown))
         release = f"{r.release_id} ({ledger[r.release_id]})" if r.release_id in ledger else (r.release_id or "-")
         click.echo(f"{r.id:>4} {when:<19} {r.trigger:<10} {(r.revision or '-')[:12]:<12} {release[:40]:<40} "
                    f"{r.outcome:<11} {(r.stage or '-'):<8} {offsets}")
