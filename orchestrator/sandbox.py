@@ -257,7 +257,7 @@ branch = "default"
 directory = "{box.spool}"
 
 [build]
-command = './build.sh --version "$(cat VERSION)" --out build/app.war'
+command = './build.sh --version "$(cat VERSION)"{' --with-jdbc' if box.database else ''} --out build/app.war'
 timeout = 300
 artifact = "build/*.war"
 

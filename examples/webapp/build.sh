@@ -6,15 +6,15 @@
 #   examples/webapp/build.sh --version 4 --error-every 5 --out /tmp/errors.war # every 5th page is a 500
 #   examples/webapp/build.sh --version 5 --delay-ms 300 --out /tmp/slow.war    # each page 300 ms slower
 #   examples/webapp/build.sh --version 6 --error-rate 0.01 --out /tmp/noisy.war # 1% of pages, at random, a 500
-#   examples/webapp/build.sh --version 7 --db-columns node,version --out /tmp/app-7.war  # the columns its pages write
-# With a database, the release needs the schema of its newest expand migration (db/migrations);
-# --schema N says another. The columns default to db/columns. /usr/share/java/postgresql.jar
-# (libpostgresql-jdbc-java), when present, goes into WEB-INF/lib.
+#   examples/webapp/build.sh --version 7 --with-jdbc --db-columns node,version --out /tmp/app-7.war
+# --with-jdbc packs the PostgreSQL JDBC driver (libpostgresql-jdbc-java) into WEB-INF/lib, for a
+# node with a database; the columns its pages write default to db/columns. The release needs
+# the schema of its newest expand migration (db/migrations); --schema N says another.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 servlet_api=${SERVLET_API_JAR:-/usr/share/tomcat10/lib/servlet-api.jar}
-version="" out="" health_fail=false error_every=0 error_rate=0 delay_ms=0 schema="" db_columns=""
+version="" out="" health_fail=false error_every=0 error_rate=0 delay_ms=0 schema="" db_columns="" jdbc=false
 jdbc_driver=${JDBC_DRIVER_JAR:-/usr/share/java/postgresql.jar}
 
 usage() { sed -n '2,13s/^# \{0,1\}//p' "$0" >&2; exit 2; }
@@ -28,6 +28,7 @@ while [ $# -gt 0 ]; do
     --delay-ms) delay_ms=$2; shift 2 ;;
     --schema) schema=$2; shift 2 ;;
     --db-columns) db_columns=$2; shift 2 ;;
+    --with-jdbc) jdbc=true; shift ;;
     -h|--help) usage ;;
     *) echo "build.sh: unknown option $1" >&2; usage ;;
   esac
@@ -49,13 +50,15 @@ if [ -z "$db_columns" ]; then
   db_columns=$(cat "$here/db/columns" 2>/dev/null || echo node)
 fi
 [[ "$schema" =~ ^[0-9]+$ ]] || { echo "build.sh: --schema takes a migration number" >&2; exit 2; }
+[ "$jdbc" = false ] || [ -r "$jdbc_driver" ] || {
+  echo "build.sh: $jdbc_driver not found; install libpostgresql-jdbc-java or set JDBC_DRIVER_JAR" >&2; exit 2; }
 
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/war/WEB-INF/classes"
 javac --release 17 -nowarn -cp "$servlet_api" -d "$stage/war/WEB-INF/classes" "$here"/src/org/example/app/*.java
 cp "$here/web/WEB-INF/web.xml" "$stage/war/WEB-INF/web.xml"
-if [ -r "$jdbc_driver" ]; then
+if [ "$jdbc" = true ]; then
   mkdir -p "$stage/war/WEB-INF/lib"
   cp "$jdbc_driver" "$stage/war/WEB-INF/lib/postgresql.jar"
 fi

@@ -62,8 +62,8 @@ final class Database {
             // DriverManager finds drivers on the JVM's class path only, not in WEB-INF/lib
             Class.forName("org.postgresql.Driver");
         } catch (ClassNotFoundException e) {
-            throw new IllegalStateException("sample.db.url is set but the WAR has no PostgreSQL JDBC driver "
-                    + "(build.sh packs /usr/share/java/postgresql.jar: apt-get install libpostgresql-jdbc-java)", e);
+            throw new IllegalStateException("sample.db.url is set but the WAR has no PostgreSQL JDBC driver: "
+                    + "build it with build.sh --with-jdbc", e);
         }
         String password = "";
         String passwordFile = System.getProperty("sample.db.passwordFile");
