@@ -33,6 +33,9 @@ MIGRATIONS = {
     "002-add-version.expand.sql": "ALTER TABLE visits ADD COLUMN version text;\n",
     "003-drop-node.contract.sql": "ALTER TABLE visits DROP COLUMN node;\n",
 }
+# release 4's contract: wrong at first (a typo in the column's name), fixed in release 5
+DROP_AT = "004-drop-at.contract.sql"
+DROP_AT_WRONG, DROP_AT_FIXED = "ALTER TABLE visits DROP COLUMN att;\n", "ALTER TABLE visits DROP COLUMN at;\n"
 DEPLOY_TIMEOUT = 180
 
 
@@ -62,7 +65,7 @@ def release_tree(base: Path, version: str, migrations: list[str], columns: str, 
         (tree / "db" / "columns").write_text(columns + "\n")
     war = base / f"app-{version}.war"
     if not war.exists():
-        subprocess.run([str(tree / "build.sh"), "--version", version, "--schema", str(schema), "--out", str(war)],
+        subprocess.run([str(tree / "build.sh"), "--version", version, "--with-jdbc", "--schema", str(schema), "--out", str(war)],
                        check=True, capture_output=True)
     return tree, war
 
@@ -124,7 +127,7 @@ def test_release_2_expands_under_release_1_and_release_3_contracts_after_the_las
     # When release 2, which adds a column in expand and writes it, is deployed under load
     tree2, war2 = release_tree(base, "2", ["002-add-version.expand.sql"], "node,version", 2)
     with db_load(db_cluster) as load:
-        done = deploy(db_cluster, war2, tree2, "-i", baking(db_cluster, base))
+        done = deploy(db_cluster, war2, tree2)
     # Then release 1 kept serving on the expanded schema while release 2 rolled in: nothing failed
     assert done.returncode == 0, done.stdout + done.stderr
     assert load.report.failed == 0 and load.report.requests > 1000, load.report.line()
@@ -172,6 +175,25 @@ def test_a_failing_expand_deploys_nothing(db_cluster, tmp_path_factory):
     assert (record.outcome, record.stage) == ("rejected", "expand")
     assert "no_such_table" in record.output_tail
     assert "4 004-broken.expand.sql" not in applied(db_cluster)
+
+
+def test_a_failing_contract_leaves_the_fleet_on_the_release_and_says_so(db_cluster, tmp_path):
+    # Given release 4, whose contract migration fails
+    tree, war = release_tree(tmp_path, "4", [*MIGRATIONS], "version", 2)
+    (tree / "db" / "migrations" / DROP_AT).write_text(DROP_AT_WRONG)
+    # When it is deployed
+    done = deploy(db_cluster, war, tree)
+    # Then every node is on it, the exit is 1, and the output and the history say what is left to do
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "contract failed" in done.stderr and "is live on every node" in done.stderr, done.stderr
+    assert "The next deploy runs the contract phase again" in done.stderr, done.stderr
+    assert {db_cluster.node_health(n)["version"] for n in db_cluster.nodes} == {"4"}
+    db_cluster.assert_all_in_rotation()
+    record, ledger = newest(db_cluster)
+    assert (record.outcome, record.stage) == ("deployed", "contract") and 'column "att"' in record.output_tail
+    assert record.times["contract_started"] and not record.times["contracted"]
+    assert (ledger[record.release_id].schema_expand, ledger[record.release_id].schema_contract) == (2, None)
+    assert f"4 {DROP_AT}" not in applied(db_cluster)
 
 
 def _no_script(tree: Path, config: Path) -> str:
@@ -226,11 +248,12 @@ def _expand_commands(cluster: Cluster) -> list[int]:
 
 
 def test_a_watcher_killed_during_expand_and_the_next_run_apply_each_migration_once(db_cluster, tmp_path):
-    # Given a push whose expand migration takes a few seconds, and the watcher running it, under load
+    # Given a push whose expand migration takes a few seconds, and the watcher running it, under
+    # load; the push also fixes release 4's contract migration, still pending
     clone = db_cluster.box.clone
-    for name, sql in MIGRATIONS.items():
+    for name, sql in {**MIGRATIONS, DROP_AT: DROP_AT_FIXED}.items():
         (clone / "db" / "migrations" / name).write_text(sql)
-    (clone / "db" / "migrations" / "004-add-note.expand.sql").write_text(
+    (clone / "db" / "migrations" / "005-add-note.expand.sql").write_text(
         "SELECT pg_sleep(3);\nALTER TABLE visits ADD COLUMN note text;\n")
     (clone / "db" / "columns").write_text("version\n")
     (clone / "VERSION").write_text("5\n")
@@ -254,10 +277,11 @@ def test_a_watcher_killed_during_expand_and_the_next_run_apply_each_migration_on
                 os.killpg(os.getpgid(pid), signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        assert "4 004-add-note.expand.sql" not in applied(db_cluster)
+        assert "5 005-add-note.expand.sql" not in applied(db_cluster)
         restarted = WatcherProcess(db_cluster.box.config, tmp_path / "watch-2.log").start()
 
-        # Then the next run records the deploy interrupted, applies what is pending and goes on
+        # Then the next run records the deploy interrupted, applies what is pending (the expand
+        # killed midway, and the contract that failed before) and goes on
         def recovered():
             history = History(db_cluster.state_dir)
             try:
@@ -269,8 +293,8 @@ def test_a_watcher_killed_during_expand_and_the_next_run_apply_each_migration_on
         assert (before.outcome, before.stage) == ("interrupted", "expand"), before
         assert (redo.trigger, redo.outcome) == ("recovery", "deployed"), redo
         assert applied(db_cluster) == ["1 001-create-visits.expand.sql", "2 002-add-version.expand.sql",
-                                       "3 003-drop-node.contract.sql", "4 004-add-note.expand.sql"]
-        assert columns(db_cluster) == ["id", "at", "version", "note"]
+                                       "3 003-drop-node.contract.sql", f"4 {DROP_AT}", "5 005-add-note.expand.sql"]
+        assert columns(db_cluster) == ["id", "version", "note"]
         assert {db_cluster.node_health(n)["version"] for n in db_cluster.nodes} == {"5"}
         assert "5 (visit" in db_cluster.served_through_haproxy()
         load.stop()
@@ -294,7 +318,8 @@ def test_a_rollback_past_a_contract_is_refused_unless_forced(db_cluster):
     refused = orchestrator(db_cluster, "rollback", "--to", release2)
     # Then it is refused before anything is touched, naming the migration in the way
     assert refused.returncode == 2, refused.stdout + refused.stderr
-    assert "003-drop-node.contract.sql" in refused.stderr and "--force" in refused.stderr, refused.stderr
+    assert "003-drop-node.contract.sql (and 004-drop-at.contract.sql)" in refused.stderr, refused.stderr
+    assert "--force" in refused.stderr, refused.stderr
     assert pids(db_cluster) == before
     # and with --force it proceeds: release 2 is back, and shows why it was refused
     forced = orchestrator(db_cluster, "rollback", "--to", release2, "--force")

@@ -54,3 +54,17 @@ def test_a_schema_4_history_gains_the_migration_stages_and_the_contracts(tmp_pat
         assert [c.migration for c in history.contracts()] == ["002-b.contract.sql"]
     finally:
         history.close()
+
+
+def test_a_deploy_that_died_is_placed_at_the_stage_it_was_in(tmp_path):
+    history = History(tmp_path)
+    try:
+        deploy_id = history.start("hg")
+        assert history.stage_reached(deploy_id) == "export"
+        for stage, where in (("built", "test"), ("tested", "lock"), ("expand_started", "expand"),
+                             ("expanded", "deploy"), ("deploy_started", "deploy"), ("rolled", "deploy"),
+                             ("contract_started", "contract"), ("contracted", "finish")):
+            history.mark(deploy_id, stage)
+            assert history.stage_reached(deploy_id) == where, stage
+    finally:
+        history.close()
