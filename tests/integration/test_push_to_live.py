@@ -113,8 +113,11 @@ def settle_initial(cluster, watcher):
     """Given the watcher running (signal handlers in place) and every earlier flag handled."""
     w = watcher()
     wait_until(lambda: "watching " in w.output(), timeout=60, what="the watcher started")
-    wait_until(lambda: not list((cluster.box.spool / "incoming").glob("*.json")) and
-               all(r.outcome != "running" for r in rows(cluster)), timeout=DEPLOY_TIMEOUT, interval=0.5,
+    # a flag is in incoming until claimed, in claimed until its deploy is recorded: both empty and
+    # no deploy running (incoming alone is empty for a moment before the claimed batch's deploy starts)
+    spool = cluster.box.spool
+    wait_until(lambda: not list((spool / "incoming").glob("*.json")) and not list((spool / "claimed").glob("*.json"))
+               and all(r.outcome != "running" for r in rows(cluster)), timeout=DEPLOY_TIMEOUT, interval=0.5,
                what="earlier flags handled")
     return w
 
