@@ -67,6 +67,14 @@ class Cluster:
         base = self.box.tomcat_base(name)
         return owned_pid(base / "temp" / "catalina.pid", f"-Dcatalina.base={base}")
 
+    def start_tomcat(self, name: str) -> int:
+        """Start a node's Tomcat again (stopped by a test) as its role does, with catalina.sh; its PID."""
+        from orchestrator import catalina
+
+        base = self.box.tomcat_base(name)
+        started = catalina.start(str(base), str(sandbox.TOMCAT_HOME), str(base / "temp" / "catalina.pid"), timeout=60)
+        return started["pid"]
+
     def current_release(self, name: str) -> str:
         return (self.box.node_dir(name) / "current").resolve().name
 

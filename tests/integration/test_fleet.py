@@ -12,7 +12,6 @@ from pathlib import Path
 
 from bench.load import wait_until
 from orchestrator import apply as apply_lib
-from orchestrator import sandbox
 from orchestrator.history import History
 from orchestrator.processes import owned_pid, terminate
 from tests.conftest import run_cli
@@ -72,7 +71,7 @@ def test_capacity_guard_refuses_when_a_node_is_already_down(three_nodes, wars, t
             assert cluster.tomcat_pid(name) == pids[name]
             assert cluster.node_health(name)["version"] == "1"
     finally:
-        sandbox.up(cluster.box)  # starts node3's Tomcat again
+        cluster.start_tomcat("node3")
         wait_until(lambda: cluster.haproxy_row("node3")["status"].startswith("UP"), timeout=60,
                    what="node3 back UP")
 
