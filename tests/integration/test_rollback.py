@@ -42,8 +42,8 @@ def test_rollback_after_a_good_deploy_serves_the_previous_release(cluster, wars)
 def test_rollback_to_an_older_release_resends_a_missing_war(cluster, wars, tmp_path):
     # Given v1, then v6, deployed, and node2 no longer holding v1's WAR
     v6 = build_war(tmp_path / "app-6.war", "6")
-    for war in (wars["v1"], v6):
-        deploy(cluster, war)
+    cluster.given_release(wars["v1"])  # (the test above leaves it)
+    deploy(cluster, v6)
     v1 = release_id(wars["v1"], cluster)
     # (earlier deploys in the session may have pruned it already; either way it is gone)
     shutil.rmtree(cluster.box.node_dir("node2") / "releases" / v1, ignore_errors=True)
@@ -89,7 +89,7 @@ def test_a_failure_on_node2_rolls_node1_back_without_judging_the_old_release_aga
     # Given three nodes on v1, and v7, which node2 cannot run (its health check fails there)
     cluster = three_nodes
     v1, v7 = build_war(tmp_path / "app-1.war", "1"), build_war(tmp_path / "app-7.war", "7")
-    deploy(cluster, v1)
+    cluster.given_release(v1)
     node3_pid = cluster.tomcat_pid("node3")
 
     # When v7 is deployed with a bake, under load: node1 passes its bake, node2 fails
