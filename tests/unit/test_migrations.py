@@ -85,3 +85,52 @@ def test_a_plan_checks_the_tree_and_hands_the_commands_their_environment(tmp_pat
     assert command_env["ORCHESTRATOR_MIGRATIONS"] == str(tmp_path / "db" / "migrations")
     with pytest.raises(InputError, match="--migrations .* is not a directory"):
         migrations.plan(settings, tmp_path / "nope")
+
+
+def test_a_pushed_revision_with_an_unplaceable_migration_is_refused_before_its_build(tmp_path):
+    # Given a repository whose revision holds a migration marked neither expand nor contract
+    import subprocess
+
+    from orchestrator import config as config_lib, pipeline
+    from orchestrator.history import History
+
+    repo = tmp_path / "repo"
+    (repo / "db" / "migrations").mkdir(parents=True)
+    (repo / "db" / "migrations" / "001-create.expand.sql").write_text("SELECT 1;\n")
+    (repo / "db" / "migrations" / "002-oops.sql").write_text("SELECT 1;\n")
+    (repo / "db" / "migrate").write_text("#!/bin/sh\n")
+    (repo / "db" / "migrate").chmod(0o755)
+    subprocess.run(["hg", "init", str(repo)], check=True)
+    subprocess.run(["hg", "commit", "-q", "-A", "-m", "a migration without a phase", "-u", "t"], cwd=repo, check=True)
+    (tmp_path / "orchestrator.toml").write_text(f"""
+[source]
+repository = "{repo}"
+branch = "default"
+[spool]
+directory = "spool"
+[build]
+command = "touch {tmp_path}/built"
+artifact = "*.war"
+[test]
+command = "true"
+[deploy]
+inventory = "inventory"
+state_directory = "state"
+[migrate]
+directory = "db/migrations"
+expand = "db/migrate expand"
+contract = "db/migrate contract"
+""")
+    config = config_lib.load(tmp_path / "orchestrator.toml")
+    history = History(config.state_dir)
+    try:
+        # When the pipeline takes it
+        with pytest.raises(pipeline.StageFailed) as exc:
+            pipeline.run(config, pipeline.Trigger("manual", revision="tip"), history=history)
+        # Then it is refused at stage migrate (exit 2), naming the file, and nothing was built
+        assert exc.value.exit_code == 2 and "002-oops.sql" in str(exc.value)
+        record = history.list(1)[0]
+        assert (record.outcome, record.stage, record.times["built"]) == ("rejected", "migrate", None)
+        assert not (tmp_path / "built").exists()
+    finally:
+        history.close()
