@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -52,18 +53,21 @@ def build_war(out: Path, version: str, *flags: str) -> Path:
 @pytest.fixture(scope="session")
 def wars(tmp_path_factory) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("wars")
-    return {
-        "v1": build_war(d / "app-1.war", "1"),
-        "v2": build_war(d / "app-2.war", "2"),
-        "broken": build_war(d / "app-3-broken.war", "3", "--health-fail"),
-        # pass their health check, then misbehave under real traffic
-        "errors": build_war(d / "app-4-errors.war", "4", "--error-every", "5"),
-        "slow": build_war(d / "app-5-slow.war", "5", "--delay-ms", "300"),
-        "all500": build_war(d / "app-8-all500.war", "8", "--error-every", "1"),
-        # 1% of pages answer 500, at random, like a fleet with a flaky dependency
-        "noisy1": build_war(d / "app-9-noisy.war", "9", "--error-rate", "0.01"),
-        "noisy2": build_war(d / "app-10-noisy.war", "10", "--error-rate", "0.01"),
-    }
+    # javac is most of a build and uses one core: two at a time take half as long on two cores
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        building = {
+            "v1": pool.submit(build_war, d / "app-1.war", "1"),
+            "v2": pool.submit(build_war, d / "app-2.war", "2"),
+            "broken": pool.submit(build_war, d / "app-3-broken.war", "3", "--health-fail"),
+            # pass their health check, then misbehave under real traffic
+            "errors": pool.submit(build_war, d / "app-4-errors.war", "4", "--error-every", "5"),
+            "slow": pool.submit(build_war, d / "app-5-slow.war", "5", "--delay-ms", "300"),
+            "all500": pool.submit(build_war, d / "app-8-all500.war", "8", "--error-every", "1"),
+            # 1% of pages answer 500, at random, like a fleet with a flaky dependency
+            "noisy1": pool.submit(build_war, d / "app-9-noisy.war", "9", "--error-rate", "0.01"),
+            "noisy2": pool.submit(build_war, d / "app-10-noisy.war", "10", "--error-rate", "0.01"),
+        }
+        return {name: future.result() for name, future in building.items()}
 
 
 def run_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:

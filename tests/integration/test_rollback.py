@@ -19,45 +19,31 @@ def deploy(cluster, war):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_rollback_after_a_good_deploy_serves_the_previous_release(cluster, wars):
-    # Given v1, then v2, deployed through the orchestrator (so the ledger knows both)
+def test_rollback_after_a_good_deploy_serves_the_previous_release_and_resends_a_missing_war(cluster, wars):
+    # Given v1, then v2, deployed through the orchestrator (so the ledger knows both), and node2
+    # no longer holding v1's WAR
     deploy(cluster, wars["v1"])
     deploy(cluster, wars["v2"])
+    v1 = release_id(wars["v1"], cluster)
+    shutil.rmtree(cluster.box.node_dir("node2") / "releases" / v1, ignore_errors=True)
+    assert not (cluster.box.node_dir("node2") / "releases" / v1).exists()
 
-    # When the operator rolls back, under load
+    # When the operator rolls back (to the last known-good before v2: v1), under load
     with cluster.load() as load:
         result = run_cli("rollback", "-i", cluster.inventory, "--state-dir", cluster.state_dir)
     report = load.report
     print(f"\nload during the rollback: {report.line()}")
 
-    # Then v1 is served everywhere, nothing failed, and the ledger says so
+    # Then v1 is served everywhere, node2 got its WAR again, nothing failed, and the ledger says so
     assert result.returncode == 0, result.stdout + result.stderr
-    for name in cluster.nodes:
-        assert cluster.node_health(name)["version"] == "1"
-    assert report.failed == 0, report.line()
-    ledger = run_cli("releases", "--state-dir", cluster.state_dir).stdout
-    assert f"{release_id(wars['v2'], cluster)}" in ledger and "rolled_back" in ledger
-
-
-def test_rollback_to_an_older_release_resends_a_missing_war(cluster, wars, tmp_path):
-    # Given v1, then v6, deployed, and node2 no longer holding v1's WAR
-    v6 = build_war(tmp_path / "app-6.war", "6")
-    cluster.given_release(wars["v1"])  # (the test above leaves it)
-    deploy(cluster, v6)
-    v1 = release_id(wars["v1"], cluster)
-    # (earlier deploys in the session may have pruned it already; either way it is gone)
-    shutil.rmtree(cluster.box.node_dir("node2") / "releases" / v1, ignore_errors=True)
-    assert not (cluster.box.node_dir("node2") / "releases" / v1).exists()
-
-    # When rolling back to v1 by name
-    result = run_cli("rollback", "--to", v1, "-i", cluster.inventory, "--state-dir", cluster.state_dir)
-
-    # Then node2 got the WAR again and both serve v1
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert (cluster.box.node_dir("node2") / "releases" / v1 / "app.war").is_file()
+    assert f"the fleet is on {v1}" in result.stdout, result.stdout
     for name in cluster.nodes:
         assert cluster.node_health(name)["version"] == "1"
         assert cluster.current_release(name) == v1
+    assert (cluster.box.node_dir("node2") / "releases" / v1 / "app.war").is_file()
+    assert report.failed == 0, report.line()
+    ledger = run_cli("releases", "--state-dir", cluster.state_dir).stdout
+    assert f"{release_id(wars['v2'], cluster)}" in ledger and "rolled_back" in ledger
 
 
 def test_rollback_to_an_unknown_release_touches_nothing(cluster, wars):
