@@ -71,8 +71,8 @@ class Database:
     def jdbc_url(self) -> str:
         return f"jdbc:postgresql://{self.address}:{PORT}/{NAME}"
 
-    def environment(self) -> dict[str, str]:
-        return {"PGHOST": self.address, "PGPORT": str(PORT), "PGUSER": USER, "PGDATABASE": NAME,
+    def environment(self, database: str = NAME) -> dict[str, str]:
+        return {"PGHOST": self.address, "PGPORT": str(PORT), "PGUSER": USER, "PGDATABASE": database,
                 "PGPASSFILE": str(self.pgpass), "PGCONNECT_TIMEOUT": "5"}
 
     def pid(self) -> int | None:
@@ -81,7 +81,7 @@ class Database:
     def psql(self, sql: str, *, database: str = NAME, timeout: float = 30) -> str:
         """Run ``sql`` (tests and benchmarks read the table and the version table with it)."""
         done = subprocess.run(["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-c", sql],
-                              env={**os.environ, **self.environment(), "PGDATABASE": database},
+                              env={**os.environ, **self.environment(database)},
                               capture_output=True, text=True, timeout=timeout)
         if done.returncode != 0:
             raise SandboxError(f"psql on the sandbox database failed: {done.stderr.strip()}")
@@ -159,8 +159,8 @@ def up(db: Database) -> Database:
               "-o", SETTINGS.format(port=PORT, address=db.address), "start"], user,
              f"starting the sandbox database (log: {db.home / 'server.log'})")
     if db.psql(f"SELECT count(*) FROM pg_database WHERE datname = '{NAME}'", database="postgres") == "0":
-        env = {**os.environ, **db.environment(), "PGDATABASE": "postgres"}
-        done = subprocess.run(["createdb", NAME], env=env, capture_output=True, text=True, timeout=60)
+        done = subprocess.run(["createdb", NAME], env={**os.environ, **db.environment("postgres")},
+                              capture_output=True, text=True, timeout=60)
         if done.returncode != 0:
             raise SandboxError(f"createdb {NAME} failed: {done.stderr.strip()}")
     return db

@@ -8,6 +8,7 @@ import pytest
 from orchestrator import migrations
 from orchestrator.config import Migrate
 from orchestrator.errors import InputError
+from tests.unit.test_config import GOOD, MIGRATE
 
 
 def tree(tmp_path: Path, *names: str) -> Path:
@@ -102,25 +103,9 @@ def test_a_pushed_revision_with_an_unplaceable_migration_is_refused_before_its_b
     (repo / "db" / "migrate").chmod(0o755)
     subprocess.run(["hg", "init", str(repo)], check=True)
     subprocess.run(["hg", "commit", "-q", "-A", "-m", "a migration without a phase", "-u", "t"], cwd=repo, check=True)
-    (tmp_path / "orchestrator.toml").write_text(f"""
-[source]
-repository = "{repo}"
-branch = "default"
-[spool]
-directory = "spool"
-[build]
-command = "touch {tmp_path}/built"
-artifact = "*.war"
-[test]
-command = "true"
-[deploy]
-inventory = "inventory"
-state_directory = "state"
-[migrate]
-directory = "db/migrations"
-expand = "db/migrate expand"
-contract = "db/migrate contract"
-""")
+    # the unit tests' good configuration, building nothing but a mark that the build ran
+    (tmp_path / "orchestrator.toml").write_text(
+        GOOD.format(repo=repo).replace('command = "./build.sh"', f'command = "touch {tmp_path}/built"') + MIGRATE)
     config = config_lib.load(tmp_path / "orchestrator.toml")
     history = History(config.state_dir)
     try:
