@@ -679,76 +679,123 @@ def history(config_path: Path | None, state_dir: Path | None, limit: int, as_jso
 @cli.command()
 @_config_option
 @click.option("--inventory", "-i", type=click.Path(path_type=Path), default=None)
-def status(config_path: Path | None, inventory: Path | None) -> None:
+@click.option("--json", "as_json", is_flag=True, help="One JSON object: everything shown, for a CI job or a dashboard.")
+def status(config_path: Path | None, inventory: Path | None, as_json: bool) -> None:
     """Show the deploy in progress, the last deploy, and each node's release and HAProxy state.
 
     Example:
 
         orchestrator status
+
+        orchestrator status --json
     """
-    from orchestrator.history import History
-    from orchestrator.lock import DeployLock
-    from orchestrator.project import playbook
-    from orchestrator.runner import run_playbook
+    from orchestrator import fleet_status
 
     config = _load_config(config_path, required=False)
     inventory = inventory or (config.inventory if config else _default_inventory())
     state_dir = config.state_dir if config else default_state_dir()
-    lock = DeployLock(state_dir)
-    try:
-        lock.acquire("status", wait=False)
-        lock.release()
-        click.echo("deploy in progress: none")
-    except OrchestratorError:
-        click.echo(f"deploy in progress: {lock.holder()}")
-    store = History(state_dir)
-    try:
-        last = store.list(1)
-    finally:
-        store.close()
-    if last:
-        r = last[0]
+    now = fleet_status.read(inventory, state_dir)
+    if as_json:
+        click.echo(json.dumps(now.as_dict(), sort_keys=True))
+        return
+    click.echo(f"deploy in progress: {now.deploy_in_progress or 'none'}")
+    r = now.last_deploy
+    if r is not None:
         click.echo(f"last deploy: #{r.id} {r.trigger} {r.release_id or r.revision or '-'}: {r.outcome}"
                    + (f" at {r.stage}" if r.outcome not in ("deployed", "running", "unchanged") else ""))
-    run = run_playbook(playbook("status.yml"), inventory=inventory,
-                       run_dir=state_dir / "status" / datetime.now().strftime("%Y%m%dT%H%M%S%f"))
-    releases = run.stats.get("releases", {})
-    haproxy = run.stats.get("haproxy", {})
-    slots = run.stats.get("slots", {})
-    # blue/green: a row per slot (node1-blue), its release and whether it is the live one
-    held = {f"{node}-{slot}": (release, "live" if slot == info["live"] else "idle")
-            for node, info in slots.items() for slot, release in info["held"].items()}
-    rows = {node: (release, "") for node, release in releases.items() if node not in slots} | held
-    click.echo(f"{'node':<14} {'release':<28} {'slot':<5} " + " ".join(f"{lb:<12}" for lb in haproxy))
-    for node in sorted(set(rows) | {n for states in haproxy.values() for n in states}):
-        release, role = rows.get(node, ("-", ""))
-        click.echo(f"{node:<14} {release or '-':<28} {role:<5} "
-                   + " ".join(f"{states.get(node, '-'):<12}" for states in haproxy.values()))
-    if slots:
+    lbs = sorted({lb for n in now.nodes for lb in n.haproxy})
+    click.echo(f"{'node':<14} {'release':<28} {'slot':<5} " + " ".join(f"{lb:<12}" for lb in lbs))
+    for n in now.nodes:
+        click.echo(f"{n.name:<14} {n.release or '-':<28} {n.slot:<5} " + " ".join(f"{n.haproxy.get(lb, '-'):<12}" for lb in lbs))
+    if now.old_slots_until is not None:
         keep = _keep_seconds(inventory)
-        until = max(info["since"] for info in slots.values()) + keep
-        click.echo(f"old slots: their window is open until {datetime.fromtimestamp(until):%H:%M:%S} (unless promoted): "
-                   "a rollback until then only switches HAProxy back"
-                   if until > time.time() else
+        click.echo(f"old slots: their window is open until {datetime.fromtimestamp(now.old_slots_until):%H:%M:%S} "
+                   "(unless promoted): a rollback until then only switches HAProxy back"
+                   if fleet_status.window_open(now) else
                    f"old slots: their window is over (bluegreen_keep_seconds {keep:g}); a rollback rolls the release out again")
-    from orchestrator.live import LiveState
-
-    mixed = LiveState(releases, haproxy).mixed()
-    if mixed:
-        click.echo(f"fleet: MIXED, more than one release: {mixed}")
-    elif releases:
-        click.echo(f"fleet: every node on {next(iter(releases.values())) or '(no release)'}")
-    for lb, message in sorted(run.stats.get("haproxy_errors", {}).items()):
-        click.echo(f"{lb}: HAProxy does not answer: {message}")
-    for failure in run.failures:
-        if failure.kind == "runner_on_unreachable":
-            click.echo(f"{failure.host}: unreachable: {failure.message}")
+    if now.mixed:
+        click.echo(f"fleet: MIXED, more than one release: {now.mixed}")
+    elif now.nodes:
+        click.echo(f"fleet: every node on {now.release or '(no release)'}")
+    if now.in_maintenance:
+        state = now.maintenance[now.in_maintenance[0]]
+        by = f" (turned on by {now.maintenance_by['by']} at {datetime.fromtimestamp(now.maintenance_by['since']):%Y-%m-%d %H:%M:%S})" \
+            if now.maintenance_by else ""
+        click.echo(f"maintenance: ON at {', '.join(now.in_maintenance)}{by}: every request gets a 503, Retry-After "
+                   f"{state['retry_after']}, {state['message']!r}; 'orchestrator maintenance off' serves again")
+    for problem in now.problems:
+        click.echo(problem)
 
 
 def _keep_seconds(inventory: Path) -> float:
     from orchestrator.inventory import load_fleet
 
     return load_fleet(inventory).keep_seconds
+
+
+@cli.group()
+def maintenance() -> None:
+    """Answer every request with a 503 maintenance page, or serve again.
+
+    Every load balancer answers at once (through its admin socket: no reload, no Tomcat
+    stopped), with a Retry-After header and the message on a small HTML page; it lasts across
+    HAProxy reloads and `orchestrator apply` until `maintenance off`. Deploys meanwhile are
+    allowed (and say so).
+
+    Example:
+
+        orchestrator maintenance on --message "Upgrading the database; back at 10:30 UTC." --retry-after 600
+
+        orchestrator maintenance off
+    """
+
+
+_inventory_option = click.option("--inventory", "-i", type=click.Path(path_type=Path), default=None,
+                                 help="Inventory [default: the config's, else inventory/sandbox].")
+
+
+def _inventory_and_state(config_path: Path | None, inventory: Path | None) -> tuple[Path, Path]:
+    config = _load_config(config_path, required=False)
+    return (inventory or (config.inventory if config else _default_inventory()),
+            config.state_dir if config else default_state_dir())
+
+
+@maintenance.command("on")
+@click.option("--message", default="Down for maintenance. Back soon.", show_default=True,
+              help="What the page says (plain text).")
+@click.option("--retry-after", type=int, default=300, show_default=True, help="Seconds, for the Retry-After header.")
+@_config_option
+@_inventory_option
+def maintenance_on(message: str, retry_after: int, config_path: Path | None, inventory: Path | None) -> None:
+    """Every load balancer answers 503 with the page, from now until `maintenance off`.
+
+    Example:
+
+        orchestrator maintenance on --message "Back at 10:30 UTC" --retry-after 600
+    """
+    from orchestrator import maintenance as maintenance_lib
+
+    inventory, state_dir = _inventory_and_state(config_path, inventory)
+    states = maintenance_lib.turn(inventory, state_dir, on=True, message=message, retry_after=retry_after)
+    click.echo(f"maintenance on at {', '.join(sorted(states)) or 'no load balancer'}: every request gets a 503 "
+               f"with Retry-After {retry_after}; 'orchestrator maintenance off' serves again")
+
+
+@maintenance.command("off")
+@_config_option
+@_inventory_option
+def maintenance_off(config_path: Path | None, inventory: Path | None) -> None:
+    """Every load balancer serves the application again.
+
+    Example:
+
+        orchestrator maintenance off
+    """
+    from orchestrator import maintenance as maintenance_lib
+
+    inventory, state_dir = _inventory_and_state(config_path, inventory)
+    states = maintenance_lib.turn(inventory, state_dir, on=False)
+    click.echo(f"maintenance off at {', '.join(sorted(states)) or 'no load balancer'}: serving again")
 
 
 # --- sandbox ---------------------------------------------------------------------------------

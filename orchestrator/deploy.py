@@ -203,6 +203,7 @@ def deploy(
     limit: list[str] | None = None,
     keep_releases: list[str] | None = None,
     known_good: str | None = None,
+    bake: bool = True,
 ) -> DeployResult:
     """Run a planned deploy; raises InputError (nothing touched) or DeployFailed.
 
@@ -212,6 +213,7 @@ def deploy(
     is not vetoed by the judge that just failed the release it replaces. ``on_verdict(node,
     report)`` hears each node's bake verdict as it comes, ``on_incident(message)`` each fault
     the deploy did not cause (a server gone DOWN, a node put back in rotation by a reload).
+    ``bake=False`` rolls without the judge (maintenance mode: no user traffic reaches a node).
     """
     war, fleet, serial = deploy_plan.war, deploy_plan.fleet, deploy_plan.serial
     began = datetime.now()
@@ -239,6 +241,8 @@ def deploy(
         extravars["deploy_keep_releases"] = list(keep_releases)
     if known_good:
         extravars["webapp_bake_known_good"] = known_good
+    if not bake:
+        extravars["webapp_bake_seconds"] = 0
     # a limit names app servers; the load balancers always take part (they drain and enable them)
     hosts = [*limit, *fleet.loadbalancers] if limit else None
     run = run_playbook(playbook("deploy.yml"), inventory=fleet.inventory, run_dir=state_dir / "deploys" / deploy_id,

@@ -21,11 +21,13 @@ Facts this code is built on (HAProxy 2.6):
 from __future__ import annotations
 
 import csv
+import html
 import io
 import os
 import re
 import socket
 import time
+import urllib.parse
 from dataclasses import dataclass
 
 DEFAULT_TIMEOUT = 5.0
@@ -222,6 +224,74 @@ def wait_for(predicate, socket_path: str, backend: str, server: str, *, timeout:
         if time.monotonic() >= deadline:
             return row, False
         time.sleep(interval)
+
+
+# --- maintenance mode ----------------------------------------------------------------------------
+# The frontend answers every request itself with a 503 while the maintenance map holds the key
+# `on` (haproxy.cfg: `http-request return ... if { str(on),map(<map>) -m found }`); `message`
+# (the page's text) and `retry_after` (seconds, the Retry-After header) come from the same map.
+# The map is changed through the admin socket (at once, no reload) and written to its file (a
+# reload reads the file). Map values travel percent-encoded (the CLI splits on spaces and ';'),
+# and the template decodes them with url_dec; the text is HTML-escaped first.
+
+MAINTENANCE_KEYS = ("message", "retry_after", "on")
+
+
+def maintenance_map_text(message: str, retry_after: int) -> str:
+    """The map file's content while maintenance is on."""
+    encoded = urllib.parse.quote(html.escape(message), safe="")
+    return f"message {encoded}\nretry_after {int(retry_after)}\non 1\n"
+
+
+def parse_maintenance_map(text: str) -> dict | None:
+    """{'message', 'retry_after'} from a map file's or `show map`'s text; None when it is off."""
+    entries = {}
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) >= 2 and fields[0].startswith("0x"):  # `show map`: <ref> <key> <value>
+            fields = fields[1:]
+        if len(fields) == 2 and fields[0] in MAINTENANCE_KEYS:
+            entries[fields[0]] = fields[1]
+    if "on" not in entries:
+        return None
+    try:
+        retry_after = int(entries.get("retry_after", "0"))
+    except ValueError:
+        retry_after = 0
+    return {"message": html.unescape(urllib.parse.unquote(entries.get("message", ""))), "retry_after": retry_after}
+
+
+def maintenance(socket_path: str, map_path: str, *, timeout: float = DEFAULT_TIMEOUT) -> dict | None:
+    """What the running HAProxy answers with now: {'message', 'retry_after'}, or None (serving)."""
+    reply = command(socket_path, f"show map {map_path}", timeout=timeout)
+    if reply.startswith("Unknown map") or "Unknown" in reply.split("\n", 1)[0]:
+        raise HAProxyAdminError(f"HAProxy does not know the map {map_path}: its haproxy.cfg has no maintenance "
+                                "rule (render it again with the haproxy role, then reload)")
+    return parse_maintenance_map(reply)
+
+
+def set_maintenance(socket_path: str, map_path: str, text: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+    """Make the running HAProxy's map hold what ``text`` (a map file's content) holds.
+
+    The page's entries change before `on` is added, and `on` goes first when it is turned off:
+    no request sees the page without its message.
+    """
+    wanted = {}
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) == 2:
+            wanted[fields[0]] = fields[1]
+    if "on" not in wanted:
+        for key in ("on", "message", "retry_after"):
+            reply = command(socket_path, f"del map {map_path} {key}", timeout=timeout).strip()
+            if reply and "not found" not in reply.lower():
+                raise HAProxyAdminError(f"HAProxy refused 'del map {map_path} {key}': {reply}")
+        return
+    for key in ("message", "retry_after", "on"):
+        # set changes an entry in place (no moment without it); add makes a missing one
+        reply = command(socket_path, f"set map {map_path} {key} {wanted[key]}", timeout=timeout).strip()
+        if reply:
+            silent_command(socket_path, f"add map {map_path} {key} {wanted[key]}", timeout=timeout)
 
 
 # --- per-request evidence ----------------------------------------------------------------------

@@ -37,6 +37,20 @@ class DeployLock:
             return "another process"
         return f"{info.get('what', 'a deploy')} (pid {info.get('pid')}, since {info.get('since')})"
 
+    def held_by(self) -> str | None:
+        """Who holds the lock now, or None when nobody does (probed without waiting)."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except FileNotFoundError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return self.holder()
+        finally:
+            os.close(fd)
+        return None
+
     def acquire(self, what: str, *, wait: bool = True, on_wait: Callable[[str], None] | None = None,
                 poll: float = 0.2, should_stop: Callable[[], bool] = lambda: False) -> "DeployLock":
         self.path.parent.mkdir(parents=True, exist_ok=True)

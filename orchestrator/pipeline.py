@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from orchestrator import bluegreen as bluegreen_lib
+from orchestrator import maintenance
 from orchestrator import deploy as deploy_lib
 from orchestrator import migrations as migrations_lib
 from orchestrator import roster, vcs
@@ -239,6 +240,10 @@ def deploy_war(war: Path, *, inventory: Path, state_dir: Path, history: History,
         if orphans:
             report.say(f"stopped {len(orphans)} deploy run(s) left behind by an orchestrator that died "
                        f"(pids {', '.join(map(str, orphans))}); this deploy puts every node right")
+        in_maintenance = maintenance.recorded(state_dir)
+        if in_maintenance:
+            report.say(f"note: {maintenance.describe(in_maintenance)}. The deploy goes ahead behind the page: each "
+                       "node is health-checked on the node itself, and not baked (no user traffic reaches it to judge)")
         if migrations is not None:
             _migrate(migrations, "expand", history, deploy_id, state_dir, report, where)
         where["stage"] = "deploy"
@@ -256,7 +261,7 @@ def deploy_war(war: Path, *, inventory: Path, state_dir: Path, history: History,
         try:
             result = deploy_lib.deploy(plan, state_dir=state_dir, on_phase=report.on_phase, on_verdict=report.verdict,
                                        on_incident=report.incident,
-                                       keep_releases=keep, known_good=known_good)
+                                       keep_releases=keep, known_good=known_good, bake=not in_maintenance)
         except DeployFailed as exc:
             partial = exc.result
             _record_nodes(history, deploy_id, partial)

@@ -69,3 +69,20 @@ def test_a_request_no_server_answered_has_no_response_time_and_other_lines_are_s
     assert haproxy_admin.parse_request(no_server).response_ms == -1
     assert haproxy_admin.parse_request("Proxy web started.") is None
     assert haproxy_admin.parse_request("") is None
+
+
+def test_the_maintenance_map_carries_any_message_through_the_admin_socket_unsplit():
+    # Given a message with spaces, ';' (the CLI's command separator), markup and non-ASCII
+    message = "Back at 10:30; <b>soon</b> — ünï & co"
+
+    text = haproxy_admin.maintenance_map_text(message, 600)
+
+    # Then each value is one token (the admin socket splits on spaces and ';') and reads back
+    for line in text.splitlines():
+        key, value = line.split(" ")
+        assert ";" not in value and " " not in value
+    assert haproxy_admin.parse_maintenance_map(text) == {"message": message, "retry_after": 600}
+    # ...as `show map` prints it too, and an empty map is maintenance off
+    shown = "".join(f"0x55d0c0ffee{i} {line}\n" for i, line in enumerate(text.splitlines()))
+    assert haproxy_admin.parse_maintenance_map(shown) == {"message": message, "retry_after": 600}
+    assert haproxy_admin.parse_maintenance_map("") is None
