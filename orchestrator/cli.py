@@ -564,22 +564,55 @@ def watch(config_path: Path | None, strategy: str | None) -> None:
 
 
 @cli.command()
-@click.option("--spool", type=click.Path(path_type=Path), required=True, help="The spool directory.")
-@click.option("--repository", required=True, help="The repository that was pushed to (for the record).")
+@click.option("--rev", "rev", default=None,
+              help="Deploy this revision of the config's repository (with the newest of its branch), as a push would.")
+@click.option("--wait", is_flag=True, help="With --rev: follow the deploy that contains it; exit 0 live, 1 not, 4 timeout.")
+@click.option("--timeout", type=click.FloatRange(min=1), default=1800, show_default=True,
+              help="With --wait: seconds to wait for the outcome (the deploy goes on after it).")
+@_config_option
+@click.option("--spool", type=click.Path(path_type=Path), default=None, help="The spool directory (without --rev).")
+@click.option("--repository", default=None, help="The repository that was pushed to, for the record (without --rev).")
 @click.option("--git", "git_hook", is_flag=True, help="Read git post-receive lines (<old> <new> <ref>) from stdin.")
 @click.option("--branch", default=None, help="Branch pushed to (without --git).")
 @click.option("--revision", default=None, help="Revision pushed (without --git).")
-def trigger(spool: Path, repository: str, git_hook: bool, branch: str | None, revision: str | None) -> None:
-    """Write a flag that asks the watcher to deploy (what the push hooks do).
+def trigger(rev: str | None, wait: bool, timeout: float, config_path: Path | None, spool: Path | None,
+            repository: str | None, git_hook: bool, branch: str | None, revision: str | None) -> None:
+    """Write a flag that asks the watcher to deploy (what the push hooks do); with --wait, follow it.
 
     Only writes a file into <spool>/incoming; never deploys, needs no privileges beyond that.
+    A CI job hands a pushed revision over with --rev R --wait: the watcher builds, tests and
+    rolls out its branch's newest revision, and this prints that deploy's progress and exits 0
+    once R is live, 1 if the deploy failed or its release was rejected (the reason is printed),
+    4 if --timeout ran out first (the deploy goes on), 2 if R is not on the watcher's branch.
 
     Example:
+
+        orchestrator trigger --rev 3f2a9c1d0b7e --wait --timeout 900
 
         orchestrator trigger --spool /var/spool/orchestrator --repository /srv/hg/app --branch default --revision 3f2a9c1d0b7e
     """
     from orchestrator import flags as flag_lib
 
+    if rev is not None:
+        if spool or repository or git_hook or branch or revision:
+            raise InputError("--rev takes the spool, repository and branch from orchestrator.toml: "
+                             "drop --spool/--repository/--branch/--revision/--git")
+        from orchestrator import handoff
+
+        config = _load_config(config_path, required=True)
+        asked = handoff.request(config, rev)
+        click.echo(f"deploy of {asked.revision[:12]} ({config.branch}) queued: {asked.flag.name}")
+        if wait:
+            record = handoff.follow(config, asked, timeout=timeout, say=click.echo)
+            said = "was already live" if record.outcome == "unchanged" else f"is live: {record.release_id}"
+            click.echo(f"revision {asked.revision[:12]} {said} (deploy #{record.id})")
+            if record.message and record.outcome == "deployed":
+                click.echo(f"during it: {record.message}")
+        return
+    if wait:
+        raise InputError("--wait follows a --rev: give --rev REV")
+    if spool is None or repository is None:
+        raise InputError("give --rev REV (with orchestrator.toml), or --spool and --repository as the hooks do")
     if git_hook:
         from orchestrator.hooks import git_post_receive
 

@@ -91,3 +91,18 @@ def export(repository: Path, revision: str, destination: Path, *, timeout: float
         rc = proc.wait(timeout=timeout)
     if rc != 0:
         raise VcsError(f"git archive {revision} failed: {err.strip()[:500]}")
+
+
+def contains(repository: Path, revision: str, ancestor: str) -> bool:
+    """Whether ``revision`` has ``ancestor`` in its history (a revision contains itself)."""
+    if kind(repository) == "hg":
+        out = _run(["hg", "--cwd", str(repository), "log", "-r", f"{ancestor} and ::{revision}", "-T", "{node}"])
+        return bool(out)
+    try:
+        done = subprocess.run(["git", "-C", str(repository), "merge-base", "--is-ancestor", ancestor, revision],
+                              capture_output=True, text=True, timeout=60)
+    except FileNotFoundError:
+        raise VcsError("git is not installed") from None
+    if done.returncode not in (0, 1):
+        raise VcsError(f"'git merge-base --is-ancestor {ancestor} {revision}' failed: {done.stderr.strip()[:500]}")
+    return done.returncode == 0

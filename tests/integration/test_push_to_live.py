@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
 
 from bench.load import wait_until
 from orchestrator import flags, hooks
 from orchestrator.history import History
 from orchestrator.runner import orphaned_runs
 from orchestrator.watcher import ensure_spool
-from tests.conftest import run_cli
+from tests.conftest import ROOT, run_cli
 
 DEPLOY_TIMEOUT = 180
 
@@ -145,15 +148,60 @@ def test_failing_tests_deploy_nothing(cluster, watcher):
     served = cluster.served_through_haproxy()
     before = last_id(cluster)
 
-    commit_and_push(cluster, "22", test_fails=True)
+    revision = commit_and_push(cluster, "22", test_fails=True)
+    # (a CI job handing the same revision over waits for the deploy that contains it)
+    handed_over = run_cli("trigger", "--rev", revision, "--wait", "--timeout", "120", "--config", cluster.box.config)
 
-    [row] = settled_after(cluster, before)
+    row = settled_after(cluster, before)[0]
     assert row.outcome == "rejected" and row.stage == "test", row
+    assert handed_over.returncode == 1, handed_over.stdout + handed_over.stderr
+    assert f"of {revision[:12]} rejected at test: test failed" in handed_over.stderr
     assert "the release is marked as failing its tests" in row.output_tail
     assert row.times["deploy_started"] is None
     assert cluster.served_through_haproxy() == served
     result = run_cli("history", "--config", cluster.box.config)
     assert "rejected" in result.stdout and "test" in result.stdout
+
+
+def ci_step() -> str:
+    """The deploy step of docs/ci.md, checked to be the one its Jenkinsfile and workflow run."""
+    text = (ROOT / "docs" / "ci.md").read_text()
+    step = text.split("## The step", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    jenkins = text.split("```groovy", 1)[1].split("sh '''", 1)[1].split("'''", 1)[0]
+    actions = yaml.safe_load(text.split("```yaml", 1)[1].split("```", 1)[0])
+    run = next(s["run"] for s in actions["jobs"]["deploy"]["steps"] if s.get("name") == "Deploy")
+    assert textwrap.dedent(jenkins).strip() == step.strip() == run.strip()
+    return step
+
+
+def test_the_ci_step_of_docs_ci_md_waits_for_the_deploy_and_exits_by_its_outcome(cluster, watcher, tmp_path):
+    # Given a pushed revision, and the deploy step of docs/ci.md run as a CI job runs it
+    settle_initial(cluster, watcher)
+    step = ci_step()
+    revision = commit_and_push(cluster, "35")
+    env = dict(os.environ, REV=revision, ORCHESTRATOR_CONFIG=str(cluster.box.config),
+               PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+
+    def ci_job(**extra) -> subprocess.CompletedProcess:
+        return subprocess.run(["sh", "-c", step], cwd=tmp_path, env=dict(env, **extra), capture_output=True,
+                              text=True, timeout=DEPLOY_TIMEOUT)
+
+    # When the job's timeout is shorter than the deploy, then it exits 4 and the deploy goes on
+    hurried = ci_job(DEPLOY_TIMEOUT="1")
+    assert hurried.returncode == 4, hurried.stdout + hurried.stderr
+    assert "no outcome in 1s: deploy #" in hurried.stderr
+    # When it is run again with room, then it follows the deploy to its end and exits 0
+    done = ci_job()
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"revision {revision[:12]} " in done.stdout and "(deploy #" in done.stdout
+    deploy, fleet = json.loads((tmp_path / "deploy.json").read_text()), json.loads((tmp_path / "fleet.json").read_text())
+    assert deploy["outcome"] in ("deployed", "unchanged") and deploy["revision"] == revision
+    assert fleet["release"].startswith("35-") and fleet["mixed"] is None and fleet["deploy_in_progress"] is None
+    assert {n["name"]: n["haproxy"]["lb1"][:2] for n in fleet["nodes"]} == {"node1": "UP", "node2": "UP"}
+    assert cluster.served_through_haproxy() == "Hello from version 35"
+    # And a revision the watcher does not deploy (not on its branch) is refused before any flag is written
+    unknown = run_cli("trigger", "--rev", "deadbeef1234", "--wait", "--config", cluster.box.config)
+    assert unknown.returncode == 2 and "does not exist" in unknown.stderr, unknown.stderr
 
 
 def test_five_pushes_during_a_deploy_make_one_follow_up(cluster, watcher):
