@@ -4,7 +4,7 @@ A blue/green deploy (roles/webapp/tasks/bluegreen.yml) leaves each node's old sl
 maint, for ``bluegreen_keep_seconds``. Inside that window going back is one HAProxy switch per
 node (playbooks/switch.yml), no JVM started; once it is over the old slots are stopped
 (playbooks/promote.yml): by a process the deploy leaves waiting for that moment, by the next
-deploy (it stops the idle slot before it installs), or by ``orchestrator promote``.
+deploy (it stops the idle slot before it installs), or by ``orchestrator promote --old-slots``.
 """
 
 from __future__ import annotations

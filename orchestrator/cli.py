@@ -168,7 +168,8 @@ def deploy(war: Path | None, rev: str | None, config_path: Path | None, inventor
         inventory = config.inventory
     inventory = inventory or _default_inventory()
     state_dir = state_dir or (config.state_dir if config is not None else default_state_dir())
-    report = pipeline.Reporter(say=click.echo, on_phase=_phase_printer())
+    notifier = pipeline.notifier_for(config, state_dir)
+    report = pipeline.Reporter(say=click.echo, on_phase=_phase_printer(), notifier=notifier)
 
     migrations = None
     if migrations_tree is not None:
@@ -195,7 +196,7 @@ def deploy(war: Path | None, rev: str | None, config_path: Path | None, inventor
             click.echo(f"deploy #{deploy_id} of {rev} is live")
             return
         deploy_id = history.start("manual")
-        with pipeline.recorded(history, deploy_id) as where:
+        with pipeline.recorded(history, deploy_id, report) as where:
             try:
                 result = pipeline.deploy_war(war, inventory=inventory, state_dir=state_dir, history=history,
                                              deploy_id=deploy_id, serial=serial, report=report,
@@ -210,6 +211,8 @@ def deploy(war: Path | None, rev: str | None, config_path: Path | None, inventor
         click.echo(f"release {result.war.release_id} (sha256 {result.war.sha256}) is live on "
                    f"{', '.join(result.fleet.appservers)}")
     finally:
+        if notifier is not None:
+            notifier.close()
         history.close()
 
 
@@ -246,11 +249,14 @@ def rollback(to: str | None, config_path: Path | None, inventory: Path | None, s
     inventory = inventory or (config.inventory if config else _default_inventory())
     state_dir = state_dir or (config.state_dir if config else default_state_dir())
     history = History(state_dir)
+    notifier = pipeline.notifier_for(config, state_dir)
     try:
         deploy_id, release = pipeline.rollback(inventory=inventory, state_dir=state_dir, history=history, to=to,
-                                               report=pipeline.Reporter(click.echo, _phase_printer()),
+                                               report=pipeline.Reporter(click.echo, _phase_printer(), notifier),
                                                lock_wait=not no_wait, strategy=strategy, force=force)
     finally:
+        if notifier is not None:
+            notifier.close()
         history.close()
     click.echo(f"rollback #{deploy_id}: the fleet is on {release}")
 
@@ -259,21 +265,26 @@ def rollback(to: str | None, config_path: Path | None, inventory: Path | None, s
 @_config_option
 @click.option("--inventory", "-i", type=click.Path(path_type=Path), default=None)
 @click.option("--state-dir", type=click.Path(path_type=Path), default=None)
-@click.option("--no-wait", is_flag=True, help="Refuse (exit 3) instead of waiting when another deploy runs.")
+@click.option("--old-slots", is_flag=True, help="Blue/green: stop the old slots now, ending the rollback-by-switch window.")
+@click.option("--no-wait", is_flag=True, help="With --old-slots: refuse (exit 3) instead of waiting when a deploy runs.")
 @click.option("--after", "after", type=float, default=None, hidden=True,
               help="Wait this many seconds, then stop only the slots whose window is over (what a deploy leaves running).")
-def promote(config_path: Path | None, inventory: Path | None, state_dir: Path | None, no_wait: bool,
+def promote(config_path: Path | None, inventory: Path | None, state_dir: Path | None, old_slots: bool, no_wait: bool,
             after: float | None) -> None:
-    """Blue/green: stop the old slots now, ending the window in which a rollback is only a switch.
+    """Let a deploy waiting after its canary go on (deploy_pause_after: canary).
 
-    A slot still in rotation is never stopped. Without this, they stop bluegreen_keep_seconds
-    after the deploy, or at the next deploy.
+    Exit 2 when no deploy waits for promotion. With --old-slots (blue/green): stop the old
+    slots now instead, ending the window in which a rollback is only a switch (a slot still
+    in rotation is never stopped; without this they stop bluegreen_keep_seconds after the
+    deploy, or at the next deploy).
 
     Example:
 
         orchestrator promote
+
+        orchestrator promote --old-slots
     """
-    from orchestrator import bluegreen
+    from orchestrator import bluegreen, control
     from orchestrator.inventory import load_fleet
     from orchestrator.lock import DeployLock
 
@@ -283,12 +294,35 @@ def promote(config_path: Path | None, inventory: Path | None, state_dir: Path | 
     if after is not None:
         bluegreen.promote_when_due(inventory, state_dir, after, say=click.echo)
         return
+    if not old_slots:
+        click.echo(control.promote(state_dir))
+        return
     fleet = load_fleet(inventory)
-    with DeployLock(state_dir).acquire("orchestrator promote", wait=not no_wait,
+    with DeployLock(state_dir).acquire("orchestrator promote --old-slots", wait=not no_wait,
                                        on_wait=lambda who: click.echo(f"waiting for the deploy lock, held by {who}")):
         bluegreen.cancel_promote(state_dir)
         stopped = bluegreen.promote(fleet, state_dir=state_dir, now=True)
     click.echo(f"old slots stopped on {', '.join(stopped)}" if stopped else "no old slot was running")
+
+
+def _control_command(name: str, summary: str, example: str):
+    """pause, resume, abort: one request to the roll in progress, from any shell that may write the state directory."""
+    def command(config_path: Path | None, state_dir: Path | None) -> None:
+        from orchestrator import control
+
+        click.echo(getattr(control, name)(_state_dir(config_path, state_dir)))
+
+    command.__doc__ = f"{summary}\n\n    Example:\n\n        {example}\n    "
+    command.__name__ = name
+    return cli.command(name)(_config_option(click.option("--state-dir", type=click.Path(path_type=Path),
+                                                         default=None)(command)))
+
+
+_control_command("pause", "Hold the deploy in progress after the node (batch) it is on; HAProxy's states stay as they are.",
+                 "orchestrator pause")
+_control_command("resume", "Let a paused deploy go on with its next batch.", "orchestrator resume")
+_control_command("abort", "Stop the deploy in progress after the node (batch) it is on, and apply deploy_failure_policy "
+                          "(rollback: the nodes already switched go back).", "orchestrator abort")
 
 
 def _state_dir(config_path: Path | None, state_dir: Path | None) -> Path:
@@ -732,6 +766,10 @@ def status(config_path: Path | None, inventory: Path | None, as_json: bool) -> N
         click.echo(json.dumps(now.as_dict(), sort_keys=True))
         return
     click.echo(f"deploy in progress: {now.deploy_in_progress or 'none'}")
+    if now.gate:
+        from orchestrator.gate import describe
+
+        click.echo(f"  {describe(now.gate)}")
     r = now.last_deploy
     if r is not None:
         click.echo(f"last deploy: #{r.id} {r.trigger} {r.release_id or r.revision or '-'}: {r.outcome}"

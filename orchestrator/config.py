@@ -28,15 +28,25 @@
     timeout = 300                        # seconds, for each phase
     environment = "/etc/orchestrator/db.env"   # KEY=VALUE lines for the commands (PGHOST, PGPASSFILE...):
                                                # how they reach the database; never a password in this file
+
+    [notify]                             # optional: webhooks (orchestrator/notify.py, docs/notifications.md)
+    urls = ["https://chat.example.com/hooks/abc"]   # one or more, http or https; each gets every event
+    events = ["deploy_finished", "release_rejected"]   # default: all of notify.EVENTS
+    secret_file = "/etc/orchestrator/webhook.secret"   # optional: HMAC-SHA256 signature header; mode 600
+    timeout = 5                          # seconds per try
+    retries = 3                          # tries after the first, each after twice the pause before
 """
 
 from __future__ import annotations
 
+import stat
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from orchestrator.errors import InputError
+from orchestrator import notify as notify_lib
 from orchestrator.flags import BRANCH
 
 CONFIG_NAME = "orchestrator.toml"
@@ -79,6 +89,7 @@ class Config:
     state_dir: Path
     rescan_seconds: float
     migrate: Migrate | None = None
+    notify: notify_lib.Settings | None = None
 
     @property
     def vcs(self) -> str:
@@ -153,6 +164,7 @@ def load(path: Path) -> Config:
         state_dir=r.path_of("deploy.state_directory", fix="name a directory for history and artifacts"),
         rescan_seconds=r.seconds("deploy.rescan_seconds", 5),
         migrate=_migrate(r),
+        notify=_notify(r),
     )
 
 
@@ -185,3 +197,54 @@ def _migrate(r: _Reader) -> Migrate | None:
         timeout=timeout,
         environment=environment,
     )
+
+
+NOTIFY_KEYS = ("urls", "events", "secret_file", "timeout", "retries")
+
+
+def _notify(r: _Reader) -> notify_lib.Settings | None:
+    """[notify], checked: webhook URLs, the events they get, how a body is signed, how hard to try."""
+    table = r.data.get("notify")
+    if table is None:
+        return None
+    if not isinstance(table, dict):
+        raise InputError(f"{r.path}: notify is not a table; write it as [notify]")
+    unknown = sorted(set(table) - set(NOTIFY_KEYS))
+    if unknown:
+        raise r._fail(f"notify.{unknown[0]}", "is not a setting of [notify]", f"use {', '.join(NOTIFY_KEYS)}")
+    urls = r.get("notify.urls", list, fix='give a list of webhook URLs, e.g. urls = ["https://chat.example.com/hooks/abc"]')
+    if not urls:
+        raise r._fail("notify.urls", "is empty", "give at least one URL, or remove [notify]")
+    for url in urls:
+        parts = urlsplit(url) if isinstance(url, str) else None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+            raise r._fail("notify.urls", f"has {url!r}, which is not an http(s) URL",
+                          "give URLs like https://chat.example.com/hooks/abc")
+    events = r.get("notify.events", list, default=list(notify_lib.EVENTS))
+    wrong = [e for e in events if e not in notify_lib.EVENTS]
+    if wrong or not events:
+        raise r._fail("notify.events", f"has {', '.join(map(repr, wrong)) or 'no event'}",
+                      f"choose from {', '.join(notify_lib.EVENTS)}")
+    secret = r.path_of("notify.secret_file") if "secret_file" in table else None
+    if secret is not None:
+        try:
+            mode = secret.stat().st_mode
+        except OSError as exc:
+            raise r._fail("notify.secret_file", f"is {secret}, which cannot be read ({exc.strerror})",
+                          "create it with the shared secret on one line, mode 600") from None
+        if mode & 0o007:
+            raise r._fail("notify.secret_file", f"is {secret}, which every user of this machine can read "
+                          f"(mode {stat.S_IMODE(mode):o})", f"chmod 600 {secret} (or 640 for the orchestrator's group)")
+        try:
+            if not secret.read_bytes().strip():
+                raise r._fail("notify.secret_file", f"is {secret}, which is empty", "write the shared secret into it")
+        except OSError as exc:
+            raise r._fail("notify.secret_file", f"is {secret}, which cannot be read ({exc.strerror})",
+                          "make it readable by the orchestrator's user") from None
+    timeout = r.seconds("notify.timeout", 5)
+    if timeout > 60:
+        raise r._fail("notify.timeout", f"is {timeout:g}", "give at most 60 seconds: a receiver slower than that is down")
+    retries = r.get("notify.retries", int, default=3, fix="give a whole number of retries, 0 to 10")
+    if not 0 <= retries <= 10:
+        raise r._fail("notify.retries", f"is {retries}", "give a whole number of retries, 0 to 10")
+    return notify_lib.Settings(tuple(urls), tuple(events), secret, timeout, retries)

@@ -8,6 +8,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
+from orchestrator import gate as gate_lib
 from orchestrator import warfile
 from orchestrator.errors import DeployFailed, InputError
 from orchestrator.inventory import SLOTS, Fleet, load_fleet
@@ -88,7 +89,7 @@ def failure_message(run: RunResult) -> tuple[str, bool]:
     # The rescue's final fail says everything; otherwise the first failure is the cause.
     final = [e for e in run.failures if e.phase == "rescue"]
     event = final[-1] if final else run.failures[0]
-    if event.phase == "rescue":
+    if event.phase in ("rescue", "gate"):
         return event.message, False
     where = event.host or "ansible"
     if event.play.startswith("Preflight"):
@@ -175,6 +176,40 @@ class Incidents:
             self.say(message)
 
 
+class GateWatch:
+    """The gate's files for one run: a fresh control file before it, a watch on the gate file
+    during it (``on_gate`` hears each change of what it waits for), both cleared after it."""
+
+    def __init__(self, state_dir: Path, deploy_id: str, on_gate: Callable[[dict], None] | None, *, poll: float = 0.2):
+        self.control, self.gate = str(state_dir / gate_lib.CONTROL), str(state_dir / gate_lib.GATE)
+        self.deploy_id, self.on_gate, self.poll = deploy_id, on_gate, poll
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def __enter__(self) -> "GateWatch":
+        Path(self.control).parent.mkdir(parents=True, exist_ok=True)
+        gate_lib.write(self.control, {"deploy": self.deploy_id})
+        gate_lib.write(self.gate, {"deploy": self.deploy_id, "waiting": None})
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._done.set()
+        self._thread.join(timeout=5)
+        gate_lib.write(self.gate, {"deploy": None, "waiting": None})
+        gate_lib.write(self.control, {"deploy": None})
+
+    def _watch(self) -> None:
+        told = None
+        while not self._done.wait(self.poll):
+            state = gate_lib.read(self.gate)
+            if state.get("deploy") != self.deploy_id or state.get("waiting") == told:
+                continue
+            told = state.get("waiting")
+            if self.on_gate is not None:
+                self.on_gate(state)
+
+
 @dataclass(frozen=True)
 class DeployPlan:
     """What a deploy will do, checked before anything runs."""
@@ -204,6 +239,8 @@ def deploy(
     keep_releases: list[str] | None = None,
     known_good: str | None = None,
     bake: bool = True,
+    on_gate: Callable[[dict], None] | None = None,
+    on_switched: Callable[[str, str, str], None] | None = None,
 ) -> DeployResult:
     """Run a planned deploy; raises InputError (nothing touched) or DeployFailed.
 
@@ -214,6 +251,10 @@ def deploy(
     report)`` hears each node's bake verdict as it comes, ``on_incident(message)`` each fault
     the deploy did not cause (a server gone DOWN, a node put back in rotation by a reload).
     ``bake=False`` rolls without the judge (maintenance mode: no user traffic reaches a node).
+    Between batches the roll passes a gate (orchestrator/gate.py) that `orchestrator pause`,
+    `resume`, `abort` and `promote` work through; ``on_gate(state)`` hears each time it starts or
+    stops waiting (state['waiting']: 'paused', 'promotion' or None). ``on_switched(node, old,
+    new)`` hears each node that is back in rotation on the release.
     """
     war, fleet, serial = deploy_plan.war, deploy_plan.fleet, deploy_plan.serial
     began = datetime.now()
@@ -222,9 +263,19 @@ def deploy(
     incidents = Incidents(progress, on_incident, bluegreen=fleet.strategy == "bluegreen")
     verdicts: dict[str, dict] = {}
 
+    before: dict[str, str] = {}  # node -> the release it ran (ship reports it)
+    switched: set[str] = set()
+
     def handle(event: Event) -> None:
         progress.feed(event)
         incidents.feed(event)
+        if event.kind == "runner_on_ok" and event.phase == "ship" and isinstance(event.result.get("current"), str):
+            before[event.host] = event.result["current"]
+        node = progress.nodes.get(event.host)
+        if (on_switched is not None and event.kind == "runner_on_ok" and event.phase == "enable" and node is not None
+                and not node.rescued and event.host not in switched and before.get(event.host) != war.release_id):
+            switched.add(event.host)
+            on_switched(event.host, before.get(event.host, ""), war.release_id)
         report = event.result.get("report") if event.phase == "bake" else None
         if isinstance(report, dict) and event.kind in ("runner_on_ok", "runner_on_failed"):
             verdicts[event.host] = dict(report, message=event.message if event.is_failure else event.result.get("msg", ""))
@@ -243,10 +294,14 @@ def deploy(
         extravars["webapp_bake_known_good"] = known_good
     if not bake:
         extravars["webapp_bake_seconds"] = 0
+    if known_good:
+        extravars["deploy_pause_after"] = ""  # a rollback does not wait for a promotion
+    extravars.update(deploy_control_dir=str(state_dir), deploy_control_id=deploy_id)
     # a limit names app servers; the load balancers always take part (they drain and enable them)
     hosts = [*limit, *fleet.loadbalancers] if limit else None
-    run = run_playbook(playbook("deploy.yml"), inventory=fleet.inventory, run_dir=state_dir / "deploys" / deploy_id,
-                       extravars=extravars, on_event=handle, stop=stop, limit=hosts)
+    with GateWatch(state_dir, deploy_id, on_gate):
+        run = run_playbook(playbook("deploy.yml"), inventory=fleet.inventory, run_dir=state_dir / "deploys" / deploy_id,
+                           extravars=extravars, on_event=handle, stop=stop, limit=hosts)
     failed_hosts = {e.host for e in run.failures}
     progress.finish(failed_hosts)
     if limit:

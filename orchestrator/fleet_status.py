@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from orchestrator import maintenance
+from orchestrator import control, maintenance
 from orchestrator.history import DeployRecord, History
 from orchestrator.inventory import load_fleet
 from orchestrator.live import LiveState
@@ -40,13 +40,14 @@ class FleetStatus:
     # load balancer -> what it answers with in maintenance mode ({'message', 'retry_after'}), None: serving
     maintenance: dict[str, dict | None] = field(default_factory=dict)
     maintenance_by: dict | None = None   # who turned it on and when (the state directory's record)
+    gate: dict | None = None             # the roll in progress stopped between batches: paused, or awaiting promotion
 
     def as_dict(self) -> dict:
         return {"deploy_in_progress": self.deploy_in_progress,
                 "last_deploy": self.last_deploy.as_dict() if self.last_deploy else None,
                 "nodes": [n.__dict__ for n in self.nodes], "mixed": self.mixed or None, "release": self.release,
                 "old_slots_until": self.old_slots_until, "problems": self.problems,
-                "maintenance": self.maintenance, "maintenance_by": self.maintenance_by}
+                "maintenance": self.maintenance, "maintenance_by": self.maintenance_by, "gate": self.gate}
 
     @property
     def in_maintenance(self) -> list[str]:
@@ -55,6 +56,8 @@ class FleetStatus:
 
 def read(inventory: Path, state_dir: Path) -> FleetStatus:
     holder = DeployLock(state_dir).held_by()
+    gate = control.current(state_dir)
+    gate = gate if gate and gate.get("waiting") else None
     store = History(state_dir, writable=False)
     try:
         last = store.list(1)
@@ -80,7 +83,7 @@ def read(inventory: Path, state_dir: Path) -> FleetStatus:
     problems += [f"{f.host}: unreachable: {f.message}" for f in run.failures if f.kind == "runner_on_unreachable"]
     return FleetStatus(holder, last[0] if last else None, nodes, mixed,
                        None if mixed or not releases else (next(iter(releases.values())) or None), until, problems,
-                       run.stats.get("maintenance", {}), maintenance.recorded(state_dir))
+                       run.stats.get("maintenance", {}), maintenance.recorded(state_dir), gate)
 
 
 def window_open(status: FleetStatus) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 import getpass
 import os
 import tempfile
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from orchestrator.errors import InputError
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 # When each stage was reached. With [migrate]: expand runs from expand_started to expanded (under
 # the lock, before any node is touched), the roll ends at rolled (every node done and baked),
 # contract runs from contract_started to contracted.
@@ -110,6 +110,25 @@ CREATE TABLE contracts (
 """
 
 
+# Version 6: webhook notifications - each delivery's outcome (the URL without its path: it may
+# hold a token).
+DELIVERIES = """
+CREATE TABLE deliveries (
+    id             INTEGER PRIMARY KEY,
+    deploy_id      INTEGER,
+    event          TEXT NOT NULL,
+    url            TEXT NOT NULL,
+    outcome        TEXT NOT NULL,      -- delivered, failed, dropped
+    attempts       INTEGER NOT NULL,
+    status         INTEGER,            -- the receiver's last HTTP status
+    error          TEXT,
+    queued         REAL NOT NULL,
+    finished       REAL NOT NULL
+);
+CREATE INDEX deliveries_by_deploy ON deliveries (deploy_id);
+"""
+
+
 @dataclass(frozen=True)
 class Contract:
     migration: str
@@ -173,6 +192,7 @@ class DeployRecord:
     times: dict[str, float | None]
     nodes: list[dict]
     verdicts: list[dict]
+    deliveries: list[dict] = field(default_factory=list)  # its webhook notifications' outcomes
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -196,9 +216,8 @@ class History:
             self.db.execute("PRAGMA journal_mode=WAL")
             version = self.db.execute("PRAGMA user_version").fetchone()[0]
             # each version adds to the one before; one transaction: a crash leaves no half-made schema
-            missing = {0: SCHEMA + LEDGER + VERDICTS + SLOT_COLUMN + MIGRATIONS,
-                       1: LEDGER + VERDICTS + SLOT_COLUMN + MIGRATIONS, 2: VERDICTS + SLOT_COLUMN + MIGRATIONS,
-                       3: SLOT_COLUMN + MIGRATIONS, 4: MIGRATIONS}.get(version)
+            steps = [SCHEMA, LEDGER, VERDICTS, SLOT_COLUMN, MIGRATIONS, DELIVERIES]
+            missing = "".join(steps[version:]) if version < SCHEMA_VERSION else None
             if missing is not None:
                 self.db.executescript(f"BEGIN; {missing} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
         except (OSError, sqlite3.Error) as exc:
@@ -283,7 +302,16 @@ class History:
             message=row["message"], output_tail=row["output_tail"], flags=row["flags"], artifacts=row["artifacts"],
             times={s: row[s] for s in STAGES}, nodes=nodes,
             verdicts=[dict(node=v.node, release_id=v.release_id, verdict=v.verdict, seconds=v.seconds, summary=v.summary)
-                      for v in self.verdicts(deploy_id=row["id"])])
+                      for v in self.verdicts(deploy_id=row["id"])],
+            deliveries=[{k: d[k] for k in d.keys() if k not in ("id", "deploy_id")} for d in self.db.execute(
+                "SELECT * FROM deliveries WHERE deploy_id = ? ORDER BY id", (row["id"],))])
+
+    def record_delivery(self, delivery) -> None:
+        """One webhook delivery's outcome (a notify.Delivery)."""
+        self.db.execute("INSERT INTO deliveries (deploy_id, event, url, outcome, attempts, status, error, queued, finished)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (delivery.deploy_id, delivery.event, delivery.url, delivery.outcome, delivery.attempts,
+                         delivery.status, delivery.error, delivery.queued, delivery.finished))
 
     # --- the judge's verdicts ---
 

@@ -11,6 +11,7 @@ import os
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from contextlib import contextmanager
 from datetime import datetime
@@ -21,7 +22,9 @@ from typing import Callable, Iterator
 from orchestrator import bluegreen as bluegreen_lib
 from orchestrator import maintenance
 from orchestrator import deploy as deploy_lib
+from orchestrator import gate as gate_lib
 from orchestrator import migrations as migrations_lib
+from orchestrator import notify as notify_lib
 from orchestrator import roster, vcs
 from orchestrator.config import Config, Stage
 from orchestrator.errors import DeployFailed, InputError, MixedFleet, OrchestratorError
@@ -70,6 +73,16 @@ class Reporter:
 
     say: Callable[[str], None] = lambda message: None
     on_phase: Callable | None = None
+    notifier: notify_lib.Notifier | None = None
+
+    def notify(self, event: str, history: History, deploy_id: int, text: str, **fields) -> None:
+        """Queue a webhook event about ``deploy_id`` (never blocks; see orchestrator/notify.py)."""
+        if self.notifier is None:
+            return
+        record = history.get(deploy_id)
+        about = {"id": deploy_id, "trigger": record.trigger if record else None,
+                 "revision": record.revision if record else None, "release": record.release_id if record else None}
+        self.notifier.send(event, about, text, **fields)
 
     def verdict(self, node: str, report: dict) -> None:
         """One line per judged node, as its bake ends: the bake module's own summary."""
@@ -78,6 +91,24 @@ class Reporter:
     def incident(self, message: str) -> None:
         """A fault the deploy did not cause, as it is seen."""
         self.say(f"warning: {message}")
+
+    def gate(self, state: dict) -> None:
+        """The roll stopped between batches (paused, or waiting for promotion), or went on again."""
+        self.say(gate_lib.describe(state) if state.get("waiting") else "the roll goes on")
+
+
+def notifier_for(config: Config | None, state_dir: Path) -> notify_lib.Notifier | None:
+    """The config's webhooks, their deliveries recorded in the history (a connection of their own)."""
+    if config is None or config.notify is None:
+        return None
+    log = History(state_dir)
+    lock = threading.Lock()  # one connection, several sender threads
+
+    def record(delivery: notify_lib.Delivery) -> None:
+        with lock:
+            log.record_delivery(delivery)
+
+    return notify_lib.Notifier(config.notify, record=record)
 
 
 def tail(path: Path) -> str:
@@ -120,8 +151,9 @@ def find_artifact(workspace: Path, pattern: str) -> Path:
 
 
 @contextmanager
-def recorded(history: History, deploy_id: int) -> Iterator[dict]:
-    """Record how the work inside ends: rejected at a stage, refused, failed, or deployed."""
+def recorded(history: History, deploy_id: int, report: Reporter | None = None) -> Iterator[dict]:
+    """Record how the work inside ends: rejected at a stage, refused, failed, or deployed; then tell
+    it (``report``'s deploy_finished notification)."""
     where = {"stage": "start"}
     try:
         yield where
@@ -139,6 +171,18 @@ def recorded(history: History, deploy_id: int) -> Iterator[dict]:
     except BaseException as exc:
         _finish(history, deploy_id, "failed", where["stage"], f"{type(exc).__name__}: {exc}", "")
         raise
+    finally:
+        record = history.get(deploy_id) if report is not None and report.notifier is not None else None
+        if record is not None and record.outcome != "running":
+            _tell_finished(report, history, record)
+
+
+def _tell_finished(report: Reporter, history: History, record) -> None:
+    where = f" at {record.stage}" if record.outcome not in ("deployed", "unchanged") else ""
+    text = (f"deploy #{record.id} of {record.release_id or (record.revision or '')[:12] or '?'}: {record.outcome}{where}"
+            + (f": {record.message}" if record.message else ""))
+    report.notify("deploy_finished", history, record.id, text[:3000], outcome=record.outcome, stage=record.stage,
+                  message=record.message, nodes=record.nodes, times=record.times, verdicts=record.verdicts)
 
 
 def run(config: Config, trigger: Trigger, *, history: History, report: Reporter | None = None,
@@ -148,7 +192,7 @@ def run(config: Config, trigger: Trigger, *, history: History, report: Reporter 
     report = report or Reporter()
     deploy_id = history.start(trigger.source, pushed=trigger.pushed, claimed=trigger.claimed, flags=trigger.flags)
     work = config.state_dir / "work" / str(deploy_id)
-    with recorded(history, deploy_id) as where:
+    with recorded(history, deploy_id, report) as where:
         where["stage"] = "export"
         revision = vcs.resolve(config.repository, branch=config.branch, rev=trigger.revision)
         history.update(deploy_id, revision=revision, branch=config.branch if trigger.revision is None else None)
@@ -249,6 +293,11 @@ def deploy_war(war: Path, *, inventory: Path, state_dir: Path, history: History,
         where["stage"] = "deploy"
         history.mark(deploy_id, "deploy_started")
         report.say(f"deploy #{deploy_id}: rolling out {plan.war.release_id} (sha256 {plan.war.sha256[:16]}…)")
+        report.notify("deploy_started", history, deploy_id,
+                      f"deploy #{deploy_id}: rolling out {plan.war.release_id} to {', '.join(plan.fleet.appservers)} "
+                      f"({plan.fleet.strategy})", release=plan.war.release_id, sha256=plan.war.sha256,
+                      nodes=list(plan.fleet.appservers), strategy=plan.fleet.strategy,
+                      rollback_of=known_good)
         if not plan.war.version:
             report.say(f"warning: {war.name} has no Implementation-Version and deploy_allow_unversioned is set: "
                        "the health gate asks each node for a 200 only, not for this release")
@@ -261,7 +310,12 @@ def deploy_war(war: Path, *, inventory: Path, state_dir: Path, history: History,
         try:
             result = deploy_lib.deploy(plan, state_dir=state_dir, on_phase=report.on_phase, on_verdict=report.verdict,
                                        on_incident=report.incident,
-                                       keep_releases=keep, known_good=known_good, bake=not in_maintenance)
+                                       keep_releases=keep, known_good=known_good, bake=not in_maintenance,
+                                       on_gate=lambda state: _gate(report, history, deploy_id, state),
+                                       on_switched=lambda node, old, new: report.notify(
+                                           "node_switched", history, deploy_id,
+                                           f"deploy #{deploy_id}: {node} serves {new} (was {old or 'empty'})",
+                                           node=node, old=old or None, new=new))
         except DeployFailed as exc:
             partial = exc.result
             _record_nodes(history, deploy_id, partial)
@@ -269,12 +323,18 @@ def deploy_war(war: Path, *, inventory: Path, state_dir: Path, history: History,
             history.update(deploy_id, artifacts=str(partial.run.artifacts))
             if known_good is None:
                 # a trusted release that fails (a rollback) keeps its standing: the fault may be the node's
+                reason = partial.rejection() or str(exc)
                 history.set_release(plan.war.release_id, "rejected", version=plan.war.version, sha256=plan.war.sha256,
-                                    deploy_id=deploy_id, reason=partial.rejection() or str(exc))
+                                    deploy_id=deploy_id, reason=reason)
+                report.notify("release_rejected", history, deploy_id, f"release {plan.war.release_id} rejected: {reason}",
+                              release=plan.war.release_id, reason=reason, verdicts=partial.verdicts)
             if not partial.updated:
                 raise _said_if_mixed(exc, partial, state_dir) from None
             if plan.fleet.failure_policy == "rollback":
                 outcome = _roll_back_updated(partial, state_dir, report, keep)
+                report.notify("rolled_back", history, deploy_id, f"deploy #{deploy_id}: {outcome}",
+                              release=plan.war.release_id, nodes=partial.updated,
+                              to={n: partial.releases.get(n, {}).get("old") for n in partial.updated}, outcome=outcome)
                 if bluegreen and plan.fleet.keep_seconds > 0:
                     # the slots it switched back from run the rejected release: out of the way soon
                     bluegreen_lib.schedule_promote(plan.fleet.inventory, state_dir, plan.fleet.keep_seconds)
@@ -308,7 +368,7 @@ def deploy_war(war: Path, *, inventory: Path, state_dir: Path, history: History,
             until = datetime.fromtimestamp(time.time() + plan.fleet.keep_seconds)
             report.say(f"the old slots keep running until {until:%H:%M:%S} (bluegreen_keep_seconds "
                        f"{plan.fleet.keep_seconds:g}): 'orchestrator rollback' before then only switches HAProxy back; "
-                       "'orchestrator promote' stops them now")
+                       "'orchestrator promote --old-slots' stops them now")
         # a rollback to a release the ledger knows as good keeps its standing (verified stays verified)
         standing = history.release(plan.war.release_id) if known_good is not None else None
         if standing is None:
@@ -324,6 +384,15 @@ def deploy_war(war: Path, *, inventory: Path, state_dir: Path, history: History,
     if contract_failed is not None:
         raise contract_failed
     return result
+
+
+def _gate(report: Reporter, history: History, deploy_id: int, state: dict) -> None:
+    """The roll stopped between batches, or went on: said, and told when it stops."""
+    report.gate(state)
+    if state.get("waiting"):
+        report.notify("paused", history, deploy_id, f"deploy #{deploy_id}: {gate_lib.describe(state)}",
+                      waiting=state["waiting"], by=state.get("by"), before=state.get("next"),
+                      since=state.get("since"), timeout_at=state.get("timeout_at"), on_timeout=state.get("on_timeout"))
 
 
 def _migrate(migrations: migrations_lib.Plan, phase: str, history: History, deploy_id: int, state_dir: Path,
@@ -428,7 +497,7 @@ def rollback(*, inventory: Path, state_dir: Path, history: History, to: str | No
     if not store.is_file():
         raise InputError(f"the WAR of {target.release_id} is not in {store.parent}: it cannot be sent to the nodes")
     deploy_id = history.start("rollback")
-    with recorded(history, deploy_id) as where:
+    with recorded(history, deploy_id, report) as where:
         report.say(f"rolling back to {target.release_id}" + (f" from {current.release_id}" if current else ""))
         trusted = (f"{target.status} in the ledger (deploy #{target.deploy_id})" if target.status in GOOD else None)
         fleet = load_fleet(inventory).with_strategy(strategy)
@@ -438,6 +507,11 @@ def rollback(*, inventory: Path, state_dir: Path, history: History, to: str | No
                        report=report, lock_wait=lock_wait, where=where, known_good=trusted, strategy=fleet.strategy)
         if current is not None and current.release_id != target.release_id:
             history.set_release(current.release_id, "rolled_back", reason=f"rolled back to {target.release_id} (deploy #{deploy_id})")
+        report.notify("rolled_back", history, deploy_id,
+                      f"rollback #{deploy_id}: the fleet is on {target.release_id}"
+                      + (f" again, from {current.release_id}" if current else ""),
+                      release=current.release_id if current else None, to=target.release_id,
+                      nodes=list(fleet.appservers), outcome="the whole fleet is on it")
     return deploy_id, target.release_id
 
 

@@ -109,6 +109,8 @@ class Watcher:
         self.inventory_edited = _InventoryEdited(self.wake)
         # the inventory as last applied; an edit made while no watcher ran differs from it at start
         self.inventory_seen = roster.applied_fingerprint(config.state_dir) or fingerprint(config.inventory)
+        # webhooks are sent in the background for as long as the watcher runs
+        self.notifier = pipeline.notifier_for(config, config.state_dir)
 
     # --- lifecycle ---
 
@@ -132,6 +134,8 @@ class Watcher:
                 self.wake.clear()
         finally:
             self._stop_observer()
+            if self.notifier is not None:
+                self.notifier.close()
 
     def _supervise(self) -> None:
         """Repair the spool, and (re)start the observer when it died or its directories were replaced."""
@@ -226,7 +230,7 @@ class Watcher:
         deploy_id = None
         try:
             deploy_id = pipeline.run(self.config, trigger, history=self.history,
-                                     report=pipeline.Reporter(self.say, self.on_phase), should_stop=self.stopping.is_set,
+                                     report=pipeline.Reporter(self.say, self.on_phase, self.notifier), should_stop=self.stopping.is_set,
                                      strategy=self.strategy)
             record = self.history.get(deploy_id)
             if record is not None and record.outcome == "deployed":

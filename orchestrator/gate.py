@@ -1,0 +1,97 @@
+"""Pause, resume, abort and promote a running deploy: files in the state directory.
+
+Standard library only: the deploy_gate module (run on the controller before each batch of
+playbooks/deploy.yml) imports this same file through module_utils/.
+
+- ``control.json`` holds what operators asked of the running deploy: paused, aborted, promoted
+  (each with who and when). The deploy writes a fresh one as it starts; `orchestrator pause`,
+  `resume`, `abort` and `promote` change it, from any shell of any user who may write the state
+  directory (written atomically, group-writable).
+- ``gate.json`` is what the gate is doing now: waiting (paused, or for promotion after the
+  canary), for which batch, since when, until when. `status` shows it; the deploy tells it.
+
+The gate sits between batches: a pause or an abort takes effect after the node (the batch) in
+progress, never in the middle of one; HAProxy's states are left as they are.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import socket
+import tempfile
+import time
+
+CONTROL = "control.json"
+GATE = "gate.json"
+PAUSE_AFTER = ("", "canary")
+ON_TIMEOUT = ("abort", "promote")
+
+
+def who() -> str:
+    try:
+        return f"{getpass.getuser()}@{socket.gethostname()}"
+    except (KeyError, OSError):
+        return f"uid {os.getuid()}"
+
+
+def read(path: str) -> dict:
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def write(path: str, data: dict) -> None:
+    """Atomically, readable and writable by the state directory's group (another operator)."""
+    directory = os.path.dirname(path) or "."
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.")
+    try:
+        with os.fdopen(fd, "w") as out:
+            json.dump(data, out, sort_keys=True)
+            out.write("\n")
+        os.chmod(tmp, 0o664)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def request(control_path: str, what: str) -> dict:
+    """Record an operator's request (paused, resumed, aborted, promoted) on the running deploy's control."""
+    control = read(control_path)
+    stamp = {"by": who(), "at": time.time()}
+    if what == "resumed":
+        control.pop("paused", None)
+        control["resumed"] = stamp
+    else:
+        control[what] = stamp
+    write(control_path, control)
+    return control
+
+
+def waiting(control: dict, *, canary_done: bool, pause_after: str) -> str | None:
+    """What the gate waits for now: 'aborted' (stop), 'paused', 'promotion', or None (go on)."""
+    if control.get("aborted"):
+        return "aborted"
+    if control.get("paused"):
+        return "paused"
+    if pause_after == "canary" and canary_done and not control.get("promoted"):
+        return "promotion"
+    return None
+
+
+def describe(gate: dict) -> str:
+    """One line for `status` and the deploy's output."""
+    since = time.strftime("%H:%M:%S", time.localtime(gate.get("since") or 0))
+    batch = ", ".join(gate.get("next") or []) or "the next batch"
+    if gate.get("waiting") == "paused":
+        return (f"PAUSED by {gate.get('by') or '?'} since {since}, before {batch}: 'orchestrator resume' goes on, "
+                "'orchestrator abort' stops it")
+    until = time.strftime("%H:%M:%S", time.localtime(gate["timeout_at"])) if gate.get("timeout_at") else "forever"
+    return (f"WAITING FOR PROMOTION since {since}, after the canary, before {batch}: 'orchestrator promote' goes on, "
+            f"'orchestrator abort' rolls the canary back; until {until}, then {gate.get('on_timeout', 'abort')}")

@@ -1,0 +1,101 @@
+"""Pause, resume, promote and abort a real three-node deploy under load, from another process."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from contextlib import contextmanager
+from typing import Iterator
+
+from bench.load import wait_until
+from orchestrator import control
+from tests.conftest import run_cli
+
+DEPLOY_TIMEOUT = 240
+
+
+@contextmanager
+def deploying(cluster, war) -> Iterator[subprocess.Popen]:
+    """`orchestrator deploy --war` in the background, as the operator's first shell; stopped if the test fails."""
+    proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "deploy", "--war", str(war),
+                             "--config", str(cluster.box.config)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(timeout=60)
+
+
+def waits_for(cluster, what: str) -> dict:
+    return wait_until(lambda: (lambda g: g if g and g.get("waiting") == what else None)(control.current(cluster.state_dir)),
+                      timeout=DEPLOY_TIMEOUT, interval=0.2, what=f"the roll {what}")
+
+
+@contextmanager
+def canary_gate(cluster) -> Iterator[None]:
+    """deploy_pause_after: canary in the inventory while inside (taken out again after, also on failure)."""
+    settings = cluster.inventory / "group_vars" / "appservers.yml"
+    before = settings.read_text()
+    settings.write_text(before + "deploy_pause_after: canary\ndeploy_pause_timeout: 600\n")
+    try:
+        yield
+    finally:
+        settings.write_text(before)
+
+
+def test_promote_goes_past_the_canary_and_a_pause_holds_the_next_node_until_resumed(three_nodes, wars):
+    cluster = three_nodes
+    cluster.given_release(wars["v1"])
+    nobody = run_cli("promote", "--config", cluster.box.config)
+    assert nobody.returncode == 2 and "nothing is waiting for promotion" in nobody.stderr, nobody.stderr
+    pids = {n: cluster.tomcat_pid(n) for n in cluster.nodes}
+
+    with canary_gate(cluster), cluster.load() as load, deploying(cluster, wars["v2"]) as deploy:
+        # When the canary has rolled and baked, then the roll waits for a promotion, the others untouched
+        waits_for(cluster, "promotion")
+        assert cluster.node_health("node1")["version"] == "2"
+        assert [cluster.tomcat_pid(n) for n in ("node2", "node3")] == [pids["node2"], pids["node3"]]
+        assert "WAITING FOR PROMOTION" in run_cli("status", "--config", cluster.box.config).stdout
+        # When promoted (from another process), and paused while node2 rolls
+        promoted = run_cli("promote", "--config", cluster.box.config)
+        assert promoted.returncode == 0 and "the roll goes on with node2" in promoted.stdout, promoted.stderr
+        wait_until(lambda: not cluster.haproxy_row("node2")["status"].startswith("UP"), timeout=60, interval=0.05,
+                   what="node2 taken out of rotation")
+        paused = run_cli("pause", "--config", cluster.box.config)
+        assert paused.returncode == 0, paused.stderr
+        # Then node2 finishes, and node3 waits: its Tomcat is the one it had
+        state = waits_for(cluster, "paused")
+        assert state["next"] == ["node3"] and state["by"]
+        assert cluster.node_health("node2")["version"] == "2" and cluster.tomcat_pid("node3") == pids["node3"]
+        cluster.assert_all_in_rotation()
+        status = run_cli("status", "--config", cluster.box.config).stdout
+        assert f"PAUSED by {state['by']}" in status and "before node3" in status
+        # When resumed, then the roll finishes
+        assert run_cli("resume", "--config", cluster.box.config).returncode == 0
+        out, _ = deploy.communicate(timeout=DEPLOY_TIMEOUT)
+
+    assert deploy.returncode == 0, out[-3000:]
+    assert "WAITING FOR PROMOTION" in out and "PAUSED by" in out
+    assert all(cluster.node_health(n)["version"] == "2" for n in cluster.nodes)
+    assert load.report.failed == 0, load.report.line()
+    again = run_cli("resume", "--config", cluster.box.config)
+    assert again.returncode == 2 and "no deploy is running" in again.stderr
+
+
+def test_abort_at_the_canary_gate_rolls_the_canary_back(three_nodes, wars):
+    cluster = three_nodes
+    cluster.given_release(wars["v2"])
+    with canary_gate(cluster), cluster.load() as load, deploying(cluster, wars["v1"]) as deploy:
+        waits_for(cluster, "promotion")
+        assert cluster.node_health("node1")["version"] == "1"
+        aborted = run_cli("abort", "--config", cluster.box.config)
+        assert aborted.returncode == 0, aborted.stderr
+        out, _ = deploy.communicate(timeout=DEPLOY_TIMEOUT)
+
+    assert deploy.returncode == 1, out[-3000:]
+    assert "aborted by" in out and "node1 rolled back to 2-" in out
+    assert all(cluster.node_health(n)["version"] == "2" for n in cluster.nodes)
+    cluster.assert_all_in_rotation()
+    assert load.report.failed == 0, load.report.line()
