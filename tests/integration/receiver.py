@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+SECRET = b"s3cret-for-the-tests"
+TIMEOUT = 2
 
 
 @dataclass(frozen=True)
@@ -61,3 +66,20 @@ class Receiver:
     def events(self) -> list[dict]:
         with self._lock:
             return [r.json for r in self.received]
+
+
+def notify_config(cluster, tmp_path: Path, urls: list[str], events: list[str] | None = None,
+                  inventory: str | None = None) -> str:
+    """The sandbox's orchestrator.toml with [notify] added, and another inventory if given (a copy:
+    other tests keep theirs); the secret file is SECRET, mode 600."""
+    secret = tmp_path / "webhook.secret"
+    secret.write_bytes(SECRET + b"\n")
+    os.chmod(secret, 0o600)
+    config = tmp_path / "orchestrator.toml"
+    text = cluster.box.config.read_text()
+    if inventory is not None:
+        text = text.replace(f'inventory = "{cluster.box.inventory}"', f'inventory = "{inventory}"')
+    config.write_text(text + "\n[notify]\n" + f"urls = {urls!r}\n".replace("'", '"')
+                      + (f"events = {events!r}\n".replace("'", '"') if events else "")
+                      + f'secret_file = "{secret}"\ntimeout = {TIMEOUT}\nretries = 2\n')
+    return str(config)

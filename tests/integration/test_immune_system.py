@@ -5,27 +5,13 @@ at full wrk load and at about 10 requests/s."""
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 
 from orchestrator import deploy as deploy_lib
 from orchestrator.history import History
 from tests.conftest import run_cli
-
-BAKE = "webapp_bake_seconds: 5\n"
-
-
-def baking_inventory(cluster, tmp_path) -> str:
-    """The cluster's inventory with a 5 s bake on every node (host_vars beat its group_vars);
-    the sandbox's own settings look every second and give an open verdict up to 120 s."""
-    inv = tmp_path / "inventory"
-    shutil.copytree(cluster.inventory, inv)
-    (inv / "host_vars").mkdir(exist_ok=True)
-    for name in cluster.nodes:
-        (inv / "host_vars" / f"{name}.yml").write_text(BAKE)
-    return str(inv)
-
+from tests.integration.conftest import baking_inventory
 
 def deploy(cluster, war, inventory):
     return run_cli("deploy", "--war", war, "-i", inventory, "--state-dir", cluster.state_dir)

@@ -9,23 +9,7 @@ import time
 from orchestrator import notify
 from orchestrator.history import History
 from tests.conftest import run_cli
-from tests.integration.receiver import Receiver
-
-SECRET = b"s3cret-for-the-tests"
-TIMEOUT = 2
-
-
-def notify_config(cluster, tmp_path, urls: list[str], events: list[str] | None = None) -> str:
-    """The sandbox's orchestrator.toml with [notify] added (a copy: other tests keep theirs)."""
-    secret = tmp_path / "webhook.secret"
-    secret.write_bytes(SECRET + b"\n")
-    os.chmod(secret, 0o600)
-    config = tmp_path / "orchestrator.toml"
-    config.write_text(cluster.box.config.read_text() + "\n[notify]\n" + f"urls = {urls!r}\n".replace("'", '"')
-                      + (f"events = {events!r}\n".replace("'", '"') if events else "")
-                      + f'secret_file = "{secret}"\ntimeout = {TIMEOUT}\nretries = 2\n')
-    return str(config)
-
+from tests.integration.receiver import SECRET, TIMEOUT, Receiver, notify_config
 
 def test_a_deploy_tells_every_event_in_order_signed_and_bad_receivers_cost_it_nothing(cluster, wars, tmp_path):
     # Given v1 live under load, and four receivers: one that works, one down, one hanging, one answering 500

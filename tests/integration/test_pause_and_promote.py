@@ -10,16 +10,17 @@ from typing import Iterator
 from bench.load import wait_until
 from orchestrator import control
 from tests.conftest import run_cli
+from tests.integration.receiver import Receiver, notify_config
 
 DEPLOY_TIMEOUT = 240
 
 
 @contextmanager
-def deploying(cluster, war) -> Iterator[subprocess.Popen]:
+def deploying(cluster, war, config=None) -> Iterator[subprocess.Popen]:
     """`orchestrator deploy --war` in the background, as the operator's first shell; stopped if the test fails."""
     proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "deploy", "--war", str(war),
-                             "--config", str(cluster.box.config)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
+                             "--config", str(config or cluster.box.config)], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
     try:
         yield proc
     finally:
@@ -84,18 +85,29 @@ def test_promote_goes_past_the_canary_and_a_pause_holds_the_next_node_until_resu
     assert again.returncode == 2 and "no deploy is running" in again.stderr
 
 
-def test_abort_at_the_canary_gate_rolls_the_canary_back(three_nodes, wars):
+def test_abort_at_the_canary_gate_rolls_the_canary_back_and_a_receiver_hears_every_step(three_nodes, wars, tmp_path):
     cluster = three_nodes
     cluster.given_release(wars["v2"])
-    with canary_gate(cluster), cluster.load() as load, deploying(cluster, wars["v1"]) as deploy:
+    address = cluster.box.lb_address.rsplit(".", 1)[0] + ".201"
+    with Receiver(address) as hook, canary_gate(cluster), cluster.load() as load, \
+            deploying(cluster, wars["v1"], notify_config(cluster, tmp_path, [hook.url])) as deploy:
         waits_for(cluster, "promotion")
         assert cluster.node_health("node1")["version"] == "1"
         aborted = run_cli("abort", "--config", cluster.box.config)
         assert aborted.returncode == 0, aborted.stderr
         out, _ = deploy.communicate(timeout=DEPLOY_TIMEOUT)
+        told = hook.events()
 
     assert deploy.returncode == 1, out[-3000:]
     assert "aborted by" in out and "node1 rolled back to 2-" in out
     assert all(cluster.node_health(n)["version"] == "2" for n in cluster.nodes)
     cluster.assert_all_in_rotation()
     assert load.report.failed == 0, load.report.line()
+    # every step, in order (the CLI waits for its deliveries before it exits)
+    assert [e["event"] for e in told] == ["deploy_started", "node_switched", "paused", "release_rejected",
+                                          "rolled_back", "deploy_finished"], told
+    paused, rejected, rolled_back = told[2], told[3], told[4]
+    assert paused["waiting"] == "promotion" and paused["before"] == ["node2"]
+    assert "aborted by" in rejected["reason"]
+    assert rolled_back["nodes"] == ["node1"] and rolled_back["to"]["node1"].startswith("2-")
+    assert told[-1]["outcome"] == "failed"

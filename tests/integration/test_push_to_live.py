@@ -20,6 +20,8 @@ from orchestrator.history import History
 from orchestrator.runner import orphaned_runs
 from orchestrator.watcher import ensure_spool
 from tests.conftest import ROOT, run_cli
+from tests.integration.conftest import baking_inventory
+from tests.integration.receiver import Receiver, notify_config
 
 DEPLOY_TIMEOUT = 180
 
@@ -112,9 +114,9 @@ def commit_and_push(cluster, version: str, *, test_fails: bool = False) -> str:
     return hg(clone, "log", "-r", ".", "-T", "{node}")
 
 
-def settle_initial(cluster, watcher):
+def settle_initial(cluster, watcher, config: Path | None = None):
     """Given the watcher running (signal handlers in place) and every earlier flag handled."""
-    w = watcher()
+    w = watcher(config)
     wait_until(lambda: "watching " in w.output(), timeout=60, what="the watcher started")
     # a flag is in incoming until claimed, in claimed until its deploy is recorded: both empty and
     # no deploy running (incoming alone is empty for a moment before the claimed batch's deploy starts)
@@ -202,6 +204,43 @@ def test_the_ci_step_of_docs_ci_md_waits_for_the_deploy_and_exits_by_its_outcome
     # And a revision the watcher does not deploy (not on its branch) is refused before any flag is written
     unknown = run_cli("trigger", "--rev", "deadbeef1234", "--wait", "--config", cluster.box.config)
     assert unknown.returncode == 2 and "does not exist" in unknown.stderr, unknown.stderr
+
+
+def test_a_pushed_build_the_judge_rejects_fails_its_hand_off_and_is_told_with_the_judges_numbers(cluster, watcher,
+                                                                                                   tmp_path):
+    # Given a watcher whose deploys bake, and tell a webhook receiver
+    address = cluster.box.lb_address.rsplit(".", 1)[0] + ".201"
+    with Receiver(address) as hook:
+        config = notify_config(cluster, tmp_path, [hook.url], inventory=baking_inventory(cluster, tmp_path))
+        settle_initial(cluster, watcher, Path(config))
+        served = cluster.served_through_haproxy()
+        # When a build that answers 500 to every page (its health check is fine) is pushed under load
+        build = cluster.box.clone / "build.sh"
+        build.write_text(build.read_text().replace(" error_every=0 ", " error_every=1 "))
+        with cluster.load():
+            revision = commit_and_push(cluster, "36")
+            handed_over = run_cli("trigger", "--rev", revision, "--wait", "--timeout", "300", "--config", config)
+        hg(cluster.box.clone, "revert", "-q", "-r", ".^", "build.sh")
+        hg(cluster.box.clone, "commit", "-q", "-m", "the sample's build again")  # pushed with the next test's
+
+        def about_it():
+            mine = [e for e in hook.events() if e["deploy"]["revision"] == revision]
+            return mine if mine and mine[-1]["event"] == "deploy_finished" else None
+        told = wait_until(about_it, timeout=30, what="the deploy_finished notification")
+
+    # Then the CI hand-off exits 1 with the judge's reason, and the old release serves on
+    assert handed_over.returncode == 1, handed_over.stdout + handed_over.stderr
+    assert f"of {revision[:12]} failed at deploy" in handed_over.stderr and "5xx share" in handed_over.stderr
+    assert "judged node1: " in handed_over.stdout
+    assert cluster.served_through_haproxy() == served
+    # ...and the receiver heard each step, the rejection with the judge's numbers
+    assert [e["event"] for e in told] == ["deploy_started", "node_switched", "release_rejected", "deploy_finished"]
+    rejected, finished = told[2], told[3]
+    assert "5xx share" in rejected["reason"] and rejected["release"].startswith("36-")
+    errors = next(m for m in rejected["verdicts"]["node1"]["metrics"] if m["name"] == "errors")
+    assert errors["verdict"] == "fail" and errors["new"]["errors_5xx"] > 0 and errors["p_value"] < errors["alpha"]
+    assert finished["outcome"] == "failed" and finished["deploy"]["revision"] == revision
+    assert all(e["deploy"]["trigger"] == finished["deploy"]["trigger"] for e in told)
 
 
 def test_five_pushes_during_a_deploy_make_one_follow_up(cluster, watcher):

@@ -100,3 +100,26 @@ def test_a_migrations_directory_outside_the_revision(tmp_path, repo):
     path = write(tmp_path, GOOD.format(repo=repo) + MIGRATE.replace('"db/migrations"', '"../db"'))
     with pytest.raises(InputError, match=r"\[migrate\] directory is '../db'; give a directory inside the revision"):
         load(path)
+
+
+NOTIFY = """
+[notify]
+urls = ["https://chat.example.com/hooks/T0KEN"]
+"""
+
+
+def test_notify_takes_its_defaults_and_names_each_mistake(tmp_path, repo):
+    settings = load(write(tmp_path, GOOD.format(repo=repo) + NOTIFY)).notify
+    assert settings.urls == ("https://chat.example.com/hooks/T0KEN",) and settings.secret_file is None
+    assert settings.events == ("deploy_started", "node_switched", "release_rejected", "deploy_finished",
+                               "rolled_back", "paused")
+    assert (settings.timeout, settings.retries) == (5, 3)
+    for extra, said in [("token = \"x\"\n", "[notify] token is not a setting of [notify]"),
+                        ("retries = 11\n", "[notify] retries is 11"),
+                        ("timeout = 120\n", "[notify] timeout is 120"),
+                        ("secret_file = \"nowhere\"\n", "[notify] secret_file is")]:
+        with pytest.raises(InputError, match=None) as raised:
+            load(write(tmp_path, GOOD.format(repo=repo) + NOTIFY + extra))
+        assert said in str(raised.value), str(raised.value)
+    with pytest.raises(InputError, match="urls is empty"):
+        load(write(tmp_path, GOOD.format(repo=repo) + "[notify]\nurls = []\n"))
