@@ -244,7 +244,7 @@ def test_a_release_that_fails_its_health_check_never_takes_traffic(bluegreen, wa
     # Then the deploy fails naming the node, the slot and the cause; the live slots never left
     assert result.returncode == 1, result.stdout + result.stderr
     idle = bluegreen.idle_slot("node1")
-    assert f"node1: release 3-" in result.stderr and f"failed in the {idle} slot" in result.stderr, result.stderr
+    assert "node1: release 3-" in result.stderr and f"failed in the {idle} slot" in result.stderr, result.stderr
     assert "verify" in result.stderr
     assert load.report.failed == 0, load.report.line()
     assert up.samples and up.lowest >= len(bluegreen.nodes), up.samples
@@ -278,7 +278,7 @@ def test_a_release_rejected_in_its_bake_leaves_the_fleet_on_the_old_slots(bluegr
     assert load.report.socket_errors == 0 and load.report.non2xx == blast
 
 
-def test_apply_joins_a_node_a_three_node_deploy_switches_it_too_and_apply_retires_it_under_load(bluegreen, wars):
+def test_apply_joins_a_node_into_its_blue_slot_and_retires_both_its_slots_under_load(bluegreen, wars):
     # Given two nodes on v1, and a third added to the inventory (on its own address)
     bluegreen.given_release(wars["v1"])
     hosts = bluegreen.inventory / "hosts.yml"
@@ -299,20 +299,6 @@ def test_apply_joins_a_node_a_three_node_deploy_switches_it_too_and_apply_retire
         assert bluegreen.slot_pid("node3", "green") is None
         assert (bluegreen.box.node_dir("node3") / "live-slot").readlink().name == "blue"
 
-        # When v2 is deployed across the three nodes under load, HAProxy's UP servers sampled
-        with bluegreen.load() as load, UpCount(str(bluegreen.box.socket)) as up:
-            result = deploy(bluegreen, wars["v2"])
-        print(f"\nthree nodes: {load.report.line()}; UP servers: lowest {up.lowest} of {len(up.samples)} samples")
-
-        # Then all three switched to their green slots, nothing failed, and every node served throughout
-        assert result.returncode == 0, result.stdout + result.stderr
-        assert load.report.failed == 0, load.report.line()
-        assert up.samples and up.lowest >= 3, up.samples
-        for name in (*bluegreen.nodes, "node3"):
-            assert bluegreen.haproxy_row(f"{name}-{bluegreen.live_slot(name)}")["status"].startswith("UP")
-            assert bluegreen.slot_version(name, bluegreen.live_slot(name)) == "2"
-        assert bluegreen.live_slot("node3") == "green"
-
         # When it is removed again, under load
         hosts.write_text(original)
         with bluegreen.load() as load:
@@ -323,7 +309,7 @@ def test_apply_joins_a_node_a_three_node_deploy_switches_it_too_and_apply_retire
         assert load.report.failed == 0, load.report.line()
         assert not {"node3-blue", "node3-green"} & set(bluegreen.backend())
         assert bluegreen.slot_pid("node3", "blue") is None and bluegreen.slot_pid("node3", "green") is None
-        bluegreen.assert_serving("2")
+        bluegreen.assert_serving("1")
     finally:
         if hosts.read_text() != original:
             hosts.write_text(original)

@@ -214,10 +214,12 @@ def test_a_pushed_build_the_judge_rejects_fails_its_hand_off_and_is_told_with_th
         config = notify_config(cluster, tmp_path, [hook.url], inventory=baking_inventory(cluster, tmp_path))
         settle_initial(cluster, watcher, Path(config))
         served = cluster.served_through_haproxy()
-        # When a build that answers 500 to every page (its health check is fine) is pushed under load
+        node2_pid = cluster.tomcat_pid("node2")
+        # When a build that answers 500 to every page (its health check is fine) is pushed, at about
+        # 10 requests/s (an ordinary business application's traffic)
         build = cluster.box.clone / "build.sh"
         build.write_text(build.read_text().replace(" error_every=0 ", " error_every=1 "))
-        with cluster.load():
+        with cluster.light_load() as load:
             revision = commit_and_push(cluster, "36")
             handed_over = run_cli("trigger", "--rev", revision, "--wait", "--timeout", "300", "--config", config)
         hg(cluster.box.clone, "revert", "-q", "-r", ".^", "build.sh")
@@ -233,6 +235,10 @@ def test_a_pushed_build_the_judge_rejects_fails_its_hand_off_and_is_told_with_th
     assert f"of {revision[:12]} failed at deploy" in handed_over.stderr and "5xx share" in handed_over.stderr
     assert "judged node1: " in handed_over.stdout
     assert cluster.served_through_haproxy() == served
+    # ...the canary rejected it on a handful of requests, and node2 never heard of it
+    assert cluster.tomcat_pid("node2") == node2_pid
+    cluster.assert_all_in_rotation()
+    assert load.report.statuses.get("500", 0) < 40, load.report.line()
     # ...and the receiver heard each step, the rejection with the judge's numbers
     assert [e["event"] for e in told] == ["deploy_started", "node_switched", "release_rejected", "deploy_finished"]
     rejected, finished = told[2], told[3]
