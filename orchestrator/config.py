@@ -121,6 +121,19 @@ class _Reader:
             raise self._fail(field, f"is {value!r} ({type(value).__name__}), not a {kind.__name__}", fix or "fix its type")
         return value
 
+    def optional_table(self, name: str, keys: tuple[str, ...], hint: str = "") -> dict | None:
+        """The table [name], or None when absent; a key not in ``keys`` is refused, naming them."""
+        table = self.data.get(name)
+        if table is None:
+            return None
+        if not isinstance(table, dict):
+            raise InputError(f"{self.path}: {name} is not a table; write it as [{name}]")
+        unknown = sorted(set(table) - set(keys))
+        if unknown:
+            raise self._fail(f"{name}.{unknown[0]}", f"is not a setting of [{name}]",
+                             f"use {', '.join(keys)}" + (f"; {hint}" if hint else ""))
+        return table
+
     def path_of(self, field: str, **kw) -> Path:
         value = Path(self.get(field, str, **kw)).expanduser()
         return value if value.is_absolute() else (self.path.parent / value).resolve()
@@ -170,16 +183,10 @@ def load(path: Path) -> Config:
 
 def _migrate(r: _Reader) -> Migrate | None:
     """[migrate], checked: a table without it means the application has no schema to change."""
-    table = r.data.get("migrate")
+    table = r.optional_table("migrate", MIGRATE_KEYS, "database passwords go in the file named by environment "
+                             "(or one it points to, like PGPASSFILE), never in orchestrator.toml")
     if table is None:
         return None
-    if not isinstance(table, dict):
-        raise InputError(f"{r.path}: migrate is not a table; write it as [migrate]")
-    unknown = sorted(set(table) - set(MIGRATE_KEYS))
-    if unknown:
-        raise r._fail(f"migrate.{unknown[0]}", "is not a setting of [migrate]",
-                      f"use {', '.join(MIGRATE_KEYS)}; database passwords go in the file named by environment "
-                      "(or one it points to, like PGPASSFILE), never in orchestrator.toml")
     directory = r.get("migrate.directory", str, fix='give the migrations\' directory in the revision, e.g. "db/migrations"')
     if directory.startswith("/") or ".." in Path(directory).parts:
         raise r._fail("migrate.directory", f"is {directory!r}", "give a directory inside the revision, e.g. \"db/migrations\"")
@@ -204,14 +211,9 @@ NOTIFY_KEYS = ("urls", "events", "secret_file", "timeout", "retries")
 
 def _notify(r: _Reader) -> notify_lib.Settings | None:
     """[notify], checked: webhook URLs, the events they get, how a body is signed, how hard to try."""
-    table = r.data.get("notify")
+    table = r.optional_table("notify", NOTIFY_KEYS)
     if table is None:
         return None
-    if not isinstance(table, dict):
-        raise InputError(f"{r.path}: notify is not a table; write it as [notify]")
-    unknown = sorted(set(table) - set(NOTIFY_KEYS))
-    if unknown:
-        raise r._fail(f"notify.{unknown[0]}", "is not a setting of [notify]", f"use {', '.join(NOTIFY_KEYS)}")
     urls = r.get("notify.urls", list, fix='give a list of webhook URLs, e.g. urls = ["https://chat.example.com/hooks/abc"]')
     if not urls:
         raise r._fail("notify.urls", "is empty", "give at least one URL, or remove [notify]")

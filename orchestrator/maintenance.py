@@ -7,14 +7,12 @@ for the deploys that run meanwhile (allowed: they say so).
 
 from __future__ import annotations
 
-import getpass
 import json
-import os
-import socket
 import time
 from datetime import datetime
 from pathlib import Path
 
+from orchestrator import gate
 from orchestrator.errors import DeployFailed, InputError
 from orchestrator.fsutil import write_atomic
 from orchestrator.project import playbook
@@ -22,13 +20,6 @@ from orchestrator.runner import run_playbook
 
 RECORD = "maintenance.json"
 MAX_MESSAGE = 2000
-
-
-def who() -> str:
-    try:
-        return f"{getpass.getuser()}@{socket.gethostname()}"
-    except (KeyError, OSError):
-        return f"uid {os.getuid()}"
 
 
 def turn(inventory: Path, state_dir: Path, *, on: bool, message: str = "Down for maintenance. Back soon.",
@@ -54,7 +45,7 @@ def turn(inventory: Path, state_dir: Path, *, on: bool, message: str = "Down for
         where = f"{failed.host}: {failed.message}" if failed else f"ansible-playbook ended {run.status}"
         raise DeployFailed(f"maintenance {'on' if on else 'off'} failed: {where}; see {run.artifacts}")
     record = {"on": on, "message": message if on else None, "retry_after": retry_after if on else None,
-              "by": who(), "since": time.time()}
+              "by": gate.who(), "since": time.time()}
     write_atomic(state_dir / RECORD, json.dumps(record, sort_keys=True) + "\n", mode=0o664)
     return run.stats.get("maintenance", {})
 
