@@ -63,9 +63,6 @@ def wars(tmp_path_factory) -> dict[str, Path]:
             "errors": pool.submit(build_war, d / "app-4-errors.war", "4", "--error-every", "5"),
             "slow": pool.submit(build_war, d / "app-5-slow.war", "5", "--delay-ms", "300"),
             "all500": pool.submit(build_war, d / "app-8-all500.war", "8", "--error-every", "1"),
-            # 1% of pages answer 500, at random, like a fleet with a flaky dependency
-            "noisy1": pool.submit(build_war, d / "app-9-noisy.war", "9", "--error-rate", "0.01"),
-            "noisy2": pool.submit(build_war, d / "app-10-noisy.war", "10", "--error-rate", "0.01"),
         }
         return {name: future.result() for name, future in building.items()}
 

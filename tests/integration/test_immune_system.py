@@ -9,7 +9,6 @@ import json
 import pytest
 
 from orchestrator import deploy as deploy_lib
-from orchestrator.history import History
 from tests.conftest import run_cli
 from tests.integration.conftest import baking_inventory
 
@@ -33,14 +32,6 @@ def verdicts(cluster, war) -> dict[str, dict]:
 
 def wars_version(cluster, war) -> str:
     return deploy_lib.plan(war, inventory=cluster.inventory).war.version
-
-
-def ledger_status(cluster, war) -> str:
-    history = History(cluster.state_dir)
-    try:
-        return history.release(deploy_lib.plan(war, inventory=cluster.inventory).war.release_id).status
-    finally:
-        history.close()
 
 
 # --- at full load ------------------------------------------------------------------------------
@@ -72,45 +63,14 @@ def test_a_build_that_fails_a_fifth_of_requests_is_rejected_during_its_bake(clus
     assert errors["verdict"] == "fail" and errors["new"]["errors_5xx"] > 0 and errors["p_value"] < errors["alpha"]
 
 
-def test_a_build_300_ms_slower_is_rejected_by_the_response_time_test(cluster, wars, tmp_path):
-    cluster.given_release(wars["v1"])
-
-    result, report = deploy_under(cluster.load(), cluster, wars["slow"], baking_inventory(cluster, tmp_path))
-    print(f"\nduring the slow build's bake: {report.line()}")
-
-    assert result.returncode == 1, result.stdout + result.stderr
-    assert "node1 rejected" in result.stderr and "response time" in result.stderr, result.stderr
-    assert cluster.node_health("node1")["version"] == "1"
-    cluster.assert_all_in_rotation()
-    assert report.failed == 0, report.line()
+# A build 300 ms slower is rejected by the response-time test at ~10 requests/s below (the
+# hardest case: few timed requests); bench/immune_system.py measures it at 10, 100 and 1,000.
 
 
-def test_at_200_requests_a_second_an_identical_build_with_random_1pct_errors_passes(cluster, wars, tmp_path):
-    # Given a fleet whose pages fail at random 1% of the time, serving about 200 requests/s (where
-    # the counters-era bake rejected half of such builds; bench/immune_system.py runs 10 in a row)
-    inventory = baking_inventory(cluster, tmp_path)
-    cluster.given_release(wars["noisy1"])
-
-    # When a build just as flaky is deployed
-    load = cluster.paced_load(connections=2, delay_ms=9)
-    result, report = deploy_under(load, cluster, wars["noisy2"], inventory)
-    print(f"\n1% random errors on both sides, ~200 requests/s: {report.line()}")
-
-    # Then it is not rejected: the same share of errors is no evidence against it
-    assert result.returncode == 0, result.stdout + result.stderr
-    for name in cluster.nodes:
-        assert cluster.node_health(name)["version"] == "10"
-        assert cluster.haproxy_row(name)["weight"] == "100"  # the canary's weight steps are over
-        assert f"{name} judged against the old release" in result.stdout
-    assert report.socket_errors == 0, report.line()
-    assert ledger_status(cluster, wars["noisy2"]) == "verified"
-    # node1 (the canary) was compared with node2, still on the old release; node2 (the last
-    # batch) with the old release's own requests from before the deploy: never with node1
-    judged = verdicts(cluster, wars["noisy2"])
-    assert judged["node1"]["baseline_servers"] == ["node2"] and judged["node1"]["baseline_source"] == "live"
-    assert judged["node2"]["baseline_servers"] == [] and judged["node2"]["baseline_source"] == "before the deploy"
-    assert judged["node2"]["history_requests"] >= 50
-    assert {judged[n]["verdict"] for n in judged} <= {"pass", "marginal"}
+# A build as flaky as the fleet (1% random 500s) at ~200 requests/s is judged by the benchmark,
+# 10 deploys in a row (bench/immune_system.py --identical 10), and by simulation, many more, in
+# tests/unit/test_judge.py: one run here showed little that the good builds baked in the other
+# tests (test_rollback.py's node1, under full load) do not.
 
 
 # --- at about 10 requests/s --------------------------------------------------------------------

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Iterator
 
 from bench.load import wait_until
 from orchestrator import control
-from tests.conftest import run_cli
+from tests.conftest import ROOT, run_cli
 from tests.integration.receiver import Receiver, notify_config
 
 DEPLOY_TIMEOUT = 240
@@ -111,3 +114,33 @@ def test_abort_at_the_canary_gate_rolls_the_canary_back_and_a_receiver_hears_eve
     assert "aborted by" in rejected["reason"]
     assert rolled_back["nodes"] == ["node1"] and rolled_back["to"]["node1"].startswith("2-")
     assert told[-1]["outcome"] == "failed"
+
+
+def gate_module(tmp_path, control: dict, **args) -> tuple[int, dict]:
+    """The deploy_gate module run by real Ansible on localhost, as deploy.yml runs it; (rc, its result)."""
+    (tmp_path / "control.json").write_text(json.dumps({"deploy": "d1", **control}))
+    module_args = {"control": str(tmp_path / "control.json"), "gate": str(tmp_path / "gate.json"), "deploy": "d1",
+                   "batch": ["node2"], "canary_done": True, "pause_after": "canary", "poll": 0.05, **args}
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_CALLBACK_RESULT_FORMAT="json",
+               ANSIBLE_LOCALHOST_WARNING="false")
+    done = subprocess.run([str(Path(sys.executable).parent / "ansible"), "localhost", "-c", "local", "-m", "deploy_gate",
+                           "-a", json.dumps(module_args)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    # "localhost | FAILED! => {...}" or "localhost | SUCCESS => {...}"
+    return done.returncode, json.loads(done.stdout.split("=> ", 1)[1])
+
+
+def test_the_promotion_wait_ends_as_deploy_pause_timeout_action_says(tmp_path):
+    # When nobody promotes within the timeout: abort (the default) fails the gate, naming the setting
+    rc, result = gate_module(tmp_path, {}, timeout=1)
+    assert rc != 0 and result["aborted"] and "not promoted within deploy_pause_timeout (1s)" in result["msg"], result
+    # ...or promote lets the roll go on
+    rc, result = gate_module(tmp_path, {}, timeout=1, on_timeout="promote")
+    assert rc == 0 and result["released_by"] == "timeout" and result["held_for"] == ["promotion"], result
+    # An abort asked for before the gate stops it at once, naming who asked; a control file of
+    # another deploy is not this one's
+    rc, result = gate_module(tmp_path, {"aborted": {"by": "lead@ctl", "at": 0}}, timeout=1)
+    assert rc != 0 and "aborted by lead@ctl" in result["msg"] and "before node2" in result["msg"], result
+    (tmp_path / "control.json").write_text(json.dumps({"deploy": "other", "promoted": {"by": "x"}}))
+    rc, result = gate_module(tmp_path, {"promoted": {"by": "ops@ctl", "at": 0}}, timeout=1)
+    assert rc == 0 and result["held_for"] == [], result
+    assert json.loads((tmp_path / "gate.json").read_text())["waiting"] is None

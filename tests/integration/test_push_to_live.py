@@ -116,7 +116,7 @@ def commit_and_push(cluster, version: str, *, test_fails: bool = False) -> str:
 
 def settle_initial(cluster, watcher, config: Path | None = None):
     """Given the watcher running (signal handlers in place) and every earlier flag handled."""
-    w = watcher(config)
+    w = watcher(config) if config is not None else watcher()
     wait_until(lambda: "watching " in w.output(), timeout=60, what="the watcher started")
     # a flag is in incoming until claimed, in claimed until its deploy is recorded: both empty and
     # no deploy running (incoming alone is empty for a moment before the claimed batch's deploy starts)
@@ -125,24 +125,6 @@ def settle_initial(cluster, watcher, config: Path | None = None):
                and all(r.outcome != "running" for r in rows(cluster)), timeout=DEPLOY_TIMEOUT, interval=0.5,
                what="earlier flags handled")
     return w
-
-
-def test_hg_push_goes_live_with_every_stage_recorded(cluster, watcher):
-    w = settle_initial(cluster, watcher)
-    before = last_id(cluster)
-
-    revision = commit_and_push(cluster, "21")
-
-    [row] = settled_after(cluster, before)
-    assert row.outcome == "deployed", row
-    assert row.trigger == "hg" and row.revision == revision
-    assert cluster.served_through_haproxy() == "Hello from version 21"
-    for name in cluster.nodes:
-        assert cluster.node_health(name)["version"] == "21"
-    times = [row.times[s] for s in ("pushed", "claimed", "built", "tested", "deploy_started", "finished")]
-    assert all(times) and times == sorted(times), row.times
-    assert {n["node"]: n["outcome"] for n in row.nodes} == {"node1": "done", "node2": "done"}
-    assert w.proc.poll() is None
 
 
 def test_failing_tests_deploy_nothing(cluster, watcher):
@@ -176,10 +158,12 @@ def ci_step() -> str:
     return step
 
 
-def test_the_ci_step_of_docs_ci_md_waits_for_the_deploy_and_exits_by_its_outcome(cluster, watcher, tmp_path):
-    # Given a pushed revision, and the deploy step of docs/ci.md run as a CI job runs it
-    settle_initial(cluster, watcher)
+def test_hg_push_goes_live_with_every_stage_recorded_and_the_ci_step_of_docs_ci_md_follows_it(cluster, watcher,
+                                                                                                 tmp_path):
+    # Given the watcher, and the deploy step of docs/ci.md run as a CI job runs it
+    w = settle_initial(cluster, watcher)
     step = ci_step()
+    before = last_id(cluster)
     revision = commit_and_push(cluster, "35")
     env = dict(os.environ, REV=revision, ORCHESTRATOR_CONFIG=str(cluster.box.config),
                PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
@@ -201,6 +185,15 @@ def test_the_ci_step_of_docs_ci_md_waits_for_the_deploy_and_exits_by_its_outcome
     assert fleet["release"].startswith("35-") and fleet["mixed"] is None and fleet["deploy_in_progress"] is None
     assert {n["name"]: n["haproxy"]["lb1"][:2] for n in fleet["nodes"]} == {"node1": "UP", "node2": "UP"}
     assert cluster.served_through_haproxy() == "Hello from version 35"
+    # ...the push went live through the watcher, every stage recorded in order
+    row = settled_after(cluster, before)[0]
+    assert row.outcome == "deployed" and row.trigger in ("hg", "hg+manual") and row.revision == revision, row
+    for name in cluster.nodes:
+        assert cluster.node_health(name)["version"] == "35"
+    times = [row.times[s] for s in ("pushed", "claimed", "built", "tested", "deploy_started", "finished")]
+    assert all(times) and times == sorted(times), row.times
+    assert {n["node"]: n["outcome"] for n in row.nodes} == {"node1": "done", "node2": "done"}
+    assert w.proc.poll() is None
     # And a revision the watcher does not deploy (not on its branch) is refused before any flag is written
     unknown = run_cli("trigger", "--rev", "deadbeef1234", "--wait", "--config", cluster.box.config)
     assert unknown.returncode == 2 and "does not exist" in unknown.stderr, unknown.stderr
