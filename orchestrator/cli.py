@@ -11,6 +11,7 @@ import os
 import signal
 import sys
 import time
+from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
@@ -740,6 +741,10 @@ def history(config_path: Path | None, state_dir: Path | None, limit: int, as_jso
         if r.verdicts:
             judged = ", ".join(f"{v['node']} {v['verdict']}" for v in r.verdicts)
             click.echo(f"     judged: {judged} (orchestrator releases show {r.verdicts[0]['release_id']})")
+        if r.deliveries:
+            outcomes = Counter(d["outcome"] for d in r.deliveries)
+            click.echo("     notified: " + ", ".join(f"{n} {outcome}" for outcome, n in sorted(outcomes.items()))
+                       + " (history --json: each delivery)")
     click.echo("stage columns: seconds after the push (or the claim)")
 
 

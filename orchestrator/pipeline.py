@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from orchestrator import bluegreen as bluegreen_lib
-from orchestrator import maintenance
 from orchestrator import deploy as deploy_lib
 from orchestrator import gate as gate_lib
+from orchestrator import maintenance
 from orchestrator import migrations as migrations_lib
 from orchestrator import notify as notify_lib
 from orchestrator import roster, vcs
@@ -76,13 +76,34 @@ class Reporter:
     notifier: notify_lib.Notifier | None = None
 
     def notify(self, event: str, history: History, deploy_id: int, text: str, **fields) -> None:
-        """Queue a webhook event about ``deploy_id`` (never blocks; see orchestrator/notify.py)."""
+        """Queue a webhook event about ``deploy_id`` (never blocks, never fails the deploy: see
+        orchestrator/notify.py). Called from the runner's events and the gate watch's thread alike."""
         if self.notifier is None:
             return
-        record = history.get(deploy_id)
-        about = {"id": deploy_id, "trigger": record.trigger if record else None,
-                 "revision": record.revision if record else None, "release": record.release_id if record else None}
-        self.notifier.send(event, about, text, **fields)
+        try:
+            record = history.get(deploy_id)
+            about = {"id": deploy_id, "trigger": record.trigger if record else None,
+                     "revision": record.revision if record else None, "release": record.release_id if record else None}
+            self.notifier.send(event, about, text, **fields)
+        except Exception as exc:  # a notification is never worth a deploy
+            self.say(f"warning: the {event} notification was not sent: {type(exc).__name__}: {exc}")
+
+    def tell_finished(self, history: History, deploy_id: int) -> None:
+        """deploy_finished, once the deploy's outcome is recorded."""
+        if self.notifier is None:
+            return
+        try:
+            record = history.get(deploy_id)
+        except Exception as exc:
+            self.say(f"warning: the deploy_finished notification was not sent: {type(exc).__name__}: {exc}")
+            return
+        if record is None or record.outcome == "running":
+            return
+        where = f" at {record.stage}" if record.outcome not in ("deployed", "unchanged") else ""
+        text = (f"deploy #{record.id} of {record.release_id or (record.revision or '')[:12] or '?'}: "
+                f"{record.outcome}{where}" + (f": {record.message}" if record.message else ""))
+        self.notify("deploy_finished", history, record.id, text[:3000], outcome=record.outcome, stage=record.stage,
+                    message=record.message, nodes=record.nodes, times=record.times, verdicts=record.verdicts)
 
     def verdict(self, node: str, report: dict) -> None:
         """One line per judged node, as its bake ends: the bake module's own summary."""
@@ -172,17 +193,8 @@ def recorded(history: History, deploy_id: int, report: Reporter | None = None) -
         _finish(history, deploy_id, "failed", where["stage"], f"{type(exc).__name__}: {exc}", "")
         raise
     finally:
-        record = history.get(deploy_id) if report is not None and report.notifier is not None else None
-        if record is not None and record.outcome != "running":
-            _tell_finished(report, history, record)
-
-
-def _tell_finished(report: Reporter, history: History, record) -> None:
-    where = f" at {record.stage}" if record.outcome not in ("deployed", "unchanged") else ""
-    text = (f"deploy #{record.id} of {record.release_id or (record.revision or '')[:12] or '?'}: {record.outcome}{where}"
-            + (f": {record.message}" if record.message else ""))
-    report.notify("deploy_finished", history, record.id, text[:3000], outcome=record.outcome, stage=record.stage,
-                  message=record.message, nodes=record.nodes, times=record.times, verdicts=record.verdicts)
+        if report is not None:
+            report.tell_finished(history, deploy_id)
 
 
 def run(config: Config, trigger: Trigger, *, history: History, report: Reporter | None = None,
