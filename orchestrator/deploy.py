@@ -142,6 +142,10 @@ class Incidents:
                 if isinstance(row, dict):
                     self._server(name, row, lb)
 
+    def release_before(self, host: str) -> str | None:
+        """The release ``host`` ran before the deploy, as its ship step read it ('' for none; None: not shipped)."""
+        return self._before.get(host)
+
     def _server(self, name: str, row: dict, lb: str) -> None:
         status, check = str(row.get("status", "")), str(row.get("check", ""))
         host = self._host(name)
@@ -263,19 +267,17 @@ def deploy(
     incidents = Incidents(progress, on_incident, bluegreen=fleet.strategy == "bluegreen")
     verdicts: dict[str, dict] = {}
 
-    before: dict[str, str] = {}  # node -> the release it ran (ship reports it)
     switched: set[str] = set()
 
     def handle(event: Event) -> None:
         progress.feed(event)
         incidents.feed(event)
-        if event.kind == "runner_on_ok" and event.phase == "ship" and isinstance(event.result.get("current"), str):
-            before[event.host] = event.result["current"]
         node = progress.nodes.get(event.host)
+        before = incidents.release_before(event.host)
         if (on_switched is not None and event.kind == "runner_on_ok" and event.phase == "enable" and node is not None
-                and not node.rescued and event.host not in switched and before.get(event.host) != war.release_id):
+                and not node.rescued and event.host not in switched and before != war.release_id):
             switched.add(event.host)
-            on_switched(event.host, before.get(event.host, ""), war.release_id)
+            on_switched(event.host, before or "", war.release_id)
         report = event.result.get("report") if event.phase == "bake" else None
         if isinstance(report, dict) and event.kind in ("runner_on_ok", "runner_on_failed"):
             verdicts[event.host] = dict(report, message=event.message if event.is_failure else event.result.get("msg", ""))
