@@ -281,6 +281,13 @@ class History:
         row = self.db.execute("SELECT * FROM deploys WHERE outcome = 'deployed' ORDER BY id DESC LIMIT 1").fetchone()
         return self._record(row) if row else None
 
+    def last_attempt(self, revision: str, *, besides: int) -> DeployRecord | None:
+        """The newest deploy of ``revision`` (other than ``besides``) that ran to an outcome."""
+        row = self.db.execute("SELECT * FROM deploys WHERE revision = ? AND id != ? AND outcome NOT IN "
+                              "('running', 'interrupted', 'unchanged') ORDER BY id DESC LIMIT 1",
+                              (revision, besides)).fetchone()
+        return self._record(row) if row else None
+
     def running(self) -> list[int]:
         return [r[0] for r in self.db.execute("SELECT id FROM deploys WHERE outcome = 'running' ORDER BY id")]
 

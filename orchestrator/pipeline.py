@@ -65,6 +65,7 @@ class Trigger:
     pushed: float | None = None
     claimed: float | None = None
     flags: int = 0
+    last_pushed: float | None = None  # when the newest flag of the batch was written
 
 
 @dataclass
@@ -208,7 +209,8 @@ def run(config: Config, trigger: Trigger, *, history: History, report: Reporter 
         where["stage"] = "export"
         revision = vcs.resolve(config.repository, branch=config.branch, rev=trigger.revision)
         history.update(deploy_id, revision=revision, branch=config.branch if trigger.revision is None else None)
-        if trigger.revision is None and _already_live(history, revision, deploy_id, report):
+        if trigger.revision is None and (_already_live(history, revision, deploy_id, report)
+                                         or _already_answered(history, revision, deploy_id, trigger, report)):
             return deploy_id
         report.say(f"deploy #{deploy_id}: revision {revision[:12]}, exporting")
         src = work / "src"
@@ -253,6 +255,25 @@ def _already_live(history: History, revision: str, deploy_id: int, report: Repor
     if live is None or live.revision != revision:
         return False
     message = f"revision {revision[:12]} is already live (deploy #{live.id}, release {live.release_id}): nothing to deploy"
+    report.say(f"deploy #{deploy_id}: {message}")
+    _finish(history, deploy_id, "unchanged", "export", message, "")
+    return True
+
+
+def _already_answered(history: History, revision: str, deploy_id: int, trigger: Trigger, report: Reporter) -> bool:
+    """Flags written while a deploy of the same revision ran ask for nothing that deploy did not
+    try: they are answered by its outcome (recorded as unchanged), not by a second roll.
+
+    A CI job's ``trigger`` after its push writes a second flag for the revision the push's
+    deploy is rolling out; rolling it again would judge a rejected build twice. A flag written
+    after that deploy finished is a new request (a retry) and deploys.
+    """
+    last = history.last_attempt(revision, besides=deploy_id)
+    finished = last.times.get("finished") if last is not None else None
+    if finished is None or trigger.last_pushed is None or trigger.last_pushed > finished:
+        return False
+    message = (f"revision {revision[:12]} was asked for while deploy #{last.id} rolled it out ({last.outcome}): "
+               f"nothing new to deploy; push a fix, or 'orchestrator deploy --rev {revision[:12]}' to try it again")
     report.say(f"deploy #{deploy_id}: {message}")
     _finish(history, deploy_id, "unchanged", "export", message, "")
     return True

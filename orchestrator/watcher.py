@@ -90,6 +90,10 @@ class Batch:
     def pushed(self) -> float | None:
         return min((f.pushed_at for f in self.valid), default=None)
 
+    @property
+    def last_pushed(self) -> float | None:
+        return max((f.pushed_at for f in self.valid), default=None)
+
 
 def ensure_spool(spool: Path) -> None:
     Spool(spool).repair()
@@ -225,7 +229,7 @@ class Watcher:
     def _process(self, batch: Batch, *, source: str | None) -> int | None:
         sources = sorted({f.source for f in batch.valid})
         trigger = pipeline.Trigger(source=source or "+".join(sources), pushed=batch.pushed,
-                                   claimed=batch.claimed, flags=len(batch.flags))
+                                   claimed=batch.claimed, flags=len(batch.flags), last_pushed=batch.last_pushed)
         self.say(f"{len(batch.flags)} flag(s) claimed; deploying the newest revision of {self.config.branch!r}")
         deploy_id = None
         try:

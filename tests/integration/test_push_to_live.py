@@ -145,6 +145,21 @@ def test_failing_tests_deploy_nothing(cluster, watcher):
     assert cluster.served_through_haproxy() == served
     result = run_cli("history", "--config", cluster.box.config)
     assert "rejected" in result.stdout and "test" in result.stdout
+    # ...and the hand-off's flag, written while that deploy ran, is answered by it: not built again
+    assert_asked_once(cluster, before, revision)
+
+
+def assert_asked_once(cluster, before: int, revision: str) -> None:
+    """Every flag for ``revision`` (the push's and the CI hand-off's) was answered by one attempt."""
+    spool = cluster.box.spool
+    wait_until(lambda: not list((spool / "incoming").glob("*.json")) and not list((spool / "claimed").glob("*.json"))
+               and all(r.outcome != "running" for r in rows(cluster)), timeout=DEPLOY_TIMEOUT, interval=0.5,
+               what="every flag handled")
+    attempt, *others = sorted((r for r in rows(cluster) if r.id > before), key=lambda r: r.id)
+    assert attempt.revision == revision and attempt.outcome in ("rejected", "failed"), attempt
+    for other in others:  # none if both flags made one batch
+        assert other.outcome == "unchanged" and other.times["built"] is None, other
+        assert f"was asked for while deploy #{attempt.id} rolled it out ({attempt.outcome})" in other.message
 
 
 def ci_step() -> str:
@@ -220,6 +235,9 @@ def test_a_pushed_build_the_judge_rejects_fails_its_hand_off_and_is_told_with_th
 
         def about_it():
             mine = [e for e in hook.events() if e["deploy"]["revision"] == revision]
+            # the push's deploy (a flag of the hand-off's, if not claimed with the push's, makes an
+            # unchanged one after it)
+            mine = [e for e in mine if e["deploy"]["id"] == mine[0]["deploy"]["id"]]
             return mine if mine and mine[-1]["event"] == "deploy_finished" else None
         told = wait_until(about_it, timeout=30, what="the deploy_finished notification")
 
@@ -240,6 +258,8 @@ def test_a_pushed_build_the_judge_rejects_fails_its_hand_off_and_is_told_with_th
     assert errors["verdict"] == "fail" and errors["new"]["errors_5xx"] > 0 and errors["p_value"] < errors["alpha"]
     assert finished["outcome"] == "failed" and finished["deploy"]["revision"] == revision
     assert all(e["deploy"]["trigger"] == finished["deploy"]["trigger"] for e in told)
+    # ...and the rejected build is not rolled out a second time for the hand-off's flag
+    assert_asked_once(cluster, told[0]["deploy"]["id"] - 1, revision)
 
 
 def test_five_pushes_during_a_deploy_make_one_follow_up(cluster, watcher):
