@@ -38,12 +38,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench import load as load_lib  # noqa: E402
-from bench.load import UpCount, healthy, wait_until  # noqa: E402
-from orchestrator import deploy as deploy_lib  # noqa: E402
-from orchestrator import sandbox  # noqa: E402
-from orchestrator.processes import owned_pid, terminate  # noqa: E402
-from orchestrator.runner import Event  # noqa: E402
+from bench import load as load_lib
+from bench.load import UpCount, healthy, wait_until
+from orchestrator import deploy as deploy_lib
+from orchestrator import sandbox
+from orchestrator.processes import owned_pid, terminate
+from orchestrator.runner import Event
 
 FLOOR_TASKS = {"verify | Wait until the node itself answers healthy with the expected release": "verify"}
 # the restart in one call (webapp_install) returns its stop's and start's own results
@@ -51,8 +51,11 @@ RESTART_TASK = "stop | Stop Tomcat, install the release, start Tomcat (catalina,
 
 
 def build(out: Path, version: str) -> Path:
-    subprocess.run([str(ROOT / "examples/webapp/build.sh"), "--version", version, "--out", str(out)],
-                   check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [str(ROOT / "examples/webapp/build.sh"), "--version", version, "--out", str(out)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     return out
 
 
@@ -73,11 +76,15 @@ def orchestrated(box: sandbox.Sandbox, war: Path, state: Path) -> tuple[float, d
     began = time.monotonic()
     result = deploy_lib.deploy(deploy_lib.plan(war, inventory=box.inventory), state_dir=state, on_event=on_event)
     wall = time.monotonic() - began
-    phases = {n: {p: result.nodes[n].seconds(p) for p in ("ship", "drain", "stop", "install", "start", "verify", "enable")}
-              for n in box.node_names}
+    phases = {
+        n: {p: result.nodes[n].seconds(p) for p in ("ship", "drain", "stop", "install", "start", "verify", "enable")}
+        for n in box.node_names
+    }
     # the rolling part alone, without Ansible's start-up, the preflight and the parallel ship
-    roll = (max(result.nodes[n].spans["enable"][1] for n in box.node_names)
-            - min(result.nodes[n].spans["drain"][0] for n in box.node_names)).total_seconds()
+    roll = (
+        max(result.nodes[n].spans["enable"][1] for n in box.node_names)
+        - min(result.nodes[n].spans["drain"][0] for n in box.node_names)
+    ).total_seconds()
     return wall, floor, phases, roll
 
 
@@ -97,10 +104,20 @@ def naive(box: sandbox.Sandbox, war: Path) -> tuple[float, dict]:
         shutil.copyfile(war, base / "webapps" / "ROOT.war")
         shutil.rmtree(base / "webapps" / "ROOT", ignore_errors=True)
         shutil.rmtree(base / "work" / "Catalina" / "localhost" / "ROOT", ignore_errors=True)
-        env = dict(os.environ, CATALINA_BASE=str(base), CATALINA_HOME="/usr/share/tomcat10",
-                   CATALINA_PID=str(base / "temp" / "catalina.pid"))
-        subprocess.run(["/usr/share/tomcat10/bin/catalina.sh", "start"], env=env, check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        env = dict(
+            os.environ,
+            CATALINA_BASE=str(base),
+            CATALINA_HOME="/usr/share/tomcat10",
+            CATALINA_PID=str(base / "temp" / "catalina.pid"),
+        )
+        subprocess.run(
+            ["/usr/share/tomcat10/bin/catalina.sh", "start"],
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         health_url = f"http://{box.node_address(i)}:{sandbox.PORT}/health"
         wait_until(lambda url=health_url: healthy(url), timeout=60, what=f"{name} healthy")
         t2 = time.monotonic()
@@ -126,12 +143,23 @@ def strategies(args) -> None:
     from orchestrator.inventory import load_fleet
 
     work = Path(tempfile.mkdtemp(prefix="orchestrator-bench-"))
-    boxes = {s: sandbox.Sandbox(directory=work / s / "sandbox", inventory=work / s / "inventory", nodes=args.nodes,
-                                net=args.net + i, strategy=s) for i, s in enumerate(("rolling", "bluegreen"))}
+    boxes = {
+        s: sandbox.Sandbox(
+            directory=work / s / "sandbox",
+            inventory=work / s / "inventory",
+            nodes=args.nodes,
+            net=args.net + i,
+            strategy=s,
+        )
+        for i, s in enumerate(("rolling", "bluegreen"))
+    }
     results: dict[str, dict] = {}
     try:
-        print(f"{args.nodes} nodes per sandbox; load: wrk, {args.connections} connections, delay {args.delay_ms} ms; "
-              f"blue/green batch size {args.serial}", flush=True)
+        print(
+            f"{args.nodes} nodes per sandbox; load: wrk, {args.connections} connections, delay {args.delay_ms} ms; "
+            f"blue/green batch size {args.serial}",
+            flush=True,
+        )
         for box in boxes.values():
             sandbox.up(box)
         wars = {v: build(work / f"app-{v}.war", v) for v in ("1", "2", "3")}
@@ -146,24 +174,48 @@ def strategies(args) -> None:
                     outcome = action()
                 return time.monotonic() - began, up.lowest, outcome
 
-            (wall, lowest, _), load = under_load(box, args, lambda: timed(lambda: deploy_lib.deploy(
-                deploy_lib.plan(wars["2"], inventory=box.inventory, serial=serial), state_dir=state)))
+            (wall, lowest, _), load = under_load(
+                box,
+                args,
+                lambda: timed(
+                    lambda: deploy_lib.deploy(
+                        deploy_lib.plan(wars["2"], inventory=box.inventory, serial=serial), state_dir=state
+                    )
+                ),
+            )
             results[strategy] = {"deploy": (wall, lowest, load)}
             if strategy == "bluegreen":
                 switch = {}
 
                 def heard(event: Event) -> None:
                     if event.kind == "runner_on_ok" and event.task.startswith("enable | Switch"):
-                        switch[event.host] = max(float(r.get("up_seconds", 0)) + float(r.get("drain_seconds", 0))
-                                                 for r in event.result.get("results", [event.result]))
+                        switch[event.host] = max(
+                            float(r.get("up_seconds", 0)) + float(r.get("drain_seconds", 0))
+                            for r in event.result.get("results", [event.result])
+                        )
+
                 release = deploy_lib.plan(wars["1"], inventory=box.inventory).war.release_id
-                (wall, lowest, _), load = under_load(box, args, lambda: timed(lambda: bluegreen.switch_back(
-                    load_fleet(box.inventory), release, "1", state_dir=state, on_event=heard)))
+                (wall, lowest, _), load = under_load(
+                    box,
+                    args,
+                    lambda: timed(
+                        lambda: bluegreen.switch_back(
+                            load_fleet(box.inventory), release, "1", state_dir=state, on_event=heard
+                        )
+                    ),
+                )
                 results[strategy]["rollback"] = (wall, lowest, load, max(switch.values()))
                 bluegreen.cancel_promote(state)
             else:
-                (wall, lowest, _), load = under_load(box, args, lambda: timed(lambda: deploy_lib.deploy(
-                    deploy_lib.plan(wars["1"], inventory=box.inventory), state_dir=state, known_good="benchmark")))
+                (wall, lowest, _), load = under_load(
+                    box,
+                    args,
+                    lambda: timed(
+                        lambda: deploy_lib.deploy(
+                            deploy_lib.plan(wars["1"], inventory=box.inventory), state_dir=state, known_good="benchmark"
+                        )
+                    ),
+                )
                 results[strategy]["rollback"] = (wall, lowest, load, None)
                 (wall, _), load = under_load(box, args, lambda: naive(box, wars["3"]))
                 results["naive"] = {"deploy": (wall, None, load)}
@@ -196,8 +248,12 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--delay-ms", type=float, default=0, help="pause per request per connection (0: full speed)")
     parser.add_argument("--net", type=int, default=5)
-    parser.add_argument("--strategy", choices=["rolling", "bluegreen"], default="rolling",
-                        help="bluegreen: compare the two strategies (and the naive loop) instead")
+    parser.add_argument(
+        "--strategy",
+        choices=["rolling", "bluegreen"],
+        default="rolling",
+        help="bluegreen: compare the two strategies (and the naive loop) instead",
+    )
     parser.add_argument("--serial", default="100%", help="blue/green batch size (deploy_serial) [default: 100%%]")
     args = parser.parse_args()
     if args.strategy == "bluegreen":
@@ -207,13 +263,18 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="orchestrator-bench-"))
     box = sandbox.Sandbox(directory=work / "sandbox", inventory=work / "inventory", nodes=args.nodes, net=args.net)
     try:
-        print(f"sandbox: {args.nodes} nodes on 127.0.{args.net}.x; load: wrk, {args.connections} connections, "
-              f"delay {args.delay_ms} ms per request", flush=True)
+        print(
+            f"sandbox: {args.nodes} nodes on 127.0.{args.net}.x; load: wrk, {args.connections} connections, "
+            f"delay {args.delay_ms} ms per request",
+            flush=True,
+        )
         sandbox.up(box)
         wars = {v: build(work / f"app-{v}.war", v) for v in ("1", "2", "3")}
         deploy_lib.deploy(deploy_lib.plan(wars["1"], inventory=box.inventory), state_dir=work / "state")
 
-        (wall_a, floor, phases, roll_a), load_a = under_load(box, args, lambda: orchestrated(box, wars["2"], work / "state"))
+        (wall_a, floor, phases, roll_a), load_a = under_load(
+            box, args, lambda: orchestrated(box, wars["2"], work / "state")
+        )
         (wall_b, naive_nodes), load_b = under_load(box, args, lambda: naive(box, wars["3"]))
         original_haproxy(box)
         (wall_c, _), load_c = under_load(box, args, lambda: naive(box, wars["1"]))
@@ -225,23 +286,45 @@ def main() -> None:
     roll_floor = {n: sum(p.values()) for n, p in floor.items()}
     print("\n| | orchestrator (drain first) | naive stop/copy/start | naive, original HAProxy backend |")
     print("|---|---|---|---|")
-    for name, get in [("requests", lambda r: r.requests), ("failed (non-2xx + socket errors)", lambda r: f"{r.failed} ({r.non2xx} + {r.socket_errors})"),
-                      ("p50 latency", lambda r: f"{r.latency_p50_ms:.1f} ms"), ("p99 latency", lambda r: f"{r.latency_p99_ms:.1f} ms"),
-                      ("max latency", lambda r: f"{r.latency_max_ms:.0f} ms"), ("longest stall (no request completed)", lambda r: f"{r.max_stall_s:.2f} s"),
-                      ("statuses", lambda r: r.statuses)]:
+    for name, get in [
+        ("requests", lambda r: r.requests),
+        ("failed (non-2xx + socket errors)", lambda r: f"{r.failed} ({r.non2xx} + {r.socket_errors})"),
+        ("p50 latency", lambda r: f"{r.latency_p50_ms:.1f} ms"),
+        ("p99 latency", lambda r: f"{r.latency_p99_ms:.1f} ms"),
+        ("max latency", lambda r: f"{r.latency_max_ms:.0f} ms"),
+        ("longest stall (no request completed)", lambda r: f"{r.max_stall_s:.2f} s"),
+        ("statuses", lambda r: r.statuses),
+    ]:
         print(row(name, get(load_a), get(load_b), get(load_c)))
     print(row("deploy wall time", f"{wall_a:.1f} s", f"{wall_b:.1f} s", f"{wall_c:.1f} s"))
     print(row("floor: Tomcat stop + start-to-healthy, all nodes", f"{floor_total:.1f} s", "-", "-"))
-    print(row("wall / floor", f"{wall_a / floor_total:.2f}", f"{wall_b / floor_total:.2f}", f"{wall_c / floor_total:.2f}"))
-    print(row("roll only (first drain to last UP) / floor", f"{roll_a:.1f} s / {floor_total:.1f} s = {roll_a / floor_total:.2f}", "-", "-"))
+    print(
+        row("wall / floor", f"{wall_a / floor_total:.2f}", f"{wall_b / floor_total:.2f}", f"{wall_c / floor_total:.2f}")
+    )
+    print(
+        row(
+            "roll only (first drain to last UP) / floor",
+            f"{roll_a:.1f} s / {floor_total:.1f} s = {roll_a / floor_total:.2f}",
+            "-",
+            "-",
+        )
+    )
 
-    print("\nper node, orchestrator (seconds per phase, as the deploy reports them; floor from the modules' own timings):")
+    print(
+        "\nper node, orchestrator (seconds per phase, as the deploy reports them; floor from the modules' own timings):"
+    )
     print("| node | ship | drain | stop | install | start | verify | enable | floor (stop+start+healthy) |")
     print("|---|---|---|---|---|---|---|---|---|")
     for n, p in phases.items():
-        cells = " | ".join("-" if p[k] is None else f"{p[k]:.2f}" for k in ("ship", "drain", "stop", "install", "start", "verify", "enable"))
+        cells = " | ".join(
+            "-" if p[k] is None else f"{p[k]:.2f}"
+            for k in ("ship", "drain", "stop", "install", "start", "verify", "enable")
+        )
         print(f"| {n} | {cells} | {roll_floor.get(n, 0):.2f} |")
-    print("\nper node, naive: " + ", ".join(f"{n} stop {t['stop']:.2f}s start-to-healthy {t['start']:.2f}s" for n, t in naive_nodes.items()))
+    print(
+        "\nper node, naive: "
+        + ", ".join(f"{n} stop {t['stop']:.2f}s start-to-healthy {t['start']:.2f}s" for n, t in naive_nodes.items())
+    )
 
 
 if __name__ == "__main__":

@@ -51,10 +51,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.load import healthy, under_load, wait_until  # noqa: E402
-from orchestrator import haproxy_admin, sandbox  # noqa: E402
-from orchestrator.plan import serial_batches  # noqa: E402
-from orchestrator.processes import owned_pid, terminate  # noqa: E402
+from bench.load import healthy, under_load, wait_until
+from orchestrator import haproxy_admin, sandbox
+from orchestrator.plan import serial_batches
+from orchestrator.processes import owned_pid, terminate
 
 NET = 10
 
@@ -65,12 +65,12 @@ class Run:
     mode: str
     strategy: str
     serial: str
-    floor: float                  # one node's Tomcat stop + start-to-healthy
+    floor: float  # one node's Tomcat stop + start-to-healthy
     wall: float
-    roll: float                   # first drain started -> last enable done (the serial part alone)
+    roll: float  # first drain started -> last enable done (the serial part alone)
     rss_orchestrator_kib: int
     rss_tree_kib: int
-    failed: int | None = None      # requests the load saw fail during the deploy (None: no load)
+    failed: int | None = None  # requests the load saw fail during the deploy (None: no load)
     requests: int | None = None
 
     @property
@@ -95,8 +95,11 @@ def _serial_value(serial: str):
 
 
 def build(out: Path, version: str) -> Path:
-    subprocess.run([str(ROOT / "examples/webapp/build.sh"), "--version", version, "--out", str(out)],
-                   check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [str(ROOT / "examples/webapp/build.sh"), "--version", version, "--out", str(out)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     return out
 
 
@@ -130,9 +133,26 @@ def _tree(root: int) -> list[int]:
 def deploy(box: sandbox.Sandbox, war: Path, state: Path, serial: str) -> tuple[float, Path, int, int]:
     """`orchestrator deploy` in a child process: wall time, artifacts, peak RSS of it and of its tree."""
     began = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "deploy", "--war", str(war), "-i", str(box.inventory),
-                             "--state-dir", str(state), "--serial", serial],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "orchestrator",
+            "deploy",
+            "--war",
+            str(war),
+            "-i",
+            str(box.inventory),
+            "--state-dir",
+            str(state),
+            "--serial",
+            serial,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
     own = tree = 0
     while proc.poll() is None:
         own = max(own, _status_kib(proc.pid, "VmHWM"))
@@ -170,8 +190,12 @@ def tomcat_floor(box: sandbox.Sandbox, name: str = "node1", times: int = 3) -> f
     port = box.slot_port(slot) if slot else sandbox.PORT
     server = f"{name}-{slot}" if slot else name
     url = f"http://{box.node_address(box.node_names.index(name) + 1)}:{port}/health"
-    env = dict(os.environ, CATALINA_BASE=str(base), CATALINA_HOME=str(sandbox.TOMCAT_HOME),
-               CATALINA_PID=str(base / "temp" / "catalina.pid"))
+    env = dict(
+        os.environ,
+        CATALINA_BASE=str(base),
+        CATALINA_HOME=str(sandbox.TOMCAT_HOME),
+        CATALINA_PID=str(base / "temp" / "catalina.pid"),
+    )
     samples = []
     for _ in range(times):
         began = time.monotonic()
@@ -181,46 +205,77 @@ def tomcat_floor(box: sandbox.Sandbox, name: str = "node1", times: int = 3) -> f
         if slot:
             began = time.monotonic()
         (base / "temp" / "catalina.pid").unlink(missing_ok=True)  # catalina.sh refuses a PID file it finds
-        subprocess.run([str(sandbox.TOMCAT_HOME / "bin" / "catalina.sh"), "start"], env=env, check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        subprocess.run(
+            [str(sandbox.TOMCAT_HOME / "bin" / "catalina.sh"), "start"],
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         wait_until(lambda: healthy(url), timeout=60, interval=0.02, what=f"{name} healthy")
         samples.append(time.monotonic() - began)
     # back in rotation before the deploys: the capacity guard counts it
-    wait_until(lambda: haproxy_admin.serving(haproxy_admin.server_stat(str(box.socket), "app", server)), timeout=60,
-               what=f"{server} UP in HAProxy")
+    wait_until(
+        lambda: haproxy_admin.serving(haproxy_admin.server_stat(str(box.socket), "app", server)),
+        timeout=60,
+        what=f"{server} UP in HAProxy",
+    )
     return statistics.median(samples)
 
 
-def measure(nodes: int, mode: str, strategy: str, serials: list[str], repeat: int, wars: dict[str, Path],
-            work: Path, load: dict | None = None) -> list[Run]:
+def measure(
+    nodes: int,
+    mode: str,
+    strategy: str,
+    serials: list[str],
+    repeat: int,
+    wars: dict[str, Path],
+    work: Path,
+    load: dict | None = None,
+) -> list[Run]:
     where = work / f"{mode}-{strategy}-{nodes}"
-    box = sandbox.Sandbox(directory=where / "sandbox", inventory=where / "inventory", nodes=nodes, net=NET,
-                          bake_seconds=0, ssh=mode == "ssh", strategy=strategy)
+    box = sandbox.Sandbox(
+        directory=where / "sandbox",
+        inventory=where / "inventory",
+        nodes=nodes,
+        net=NET,
+        bake_seconds=0,
+        ssh=mode == "ssh",
+        strategy=strategy,
+    )
     state = box.directory / "state"
     runs = []
     try:
         sandbox.up(box)
         deploy(box, wars["1"], state, "100%")  # warm-up: every node on release 1
         floor = tomcat_floor(box)
-        print(f"  {mode:<5} {strategy:<9} {nodes} nodes: Tomcat's own {'start' if strategy == 'bluegreen' else 'stop + start'}"
-              f"-to-healthy {floor:.2f}s", flush=True)
+        print(
+            f"  {mode:<5} {strategy:<9} {nodes} nodes: Tomcat's own {'start' if strategy == 'bluegreen' else 'stop + start'}"
+            f"-to-healthy {floor:.2f}s",
+            flush=True,
+        )
         current = "1"
         for serial in serials:
             for _ in range(repeat):
                 current = "2" if current == "1" else "1"
                 if load:
                     (wall, artifacts, own, tree), report = under_load(
-                        box.url, lambda: deploy(box, wars[current], state, serial), **load)
+                        box.url, lambda: deploy(box, wars[current], state, serial), **load
+                    )
                     failed, requests = report.failed, report.requests
                 else:
                     wall, artifacts, own, tree = deploy(box, wars[current], state, serial)
                     failed = requests = None
                 run = Run(nodes, mode, strategy, serial, floor, wall, roll_span(artifacts), own, tree, failed, requests)
                 runs.append(run)
-                print(f"  {mode:<5} {strategy:<9} {nodes} nodes serial {serial:>4}: wall {wall:5.1f}s ideal {run.ideal:5.1f}s "
-                      f"overhead/node {run.overhead_per_node:4.2f}s; roll {run.roll:5.1f}s, overhead/node {run.roll_overhead_per_node:4.2f}s; rss {own // 1024} MiB (tree {tree // 1024} MiB)"
-                      + ("" if failed is None else f"; load: {failed} failed of {requests}"),
-                      flush=True)
+                print(
+                    f"  {mode:<5} {strategy:<9} {nodes} nodes serial {serial:>4}: wall {wall:5.1f}s ideal {run.ideal:5.1f}s "
+                    f"overhead/node {run.overhead_per_node:4.2f}s; roll {run.roll:5.1f}s, "
+                    f"overhead/node {run.roll_overhead_per_node:4.2f}s; rss {own // 1024} MiB (tree {tree // 1024} MiB)"
+                    + ("" if failed is None else f"; load: {failed} failed of {requests}"),
+                    flush=True,
+                )
     finally:
         sandbox.down(box)
     return runs
@@ -232,7 +287,9 @@ def main() -> None:
     parser.add_argument("--serial", nargs="+", default=["1", "25%", "50%"])
     parser.add_argument("--modes", nargs="+", choices=["local", "ssh"], default=["local", "ssh"])
     parser.add_argument("--strategies", nargs="+", choices=["rolling", "bluegreen"], default=["rolling"])
-    parser.add_argument("--delay-ms", type=float, default=None, help="run each deploy under wrk load, this pause per request")
+    parser.add_argument(
+        "--delay-ms", type=float, default=None, help="run each deploy under wrk load, this pause per request"
+    )
     parser.add_argument("--connections", type=int, default=None, help="wrk connections for the load [default: 16]")
     parser.add_argument("--repeat", type=int, default=2, help="deploys per cell")
     parser.add_argument("--keep", action="store_true", help="keep the sandboxes' files (and each run's artifacts)")
@@ -255,9 +312,11 @@ def main() -> None:
         else:
             shutil.rmtree(work, ignore_errors=True)
 
-    print("\n| nodes | connection | strategy | serial | batches | wall s (median) | floor s | ideal s | wall / ideal "
-          "| overhead/node s | roll s | roll / ideal | roll overhead/node s | orchestrator peak RSS MiB | tree peak RSS MiB "
-          "| failed under load |")
+    print(
+        "\n| nodes | connection | strategy | serial | batches | wall s (median) | floor s | ideal s | wall / ideal "
+        "| overhead/node s | roll s | roll / ideal | roll overhead/node s | orchestrator peak RSS MiB | tree peak RSS MiB "
+        "| failed under load |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     cells: dict[tuple, list[Run]] = {}
     for run in runs:
@@ -266,11 +325,14 @@ def main() -> None:
     for (mode, nodes, strategy, serial), group in cells.items():
         first = group[0]
         wall, roll = med([r.wall for r in group]), med([r.roll for r in group])
-        print(f"| {nodes} | {mode} | {strategy} | {serial} | {first.batches} | {wall:.1f} | {first.floor:.2f} | {first.ideal:.1f} "
-              f"| {wall / first.ideal:.2f} | {med([r.overhead_per_node for r in group]):.2f} | {roll:.1f} "
-              f"| {roll / first.ideal:.2f} | {med([r.roll_overhead_per_node for r in group]):.2f} "
-              f"| {max(r.rss_orchestrator_kib for r in group) / 1024:.0f} | {max(r.rss_tree_kib for r in group) / 1024:.0f} "
-              f"| {'-' if first.failed is None else f'{sum(r.failed for r in group)} of {sum(r.requests for r in group)}'} |")
+        print(
+            f"| {nodes} | {mode} | {strategy} | {serial} | {first.batches} | {wall:.1f} | {first.floor:.2f} | {first.ideal:.1f} "
+            f"| {wall / first.ideal:.2f} | {med([r.overhead_per_node for r in group]):.2f} | {roll:.1f} "
+            f"| {roll / first.ideal:.2f} | {med([r.roll_overhead_per_node for r in group]):.2f} "
+            f"| {max(r.rss_orchestrator_kib for r in group) / 1024:.0f} | {max(r.rss_tree_kib for r in group) / 1024:.0f} "
+            f"| {'-' if first.failed is None else f'{sum(r.failed for r in group)} of {sum(r.requests for r in group)}'} |"
+        )
+
 
 if __name__ == "__main__":
     main()

@@ -39,8 +39,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def build(out: Path, version: str, *flags: str) -> Path:
     """The sample app, built with this checkout's build.sh (it has every fault knob)."""
-    subprocess.run([str(ROOT / "examples/webapp/build.sh"), "--version", version, "--out", str(out), *flags],
-                   check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [str(ROOT / "examples/webapp/build.sh"), "--version", version, "--out", str(out), *flags],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     return out
 
 
@@ -52,8 +55,13 @@ def load_for(rate: float) -> tuple[int, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rates", type=float, nargs="*", default=[10, 100, 1000],
-                        help="request rates for the bad builds (none: only the identical builds)")
+    parser.add_argument(
+        "--rates",
+        type=float,
+        nargs="*",
+        default=[10, 100, 1000],
+        help="request rates for the bad builds (none: only the identical builds)",
+    )
     parser.add_argument("--identical", type=int, default=10, help="deploys in a row of a build as good as the fleet")
     parser.add_argument("--identical-rate", type=float, default=200)
     parser.add_argument("--root", type=Path, default=ROOT, help="checkout to measure (default: this one)")
@@ -88,8 +96,9 @@ def main() -> None:
             time.sleep(3)  # traffic before the deploy, as a live service has
             began = time.monotonic()
             try:
-                result = pipeline.deploy_war(war, inventory=box.inventory, state_dir=state, history=history,
-                                             deploy_id=history.start("manual"))
+                result = pipeline.deploy_war(
+                    war, inventory=box.inventory, state_dir=state, history=history, deploy_id=history.start("manual")
+                )
                 live = True
             except OrchestratorError as exc:
                 result, live = getattr(exc, "result", None), False
@@ -101,10 +110,19 @@ def main() -> None:
 
         def given(war: Path) -> None:
             """The fleet on ``war``, not judged (it is the starting point; it has nothing to prove)."""
-            trusted = {"known_good": "the benchmark's starting point"} if "known_good" in \
-                inspect.signature(pipeline.deploy_war).parameters else {}  # older checkouts never fail an unjudged bake
-            pipeline.deploy_war(war, inventory=box.inventory, state_dir=state, history=history,
-                                deploy_id=history.start("manual"), **trusted)
+            trusted = (
+                {"known_good": "the benchmark's starting point"}
+                if "known_good" in inspect.signature(pipeline.deploy_war).parameters
+                else {}
+            )  # older checkouts never fail an unjudged bake
+            pipeline.deploy_war(
+                war,
+                inventory=box.inventory,
+                state_dir=state,
+                history=history,
+                deploy_id=history.start("manual"),
+                **trusted,
+            )
 
         for rate in args.rates:
             for label in ("5xx", "+300 ms"):
@@ -131,7 +149,7 @@ def main() -> None:
     print(f"\n{args.root}: bad builds over release 1 (2 nodes, sandbox bake settings)\n")
     print("| rate (req/s) | regression | outcome | time to verdict | blast radius | bad build's answers |")
     print("|---|---|---|---|---|---|")
-    for rate, label, measured, live, seconds, blast, served in rows:
+    for _rate, label, measured, live, seconds, blast, served in rows:
         outcome = "**passed** (went live)" if live else "rejected"
         when = f"{seconds:.1f} s" if seconds is not None else "-"
         what = "500s" if label == "5xx" else "slow answers"
@@ -140,9 +158,11 @@ def main() -> None:
     walls = [wall for _, wall, _ in identical]
     if identical:
         rate = statistics.median(r for _, _, r in identical)
-        print(f"\nidentical builds (random 1% errors on both sides) at {rate:.0f} req/s: {rejected} of "
-              f"{len(identical)} rejected; deploy wall time median {statistics.median(walls):.0f} s "
-              f"(min {min(walls):.0f}, max {max(walls):.0f})")
+        print(
+            f"\nidentical builds (random 1% errors on both sides) at {rate:.0f} req/s: {rejected} of "
+            f"{len(identical)} rejected; deploy wall time median {statistics.median(walls):.0f} s "
+            f"(min {min(walls):.0f}, max {max(walls):.0f})"
+        )
 
 
 if __name__ == "__main__":

@@ -32,9 +32,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.load import Load, wait_until  # noqa: E402
-from orchestrator import haproxy_admin, pipeline, sandbox  # noqa: E402
-from orchestrator.history import History  # noqa: E402
+from bench.load import Load, wait_until
+from orchestrator import haproxy_admin, pipeline, sandbox
+from orchestrator.history import History
 
 NET = 11
 
@@ -52,12 +52,26 @@ def reload_haproxy(box: sandbox.Sandbox) -> None:
             return haproxy_admin.worker_pid(sock) != old
         except haproxy_admin.HAProxyAdminError:
             return False
+
     wait_until(new_worker, timeout=30, interval=0.02, what="the new HAProxy worker")
 
 
 def apply(box: sandbox.Sandbox) -> None:
-    done = subprocess.run([sys.executable, "-m", "orchestrator", "apply", "-i", str(box.inventory),
-                           "--state-dir", str(box.directory / "state")], capture_output=True, text=True, cwd=ROOT)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "orchestrator",
+            "apply",
+            "-i",
+            str(box.inventory),
+            "--state-dir",
+            str(box.directory / "state"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     if done.returncode != 0:
         raise SystemExit(f"apply failed:\n{done.stdout}\n{done.stderr}")
 
@@ -89,11 +103,19 @@ def main() -> None:
     try:
         sandbox.up(box)
         war = work / "app-1.war"
-        subprocess.run([str(ROOT / "examples/webapp/build.sh"), "--version", "1", "--out", str(war)], check=True,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [str(ROOT / "examples/webapp/build.sh"), "--version", "1", "--out", str(war)],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         history = History(box.directory / "state")
-        pipeline.deploy_war(war, inventory=box.inventory, state_dir=box.directory / "state", history=history,
-                            deploy_id=history.start("manual"))
+        pipeline.deploy_war(
+            war,
+            inventory=box.inventory,
+            state_dir=box.directory / "state",
+            history=history,
+            deploy_id=history.start("manual"),
+        )
         history.close()
 
         def reloads() -> None:
@@ -101,7 +123,10 @@ def main() -> None:
                 reload_haproxy(box)
                 time.sleep(0.5)  # let connections move to the new worker before the next reload
 
-        for label, on in (("A. reloads, idle-close-on-response off", False), ("B. reloads, idle-close-on-response on", True)):
+        for label, on in (
+            ("A. reloads, idle-close-on-response off", False),
+            ("B. reloads, idle-close-on-response on", True),
+        ):
             lb_vars.parent.mkdir(exist_ok=True)
             lb_vars.write_text(f"haproxy_idle_close_on_response: {str(on).lower()}\n")
             sandbox.up(box)  # renders haproxy.cfg with the setting and reloads
@@ -110,8 +135,12 @@ def main() -> None:
         sandbox.up(box)
 
         original = hosts.read_text()
-        hosts.write_text(original.replace("      hosts:\n        node1:",
-                                          f"      hosts:\n        node3:\n          ansible_host: {box.node_address(3)}\n        node1:"))
+        hosts.write_text(
+            original.replace(
+                "      hosts:\n        node1:",
+                f"      hosts:\n        node3:\n          ansible_host: {box.node_address(3)}\n        node1:",
+            )
+        )
         results["C. apply: node3 joins"] = measured(box, args.connections, lambda: apply(box))
         hosts.write_text(original)
         results["D. apply: node3 retires"] = measured(box, args.connections, lambda: apply(box))
@@ -123,8 +152,10 @@ def main() -> None:
     print("| | requests | failed (non-2xx + socket errors) | p99 latency | max latency | longest stall | action took |")
     print("|---|---|---|---|---|---|---|")
     for label, (seconds, r) in results.items():
-        print(f"| {label} | {r.requests} | {r.failed} ({r.non2xx} + {r.socket_errors}) | {r.latency_p99_ms:.1f} ms "
-              f"| {r.latency_max_ms:.0f} ms | {r.max_stall_s:.2f} s | {seconds:.1f} s |")
+        print(
+            f"| {label} | {r.requests} | {r.failed} ({r.non2xx} + {r.socket_errors}) | {r.latency_p99_ms:.1f} ms "
+            f"| {r.latency_max_ms:.0f} ms | {r.max_stall_s:.2f} s | {seconds:.1f} s |"
+        )
 
 
 if __name__ == "__main__":

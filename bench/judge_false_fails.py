@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.judge_simulation import false_fails  # noqa: E402
+from bench.judge_simulation import false_fails
 
 
 def main() -> None:
@@ -25,13 +25,17 @@ def main() -> None:
     parser.add_argument("--bakes", type=int, default=1000, help="simulated bakes per traffic level")
     parser.add_argument("--seed", type=int, default=None, help="random seed (default: one per traffic level)")
     args = parser.parse_args()
-    print(f"{'requests per bake':>18} {'bakes':>7} {'fail':>6} {'false-fail rate':>16} {'pass':>6} {'marginal':>9} "
-          f"{'inconclusive':>13} {'seconds':>8}")
+    print(
+        f"{'requests per bake':>18} {'bakes':>7} {'fail':>6} {'false-fail rate':>16} {'pass':>6} {'marginal':>9} "
+        f"{'inconclusive':>13} {'seconds':>8}"
+    )
     for per_bake in (20, 200, 2000):
         began = time.monotonic()
         counts = false_fails(per_bake, args.bakes, args.seed)
-        print(f"{per_bake:>18} {args.bakes:>7} {counts['fail']:>6} {counts['fail'] / args.bakes:>16.2%} "
-              f"{counts['pass']:>6} {counts['marginal']:>9} {counts['inconclusive']:>13} {time.monotonic() - began:>8.1f}")
+        print(
+            f"{per_bake:>18} {args.bakes:>7} {counts['fail']:>6} {counts['fail'] / args.bakes:>16.2%} "
+            f"{counts['pass']:>6} {counts['marginal']:>9} {counts['inconclusive']:>13} {time.monotonic() - began:>8.1f}"
+        )
 
 
 if __name__ == "__main__":

@@ -25,16 +25,34 @@ FIRST_PASS_LOOK = math.ceil(_ROLE["webapp_bake_seconds"] / _ROLE["webapp_bake_in
 POLICY = Policy(looks=LOOKS)
 
 
-def histogram(rng: np.random.Generator, n: int, errors: float, median_ms: float, sigma: float, shift_ms: float = 0,
-              scale: float = 1.0) -> Sample:
+def histogram(
+    rng: np.random.Generator,
+    n: int,
+    errors: float,
+    median_ms: float,
+    sigma: float,
+    shift_ms: float = 0,
+    scale: float = 1.0,
+) -> Sample:
     """n requests, a share ``errors`` of them 5xx, log-normal response times in whole ms."""
     times = np.floor(rng.lognormal(np.log(median_ms), sigma, n) * scale + shift_ms).astype(int)
     values, counts = np.unique(times, return_counts=True)
-    return Sample(n, int(rng.binomial(n, errors)), {int(v): int(c) for v, c in zip(values, counts)})
+    return Sample(n, int(rng.binomial(n, errors)), {int(v): int(c) for v, c in zip(values, counts, strict=True)})
 
 
-def simulate(rng, per_bake: int, *, errors=(0.01, 0.01), median_ms=(20.0, 20.0), sigma=0.6, shift_ms=0.0,
-             scale=1.0, baseline_ratio=5, looks=LOOKS, until_verdict=False) -> tuple[str, int]:
+def simulate(
+    rng,
+    per_bake: int,
+    *,
+    errors=(0.01, 0.01),
+    median_ms=(20.0, 20.0),
+    sigma=0.6,
+    shift_ms=0.0,
+    scale=1.0,
+    baseline_ratio=5,
+    looks=LOOKS,
+    until_verdict=False,
+) -> tuple[str, int]:
     """One bake: (verdict, the new side's requests when it was reached)."""
     per_look = max(1, per_bake // FIRST_PASS_LOOK)
     new, base = Sample(), Sample()

@@ -40,20 +40,26 @@ class LoadReport:
         return self.non2xx + self.socket_errors
 
     def line(self) -> str:
-        return (f"{self.requests} requests in {self.duration_s:.1f}s, {self.failed} failed "
-                f"({self.non2xx} non-2xx, {self.socket_errors} socket errors), p99 {self.latency_p99_ms:.1f} ms, "
-                f"max {self.latency_max_ms:.1f} ms, longest stall {self.max_stall_s:.2f}s, versions {self.versions}")
+        return (
+            f"{self.requests} requests in {self.duration_s:.1f}s, {self.failed} failed "
+            f"({self.non2xx} non-2xx, {self.socket_errors} socket errors), p99 {self.latency_p99_ms:.1f} ms, "
+            f"max {self.latency_max_ms:.1f} ms, longest stall {self.max_stall_s:.2f}s, versions {self.versions}"
+        )
 
     @classmethod
-    def parse(cls, stdout: str) -> "LoadReport":
+    def parse(cls, stdout: str) -> LoadReport:
         for line in stdout.splitlines():
             if line.startswith("WRK_REPORT "):
-                d = json.loads(line[len("WRK_REPORT "):])
+                d = json.loads(line[len("WRK_REPORT ") :])
                 return cls(
-                    requests=int(d["requests"]), duration_s=d["duration_s"], non2xx=int(d["non2xx"]),
+                    requests=int(d["requests"]),
+                    duration_s=d["duration_s"],
+                    non2xx=int(d["non2xx"]),
                     socket_errors=int(d["errors_connect"] + d["errors_read"] + d["errors_write"] + d["errors_timeout"]),
-                    latency_p50_ms=d["latency_p50_ms"], latency_p99_ms=d["latency_p99_ms"],
-                    latency_max_ms=d["latency_max_ms"], max_stall_s=d["max_stall_s"],
+                    latency_p50_ms=d["latency_p50_ms"],
+                    latency_p99_ms=d["latency_p99_ms"],
+                    latency_max_ms=d["latency_max_ms"],
+                    max_stall_s=d["max_stall_s"],
                     statuses={k: int(v) for k, v in d["statuses"].items()},
                     versions={k: int(v) for k, v in d["versions"].items()},
                 )
@@ -63,17 +69,35 @@ class LoadReport:
 class Load:
     """wrk in the background, bounded by ``max_seconds``; stopped with SIGINT, which makes it report."""
 
-    def __init__(self, url: str, *, connections: int = 16, threads: int = 2, delay_ms: float = 0,
-                 max_seconds: int = 300, timeout_s: int = 5):
+    def __init__(
+        self,
+        url: str,
+        *,
+        connections: int = 16,
+        threads: int = 2,
+        delay_ms: float = 0,
+        max_seconds: int = 300,
+        timeout_s: int = 5,
+    ):
         if shutil.which("wrk") is None:
             raise RuntimeError("wrk is not installed: apt-get install wrk")
         self.connections = connections
-        self.argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max_seconds}s", f"--timeout={timeout_s}s",
-                     "-s", str(LUA), url, "--", str(delay_ms)]
+        self.argv = [
+            "wrk",
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{max_seconds}s",
+            f"--timeout={timeout_s}s",
+            "-s",
+            str(LUA),
+            url,
+            "--",
+            str(delay_ms),
+        ]
         self.proc: subprocess.Popen | None = None
         self.report: LoadReport | None = None
 
-    def start(self) -> "Load":
+    def start(self) -> Load:
         self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         return self
 
@@ -85,7 +109,7 @@ class Load:
         self.report = LoadReport.parse(out)
         return self.report
 
-    def __enter__(self) -> "Load":
+    def __enter__(self) -> Load:
         # already started (e.g. by a helper that waited for its connections): never a second wrk
         return self if self.proc is not None else self.start()
 
@@ -155,7 +179,7 @@ class UpCount:
             rows = haproxy_admin.backend_servers(self.socket, self.backend)
             self.samples.append(sum(1 for r in rows.values() if r.get("status", "").startswith("UP")))
 
-    def __enter__(self) -> "UpCount":
+    def __enter__(self) -> UpCount:
         self._thread.start()
         return self
 

@@ -30,20 +30,36 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.load import Load, wait_until  # noqa: E402
-from orchestrator import sandbox  # noqa: E402
-from orchestrator.history import History  # noqa: E402
+from bench.load import Load, wait_until
+from orchestrator import sandbox
+from orchestrator.history import History
 
 NET = 13
 PUSHES = [
-    ("2", {"002-add-version.expand.sql": "ALTER TABLE visits ADD COLUMN version text;"}, "node,version",
-     "expand adds a column"),
-    ("3", {"003-drop-node.contract.sql": "ALTER TABLE visits DROP COLUMN node;"}, "version",
-     "contract drops the old column"),
-    ("4", {"004-add-node-back.expand.sql": "ALTER TABLE visits ADD COLUMN node text;"}, "node,version",
-     "expand adds it back"),
-    ("5", {"005-drop-node-too-early.expand.sql": "ALTER TABLE visits DROP COLUMN node;"}, "version",
-     "negative control: the drop as expand"),
+    (
+        "2",
+        {"002-add-version.expand.sql": "ALTER TABLE visits ADD COLUMN version text;"},
+        "node,version",
+        "expand adds a column",
+    ),
+    (
+        "3",
+        {"003-drop-node.contract.sql": "ALTER TABLE visits DROP COLUMN node;"},
+        "version",
+        "contract drops the old column",
+    ),
+    (
+        "4",
+        {"004-add-node-back.expand.sql": "ALTER TABLE visits ADD COLUMN node text;"},
+        "node,version",
+        "expand adds it back",
+    ),
+    (
+        "5",
+        {"005-drop-node-too-early.expand.sql": "ALTER TABLE visits DROP COLUMN node;"},
+        "version",
+        "negative control: the drop as expand",
+    ),
 ]
 
 
@@ -72,17 +88,25 @@ def main() -> None:
     # PostgreSQL runs as the postgres user when this runs as root: the directory must be searchable
     work = Path(tempfile.mkdtemp(prefix="orchestrator-bench-migrations-"))
     work.chmod(0o711)
-    box = sandbox.Sandbox(directory=work / "sandbox", inventory=work / "inventory", nodes=2, net=NET,
-                          bake_seconds=2, database=True)
+    box = sandbox.Sandbox(
+        directory=work / "sandbox", inventory=work / "inventory", nodes=2, net=NET, bake_seconds=2, database=True
+    )
     watch = None
     rows = []
     try:
         sandbox.up(box)
         log = open(work / "watch.log", "wb")
-        watch = subprocess.Popen([sys.executable, "-m", "orchestrator", "watch", "--config", str(box.config)],
-                                 stdout=log, stderr=subprocess.STDOUT)
-        wait_until(lambda: (r := newest(box)) is not None and r.outcome == "deployed", timeout=300, interval=0.5,
-                   what="release 1 live")
+        watch = subprocess.Popen(
+            [sys.executable, "-m", "orchestrator", "watch", "--config", str(box.config)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        wait_until(
+            lambda: (r := newest(box)) is not None and r.outcome == "deployed",
+            timeout=300,
+            interval=0.5,
+            what="release 1 live",
+        )
         for version, migrations, columns, what in PUSHES:
             for name, sql in migrations.items():
                 (box.clone / "db" / "migrations" / name).write_text(sql + "\n")
@@ -91,11 +115,17 @@ def main() -> None:
             hg(box.clone, "add", "-q")
             hg(box.clone, "commit", "-q", "-m", f"release {version}: {what}")
             before = newest(box).id
-            load = Load(box.url, connections=args.connections, threads=1, delay_ms=args.delay_ms, max_seconds=600).start()
+            load = Load(
+                box.url, connections=args.connections, threads=1, delay_ms=args.delay_ms, max_seconds=600
+            ).start()
             time.sleep(1.0)
             hg(box.clone, "push", "-q")
-            record = wait_until(lambda: (r := newest(box)) is not None and r.id > before and r.outcome != "running"
-                                and r, timeout=600, interval=0.5, what=f"release {version}'s deploy")
+            record = wait_until(
+                lambda: (r := newest(box)) is not None and r.id > before and r.outcome != "running" and r,
+                timeout=600,
+                interval=0.5,
+                what=f"release {version}'s deploy",
+            )
             time.sleep(1.0)
             report = load.stop()
             rows.append((version, what, record, report))
@@ -106,15 +136,19 @@ def main() -> None:
             watch.wait(timeout=300)
         sandbox.down(box)
         shutil.rmtree(work, ignore_errors=True)
-    print("\n| release | change | outcome | build | test | expand | roll | contract | push -> finished | "
-          "requests | failed |")
+    print(
+        "\n| release | change | outcome | build | test | expand | roll | contract | push -> finished | "
+        "requests | failed |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for version, what, r, report in rows:
         t = r.times
-        print(f"| {version} | {what} | {r.outcome} | {span(t, 'claimed', 'built')} s | {span(t, 'built', 'tested')} s | "
-              f"{span(t, 'expand_started', 'expanded')} s | {span(t, 'deploy_started', 'rolled')} s | "
-              f"{span(t, 'contract_started', 'contracted')} s | {span(t, 'pushed', 'finished')} s | "
-              f"{report.requests} | {report.failed} ({100 * report.failed / max(report.requests, 1):.1f}%) |")
+        print(
+            f"| {version} | {what} | {r.outcome} | {span(t, 'claimed', 'built')} s | {span(t, 'built', 'tested')} s | "
+            f"{span(t, 'expand_started', 'expanded')} s | {span(t, 'deploy_started', 'rolled')} s | "
+            f"{span(t, 'contract_started', 'contracted')} s | {span(t, 'pushed', 'finished')} s | "
+            f"{report.requests} | {report.failed} ({100 * report.failed / max(report.requests, 1):.1f}%) |"
+        )
 
 
 if __name__ == "__main__":

@@ -29,12 +29,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.load import wait_until  # noqa: E402
-from orchestrator import config as config_lib  # noqa: E402
-from orchestrator import flags as flag_lib  # noqa: E402
-from orchestrator import hooks, pipeline, sandbox  # noqa: E402
-from orchestrator.history import STAGES, History  # noqa: E402
-from orchestrator.watcher import Watcher, ensure_spool  # noqa: E402
+from bench.load import wait_until
+from orchestrator import config as config_lib
+from orchestrator import flags as flag_lib
+from orchestrator import hooks, pipeline, sandbox
+from orchestrator.history import STAGES, History
+from orchestrator.watcher import Watcher, ensure_spool
 
 
 def pct(values: list[float], p: float) -> float:
@@ -43,8 +43,10 @@ def pct(values: list[float], p: float) -> float:
 
 
 def dist(values: list[float], unit: str = "ms", scale: float = 1000) -> str:
-    return (f"p50 {pct(values, 50) * scale:.1f} {unit}, p99 {pct(values, 99) * scale:.1f} {unit}, "
-            f"max {max(values) * scale:.1f} {unit} (n={len(values)})")
+    return (
+        f"p50 {pct(values, 50) * scale:.1f} {unit}, p99 {pct(values, 99) * scale:.1f} {unit}, "
+        f"max {max(values) * scale:.1f} {unit} (n={len(values)})"
+    )
 
 
 def trigger_latency(work: Path, count: int) -> list[float]:
@@ -65,7 +67,7 @@ artifact = "*.war"
 command = "true"
 [deploy]
 inventory = "{work}"
-state_directory = "{work / 'latency-state'}"
+state_directory = "{work / "latency-state"}"
 rescan_seconds = 5
 """)
     config = config_lib.load(work / "latency.toml")
@@ -148,8 +150,11 @@ def push_to_live(work: Path, deploys: int) -> list[tuple[float, dict]]:
     try:
         sandbox.up(box)
         log = open(work / "watch.log", "wb")
-        watch = subprocess.Popen([sys.executable, "-m", "orchestrator", "watch", "--config", str(box.config)],
-                                 stdout=log, stderr=subprocess.STDOUT)
+        watch = subprocess.Popen(
+            [sys.executable, "-m", "orchestrator", "watch", "--config", str(box.config)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         wait_until(lambda: served(box.url) == "Hello from version 1", timeout=180, interval=0.2, what="version 1 live")
         for i in range(deploys):
             version = str(100 + i)
@@ -157,8 +162,12 @@ def push_to_live(work: Path, deploys: int) -> list[tuple[float, dict]]:
             hg(box.clone, "commit", "-q", "-m", version)
             began = time.time()
             hg(box.clone, "push", "-q")
-            wait_until(lambda want=f"Hello from version {version}": served(box.url) == want, timeout=300, interval=0.05,
-                       what=f"version {version} live")
+            wait_until(
+                lambda want=f"Hello from version {version}": served(box.url) == want,
+                timeout=300,
+                interval=0.05,
+                what=f"version {version} live",
+            )
             live = time.time() - began
             row = wait_until(lambda: finished_row(box), timeout=120, interval=0.2, what="deploy recorded")
             results.append((live, row.times))

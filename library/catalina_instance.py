@@ -8,26 +8,52 @@ module: catalina_instance
 short_description: Start or stop one Tomcat CATALINA_BASE with catalina.sh, tracked by its PID file
 description:
   - For hosts where Tomcat is not a systemd service (the local sandbox, containers).
-  - C(started) runs C(catalina.sh start) in a session of its own, so the JVM outlives the Ansible
-    run, and waits for the PID file. An instance already running from this base is left alone.
-  - C(stopped) sends SIGTERM (what systemd does for Debian's tomcat10, whose shutdown port is
-    disabled) and waits on the PID itself, far sooner than C(catalina.sh stop), which polls once
-    a second. After I(stop_timeout) the JVM is killed and the result says so.
+  - C(started) runs C(catalina.sh start) in a session of its own, so the JVM outlives the Ansible run,
+    and waits for the PID file. An instance already running from this base is left alone.
+  - C(stopped) sends SIGTERM (what systemd does for Debian's tomcat10, whose shutdown port is disabled)
+    and waits on the PID itself, far sooner than C(catalina.sh stop), which polls once a second. After
+    I(stop_timeout) the JVM is killed and the result says so.
   - A PID file whose process is gone, or belongs to another program, counts as stopped.
   - Supports check mode.
 options:
-  base: {description: CATALINA_BASE, required: true, type: path}
-  home: {description: CATALINA_HOME, default: /usr/share/tomcat10, type: path}
-  pid_file: {description: Defaults to I(base)/temp/catalina.pid, type: path}
-  state: {description: Wanted state, choices: [started, stopped], required: true, type: str}
-  stop_timeout: {description: Seconds to wait after SIGTERM before SIGKILL, default: 30, type: float}
-  start_timeout: {description: Seconds to wait for the PID file after start, default: 30, type: float}
+  base:
+    description: CATALINA_BASE
+    required: true
+    type: path
+  home:
+    description: CATALINA_HOME
+    default: /usr/share/tomcat10
+    type: path
+  pid_file:
+    description: Defaults to I(base)/temp/catalina.pid
+    type: path
+  state:
+    description: Wanted state
+    choices:
+      - started
+      - stopped
+    required: true
+    type: str
+  stop_timeout:
+    description: Seconds to wait after SIGTERM before SIGKILL
+    default: 30
+    type: float
+  start_timeout:
+    description: Seconds to wait for the PID file after start
+    default: 30
+    type: float
 """
 
 RETURN = r"""
-pid: {description: PID of the JVM (started) or of the JVM that was stopped, type: int}
-seconds: {description: Time the start or stop took, type: float}
-killed: {description: True when the JVM ignored SIGTERM and was killed, type: bool}
+pid:
+  description: PID of the JVM (started) or of the JVM that was stopped
+  type: int
+seconds:
+  description: Time the start or stop took
+  type: float
+killed:
+  description: True when the JVM ignored SIGTERM and was killed
+  type: bool
 """
 
 import os

@@ -7,14 +7,20 @@ DOCUMENTATION = r"""
 module: haproxy_backend
 short_description: List the servers an HAProxy backend has right now, with their state
 description:
-  - Reads C(show stat) once through the admin socket. Used by the preflights (is every app server
-    of the inventory in the backend?) and by C(orchestrator apply) and C(plan) (which servers are
-    to be added or removed).
+  - Reads C(show stat) once through the admin socket. Used by the preflights (is every app server of the
+    inventory in the backend?) and by C(orchestrator apply) and C(plan) (which servers are to be added
+    or removed).
   - Fails, naming the socket, when it does not answer or the backend does not exist.
   - Supports check mode (it only reads).
 options:
-  socket: {description: Path of the admin socket, required: true, type: path}
-  backend: {description: Backend name, required: true, type: str}
+  socket:
+    description: Path of the admin socket
+    required: true
+    type: path
+  backend:
+    description: Backend name
+    required: true
+    type: str
 """
 
 RETURN = r"""
@@ -36,8 +42,15 @@ def main() -> None:
         rows = backend_servers(module.params["socket"], module.params["backend"])
     except HAProxyAdminError as exc:
         module.fail_json(msg=str(exc))
-    servers = {name: {"status": r.get("status", ""), "addr": r.get("addr", ""), "weight": r.get("weight", ""),
-                      "check_status": r.get("check_status", "")} for name, r in rows.items()}
+    servers = {
+        name: {
+            "status": r.get("status", ""),
+            "addr": r.get("addr", ""),
+            "weight": r.get("weight", ""),
+            "check_status": r.get("check_status", ""),
+        }
+        for name, r in rows.items()
+    }
     module.exit_json(changed=False, servers=servers)
 
 

@@ -7,46 +7,119 @@ DOCUMENTATION = r"""
 module: haproxy_bake
 short_description: Judge a new server's requests against the old release's, at planned looks
 description:
-  - The immune system. Follows every request the frontend logs to HAProxy's request ring
-    (C(show events <ring> -w -n)) and sorts them into the new I(server)'s and the I(baseline)'s,
-    the servers still on the old release, over the same window. While the live baseline has fewer
-    than I(min_requests), the old release's requests from just before the deploy (I(history),
-    read by C(haproxy_requests)) are added to it.
+  - The immune system. Follows every request the frontend logs to HAProxy's request ring (C(show events
+    <ring> -w -n)) and sorts them into the new I(server)'s and the I(baseline)'s, the servers still on
+    the old release, over the same window. While the live baseline has fewer than I(min_requests), the
+    old release's requests from just before the deploy (I(history), read by C(haproxy_requests)) are added
+    to it.
   - Requests of the first I(warmup) seconds are not judged (a fresh JVM is slow at first).
-  - At each planned look (every I(interval) seconds, up to I(max_seconds)) the judge
-    (module_utils/judge.py) answers pass, marginal, fail or inconclusive from the 5xx shares, a
-    rank test of the response times and the p95. A fail ends the task as failed, with every
-    number. A pass (or marginal) ends it once I(pass_after) seconds have gone by. At I(seconds),
-    an undecided bake ends with C(verdict=inconclusive) and the state to go on from (I(carry));
-    when I(final), I(inconclusive) says whether that fails the node (the default) or lets it pass
-    with a warning.
+  - At each planned look (every I(interval) seconds, up to I(max_seconds)) the judge (module_utils/judge.py)
+    answers pass, marginal, fail or inconclusive from the 5xx shares, a rank test of the response times
+    and the p95. A fail ends the task as failed, with every number. A pass (or marginal) ends it once
+    I(pass_after) seconds have gone by. At I(seconds), an undecided bake ends with C(verdict=inconclusive)
+    and the state to go on from (I(carry)); when I(final), I(inconclusive) says whether that fails the
+    node (the default) or lets it pass with a warning.
   - A server HAProxy's own health checks take out of UP during the bake fails it too.
   - The deploy runs it in steps, raising a canary's weight between them (webapp_canary_weight_steps);
     I(carry) hands one step's samples and clock to the next.
 options:
-  socket: {description: "Admin socket", required: true, type: path}
-  backend: {description: "Backend name", required: true, type: str}
-  ring: {description: "The ring HAProxy logs requests to", required: true, type: str}
-  server: {description: "The new server", required: true, type: str}
-  baseline: {description: "Servers still on the old release", type: list, elements: str, default: []}
-  history: {description: "The old release's requests from before the deploy (haproxy_requests' sample)", type: dict, default: {}}
-  carry: {description: "The previous step's C(carry)", type: dict, default: {}}
-  seconds: {description: "Bake time (since the bake began) at which this step ends", required: true, type: float}
-  pass_after: {description: "The soonest bake time a pass can come at", required: true, type: float}
-  max_seconds: {description: "The longest a bake can last (fixes the number of planned looks)", required: true, type: float}
-  interval: {description: "Seconds between looks", default: 5, type: float}
-  warmup: {description: "Seconds after the server enters rotation whose requests are not judged", default: 0, type: float}
-  final: {description: "This is the last step", default: true, type: bool}
-  inconclusive: {description: "At the end of the last step without a verdict, fail or pass", default: fail, choices: [fail, pass], type: str}
-  confidence: {description: "1 - the chance a good release fails over the whole bake", default: 0.99, type: float}
-  power: {description: "1 - the chance a release with a regression of the detection size passes", default: 0.95, type: float}
-  min_requests: {description: "Requests on each side before any pass", default: 50, type: int}
-  errors_tolerance: {description: "A significant excess of 5xx up to this much above the old share (0.25 is 1.25x) is no fault", default: 0.25, type: float}
-  errors_detect_share: {description: "The 5xx share (besides double the old one) the bake must be able to see before a pass", default: 0.02, type: float}
-  latency_tolerance: {description: "A slowdown up to this share of the old median is no fault", default: 0.1, type: float}
-  latency_floor_ms: {description: "A slowdown up to this many ms is no fault", default: 10, type: float}
-  latency_detect: {description: "The slowdown (share) the bake must be able to see before a pass", default: 0.25, type: float}
-  latency_detect_ms: {description: "...and at least this many ms", default: 30, type: float}
+  socket:
+    description: Admin socket
+    required: true
+    type: path
+  backend:
+    description: Backend name
+    required: true
+    type: str
+  ring:
+    description: The ring HAProxy logs requests to
+    required: true
+    type: str
+  server:
+    description: The new server
+    required: true
+    type: str
+  baseline:
+    description: Servers still on the old release
+    type: list
+    elements: str
+    default: []
+  history:
+    description: The old release's requests from before the deploy (haproxy_requests' sample)
+    type: dict
+    default: {}
+  carry:
+    description: The previous step's C(carry)
+    type: dict
+    default: {}
+  seconds:
+    description: Bake time (since the bake began) at which this step ends
+    required: true
+    type: float
+  pass_after:
+    description: The soonest bake time a pass can come at
+    required: true
+    type: float
+  max_seconds:
+    description: The longest a bake can last (fixes the number of planned looks)
+    required: true
+    type: float
+  interval:
+    description: Seconds between looks
+    default: 5
+    type: float
+  warmup:
+    description: Seconds after the server enters rotation whose requests are not judged
+    default: 0
+    type: float
+  final:
+    description: This is the last step
+    default: true
+    type: bool
+  inconclusive:
+    description: At the end of the last step without a verdict, fail or pass
+    default: fail
+    choices:
+      - fail
+      - pass
+    type: str
+  confidence:
+    description: 1 - the chance a good release fails over the whole bake
+    default: 0.99
+    type: float
+  power:
+    description: 1 - the chance a release with a regression of the detection size passes
+    default: 0.95
+    type: float
+  min_requests:
+    description: Requests on each side before any pass
+    default: 50
+    type: int
+  errors_tolerance:
+    description: A significant excess of 5xx up to this much above the old share (0.25 is 1.25x) is no
+      fault
+    default: 0.25
+    type: float
+  errors_detect_share:
+    description: The 5xx share (besides double the old one) the bake must be able to see before a pass
+    default: 0.02
+    type: float
+  latency_tolerance:
+    description: A slowdown up to this share of the old median is no fault
+    default: 0.1
+    type: float
+  latency_floor_ms:
+    description: A slowdown up to this many ms is no fault
+    default: 10
+    type: float
+  latency_detect:
+    description: The slowdown (share) the bake must be able to see before a pass
+    default: 0.25
+    type: float
+  latency_detect_ms:
+    description: '...and at least this many ms'
+    default: 30
+    type: float
 """
 
 EXAMPLES = r"""
@@ -70,10 +143,17 @@ verdict:
   type: str
   sample: pass
 report:
-  description: The judge's answer with every metric's numbers (new and baseline values, sample sizes, p-values, thresholds), the baseline servers and where the baseline came from.
+  description: The judge's answer with every metric's numbers (new and baseline values, sample sizes,
+    p-values, thresholds), the baseline servers and where the baseline came from.
   returned: when the bake ran
   type: dict
-  sample: {"verdict": "pass", "summary": "pass (2210 requests vs 21877 of the old release): ...", "baseline_servers": ["app2"], "baseline_source": "live", "seconds": 30.1}
+  sample:
+    verdict: pass
+    summary: 'pass (2210 requests vs 21877 of the old release): ...'
+    baseline_servers:
+      - app2
+    baseline_source: live
+    seconds: 30.1
 final:
   description: This was the last step (an inconclusive verdict is then the bake's last word).
   returned: when the bake ran
@@ -82,7 +162,10 @@ carry:
   description: State for the next step (samples and the bake's clock).
   returned: when the bake ran
   type: dict
-  sample: {"elapsed": 30.0, "new": {}, "baseline": {}}
+  sample:
+    elapsed: 30.0
+    new: {}
+    baseline: {}
 msg:
   description: One line with the verdict and the numbers.
   returned: always
@@ -101,11 +184,18 @@ EPSILON = 0.05
 
 
 def policy(p: dict) -> Policy:
-    return Policy(looks=max(1, math.ceil(p["max_seconds"] / p["interval"] - EPSILON)), confidence=p["confidence"],
-                  power=p["power"], min_requests=p["min_requests"], errors_tolerance=p["errors_tolerance"],
-                  errors_detect_share=p["errors_detect_share"], latency_tolerance=p["latency_tolerance"],
-                  latency_floor_ms=p["latency_floor_ms"], latency_detect=p["latency_detect"],
-                  latency_detect_ms=p["latency_detect_ms"])
+    return Policy(
+        looks=max(1, math.ceil(p["max_seconds"] / p["interval"] - EPSILON)),
+        confidence=p["confidence"],
+        power=p["power"],
+        min_requests=p["min_requests"],
+        errors_tolerance=p["errors_tolerance"],
+        errors_detect_share=p["errors_detect_share"],
+        latency_tolerance=p["latency_tolerance"],
+        latency_floor_ms=p["latency_floor_ms"],
+        latency_detect=p["latency_detect"],
+        latency_detect_ms=p["latency_detect_ms"],
+    )
 
 
 def bake(module: AnsibleModule) -> None:
@@ -133,32 +223,56 @@ def bake(module: AnsibleModule) -> None:
             topped_up = live.requests < rules.min_requests and history.requests > 0
             baseline = live.merge(history) if topped_up else live
             verdict = judge(new, baseline, rules)
-            report = dict(verdict.to_dict(), seconds=round(elapsed, 2), baseline_servers=baseline_servers,
-                          baseline_source=("live + before the deploy" if topped_up and live.requests else
-                                           "before the deploy" if topped_up else "live"),
-                          history_requests=history.requests, looks=rules.looks)
-            result = dict(changed=False, verdict=verdict.verdict, report=report, final=p["final"],
-                          carry={"elapsed": elapsed, "new": new.to_dict(), "baseline": live.to_dict()})
+            report = dict(
+                verdict.to_dict(),
+                seconds=round(elapsed, 2),
+                baseline_servers=baseline_servers,
+                baseline_source=(
+                    "live + before the deploy"
+                    if topped_up and live.requests
+                    else "before the deploy"
+                    if topped_up
+                    else "live"
+                ),
+                history_requests=history.requests,
+                looks=rules.looks,
+            )
+            result = dict(
+                changed=False,
+                verdict=verdict.verdict,
+                report=report,
+                final=p["final"],
+                carry={"elapsed": elapsed, "new": new.to_dict(), "baseline": live.to_dict()},
+            )
             said = f"{p['server']} judged against {_against(report)} after {elapsed:.1f}s: {verdict.summary()}"
             row = server_stat(p["socket"], p["backend"], p["server"])
             if not is_up(row):
                 report["verdict"] = "fail"
-                module.fail_json(msg=f"{p['server']} went {row.get('status')} during its bake (HAProxy's health "
-                                     f"checks); {said}", **dict(result, verdict="fail", rule="health"))
+                module.fail_json(
+                    msg=f"{p['server']} went {row.get('status')} during its bake (HAProxy's health checks); {said}",
+                    **dict(result, verdict="fail", rule="health"),
+                )
             if verdict.verdict == "fail":
-                module.fail_json(msg=f"{p['server']} rejected after {elapsed:.1f}s under real traffic: "
-                                     f"{verdict.reasons()} (against {_against(report)}; {verdict.summary()})", **result)
+                module.fail_json(
+                    msg=f"{p['server']} rejected after {elapsed:.1f}s under real traffic: "
+                    f"{verdict.reasons()} (against {_against(report)}; {verdict.summary()})",
+                    **result,
+                )
             if verdict.verdict in ("pass", "marginal") and elapsed >= p["pass_after"] - EPSILON:
                 module.exit_json(msg=said, **result)
             if elapsed >= p["seconds"] - EPSILON:
                 if not p["final"]:
                     module.exit_json(msg=said, **result)
-                no_verdict = (f"{p['server']}: no verdict after {elapsed:.1f}s under real traffic: {verdict.reasons()} "
-                              f"(against {_against(report)})")
+                no_verdict = (
+                    f"{p['server']}: no verdict after {elapsed:.1f}s under real traffic: {verdict.reasons()} "
+                    f"(against {_against(report)})"
+                )
                 if p["inconclusive"] == "fail":
-                    module.fail_json(msg=f"{no_verdict}; webapp_bake_inconclusive is 'fail': raise "
-                                         "webapp_bake_max_seconds or the canary's weight steps for a service this quiet",
-                                     **result)
+                    module.fail_json(
+                        msg=f"{no_verdict}; webapp_bake_inconclusive is 'fail': raise "
+                        "webapp_bake_max_seconds or the canary's weight steps for a service this quiet",
+                        **result,
+                    )
                 module.warn(f"{no_verdict}; passed without one (webapp_bake_inconclusive is 'pass')")
                 module.exit_json(msg=said, **result)
             look += p["interval"]

@@ -7,20 +7,39 @@ DOCUMENTATION = r"""
 module: haproxy_maintenance
 short_description: Make a load balancer answer every request with a 503 maintenance page, or serve again
 description:
-  - The frontend of the haproxy role's C(haproxy.cfg) answers every request itself, with a 503,
-    a C(Retry-After) header and a small HTML page, while its maintenance map holds the key C(on).
-    This module changes that map through the admin socket (effective at once, no reload, no
-    Tomcat touched) and writes it to the map's file (so a reload or a new configuration keeps it).
-  - The file is written first, atomically; then the running HAProxy is changed. A socket that does
-    not exist yet (HAProxy not started) is not an error, the file is what it starts with.
+  - The frontend of the haproxy role's C(haproxy.cfg) answers every request itself, with a 503, a C(Retry-After)
+    header and a small HTML page, while its maintenance map holds the key C(on). This module changes that
+    map through the admin socket (effective at once, no reload, no Tomcat touched) and writes it to the
+    map's file (so a reload or a new configuration keeps it).
+  - The file is written first, atomically; then the running HAProxy is changed. A socket that does not
+    exist yet (HAProxy not started) is not an error, the file is what it starts with.
   - C(state=query) changes nothing and reports what the running HAProxy answers with.
   - Supports check mode.
 options:
-  socket: {description: Path of the admin socket, required: true, type: path}
-  map: {description: The maintenance map file named in haproxy.cfg (haproxy_maintenance_map), required: true, type: path}
-  state: {description: on (the page), off (serve), query (report only), required: true, type: str, choices: ["on", "off", query]}
-  message: {description: "The page's text (HTML-escaped by the module).", type: str, default: "Down for maintenance. Back soon."}
-  retry_after: {description: Seconds sent in the Retry-After header, type: int, default: 300}
+  socket:
+    description: Path of the admin socket
+    required: true
+    type: path
+  map:
+    description: The maintenance map file named in haproxy.cfg (haproxy_maintenance_map)
+    required: true
+    type: path
+  state:
+    description: on (the page), off (serve), query (report only)
+    required: true
+    type: str
+    choices:
+      - 'on'
+      - 'off'
+      - query
+  message:
+    description: The page's text (HTML-escaped by the module).
+    type: str
+    default: Down for maintenance. Back soon.
+  retry_after:
+    description: Seconds sent in the Retry-After header
+    type: int
+    default: 300
 """
 
 EXAMPLES = r"""
@@ -38,23 +57,33 @@ maintenance:
   description: What the load balancer answers with after the module ran; null when it serves.
   returned: always
   type: dict
-  sample: {"message": "Upgrading the database; back at 10:30 UTC.", "retry_after": 600}
+  sample:
+    message: Upgrading the database; back at 10:30 UTC.
+    retry_after: 600
 """
 
 import os
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.fsutil import write_atomic
-from ansible.module_utils.haproxy_admin import (HAProxyAdminError, maintenance, maintenance_map_text,
-                                                parse_maintenance_map, set_maintenance)
+from ansible.module_utils.haproxy_admin import (
+    HAProxyAdminError,
+    maintenance,
+    maintenance_map_text,
+    parse_maintenance_map,
+    set_maintenance,
+)
 
 
 def main() -> None:
     module = AnsibleModule(
-        argument_spec=dict(socket=dict(type="path", required=True), map=dict(type="path", required=True),
-                           state=dict(type="str", required=True, choices=["on", "off", "query"]),
-                           message=dict(type="str", default="Down for maintenance. Back soon."),
-                           retry_after=dict(type="int", default=300)),
+        argument_spec=dict(
+            socket=dict(type="path", required=True),
+            map=dict(type="path", required=True),
+            state=dict(type="str", required=True, choices=["on", "off", "query"]),
+            message=dict(type="str", default="Down for maintenance. Back soon."),
+            retry_after=dict(type="int", default=300),
+        ),
         supports_check_mode=True,
     )
     sock, path, state = module.params["socket"], module.params["map"], module.params["state"]

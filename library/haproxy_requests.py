@@ -7,23 +7,41 @@ DOCUMENTATION = r"""
 module: haproxy_requests
 short_description: Sum up the requests a set of servers answered recently, from HAProxy's request ring
 description:
-  - Reads every request the ring still holds (C(show events <ring>); the haproxy role logs each
-    request of the frontend there) and keeps those of I(servers) accepted within the last
-    I(seconds), and not before each server's own I(since) time (when its current release went
-    live, so that requests of an older release are left out).
-  - The deploy runs it before the roll, on the servers still on the old release. The bake compares
-    a new server with this when no server of the old release is left in rotation (the last batch,
-    or a one-node fleet).
-  - Fails, naming the socket, when it does not answer, and says how to add the ring when HAProxy
-    has none.
+  - Reads every request the ring still holds (C(show events <ring>); the haproxy role logs each request
+    of the frontend there) and keeps those of I(servers) accepted within the last I(seconds), and not
+    before each server's own I(since) time (when its current release went live, so that requests of an
+    older release are left out).
+  - The deploy runs it before the roll, on the servers still on the old release. The bake compares a new
+    server with this when no server of the old release is left in rotation (the last batch, or a one-node
+    fleet).
+  - Fails, naming the socket, when it does not answer, and says how to add the ring when HAProxy has none.
   - Supports check mode (it only reads).
 options:
-  socket: {description: Path of the admin socket, required: true, type: path}
-  backend: {description: Backend name, required: true, type: str}
-  ring: {description: The ring HAProxy logs requests to (haproxy_request_ring), required: true, type: str}
-  servers: {description: Servers whose requests count, required: true, type: list, elements: str}
-  seconds: {description: Only requests accepted this many seconds ago or later, required: true, type: float}
-  since: {description: Server -> epoch seconds before which its requests do not count, type: dict, default: {}}
+  socket:
+    description: Path of the admin socket
+    required: true
+    type: path
+  backend:
+    description: Backend name
+    required: true
+    type: str
+  ring:
+    description: The ring HAProxy logs requests to (haproxy_request_ring)
+    required: true
+    type: str
+  servers:
+    description: Servers whose requests count
+    required: true
+    type: list
+    elements: str
+  seconds:
+    description: Only requests accepted this many seconds ago or later
+    required: true
+    type: float
+  since:
+    description: Server -> epoch seconds before which its requests do not count
+    type: dict
+    default: {}
 """
 
 EXAMPLES = r"""
@@ -39,15 +57,24 @@ EXAMPLES = r"""
 
 RETURN = r"""
 sample:
-  description: The requests together, in the judge's form (requests, 5xx count, histogram of response times in ms).
+  description: The requests together, in the judge's form (requests, 5xx count, histogram of response
+    times in ms).
   returned: success
   type: dict
-  sample: {"requests": 812, "errors": 3, "latency": {"1": 640, "2": 160, "15": 12}}
+  sample:
+    requests: 812
+    errors: 3
+    latency:
+      '1': 640
+      '2': 160
+      '15': 12
 servers:
   description: Server -> requests that counted.
   returned: success
   type: dict
-  sample: {"app1": 405, "app2": 407}
+  sample:
+    app1: 405
+    app2: 407
 seconds:
   description: How far back the oldest request that counted goes.
   returned: success

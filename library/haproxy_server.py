@@ -7,49 +7,108 @@ DOCUMENTATION = r"""
 module: haproxy_server
 short_description: Drain, maint or ready one HAProxy server through the admin socket
 description:
-  - The project's own module, chosen over C(community.general.haproxy), which ships only in the
-    full C(ansible) package and has known faults for rolling deploys - a DOWN server never reaches
-    DRAIN (ansible-collections/community.general#8092), no check mode, and a silent no-op on a
-    socket without C(level admin).
-  - C(state=maint) drains first, waits until the server's current sessions and queue are both 0
-    (bounded by I(drain_timeout)), and only then sets maint, so no request in flight is cut.
-  - C(state=ready) leaves maint/drain and, with I(wait_up), waits until the status reads UP.
-    Check Tomcat's own health before this - HAProxy puts a server leaving maint in rotation at once.
+  - The project's own module, chosen over C(community.general.haproxy), which ships only in the full C(ansible)
+    package and has known faults for rolling deploys - a DOWN server never reaches DRAIN (ansible-collections/community.general#8092),
+    no check mode, and a silent no-op on a socket without C(level admin).
+  - C(state=maint) drains first, waits until the server's current sessions and queue are both 0 (bounded
+    by I(drain_timeout)), and only then sets maint, so no request in flight is cut.
+  - C(state=ready) leaves maint/drain and, with I(wait_up), waits until the status reads UP. Check Tomcat's
+    own health before this - HAProxy puts a server leaving maint in rotation at once.
   - Every reply is parsed; a refused command fails the task with HAProxy's own words.
-  - With I(state_file), every change is saved to the config's C(server-state-file) at once, so a
-    reload by anyone (C(systemctl reload), a bare C(kill -USR2) of the master) keeps it.
-  - With I(expect_maint), a server found out of maint that the deploy holds in maint is an
-    incident - a reload that did not load the saved states, or an operator - returned in
-    C(incident) and warned about; with I(state=maint) it is drained and put back in maint.
+  - With I(state_file), every change is saved to the config's C(server-state-file) at once, so a reload
+    by anyone (C(systemctl reload), a bare C(kill -USR2) of the master) keeps it.
+  - With I(expect_maint), a server found out of maint that the deploy holds in maint is an incident -
+    a reload that did not load the saved states, or an operator - returned in C(incident) and warned about;
+    with I(state=maint) it is drained and put back in maint.
   - Returns every server's status in the backend (C(backend_status)), so the deploy can name a server
     that went DOWN without its doing.
   - Without I(state) the module only reports the server's row.
   - Supports check mode.
 options:
-  socket: {description: Path of the admin socket (needs C(level admin)), required: true, type: path}
-  backend: {description: Backend name, required: true, type: str}
-  server: {description: Server name in that backend, required: true, type: str}
-  state: {description: Wanted admin state, choices: [ready, drain, maint], type: str}
-  drain_timeout: {description: Seconds to wait for sessions and queue to reach 0 before maint, default: 30, type: float}
-  wait_up: {description: With state=ready, wait until the status starts with UP, default: true, type: bool}
-  up_timeout: {description: Seconds to wait for UP, default: 30, type: float}
-  wait_check: {description: With state=ready, also wait until a health check has passed (a server new to the config reads UP before its first check), default: false, type: bool}
-  weight: {description: Set this weight (0-256) as well, type: int}
-  min_up: {description: Capacity guard. Before any change, fail unless at least this many servers of the backend, other than this one and those in I(leaving), are serving right now - UP with a passed last check (only when the batch takes a serving server away), type: int}
-  leaving: {description: Servers about to leave rotation with this one (its batch), type: list, elements: str, default: []}
-  check_wait: {description: With I(min_up), seconds to wait for servers HAProxy has not checked yet since it started, type: float, default: 10}
-  state_file: {description: The config's server-state-file; saved after every change, type: path}
-  expect_maint: {description: The deploy holds this server in maint; any other admin state is an incident (see above), type: bool, default: false}
+  socket:
+    description: Path of the admin socket (needs C(level admin))
+    required: true
+    type: path
+  backend:
+    description: Backend name
+    required: true
+    type: str
+  server:
+    description: Server name in that backend
+    required: true
+    type: str
+  state:
+    description: Wanted admin state
+    choices:
+      - ready
+      - drain
+      - maint
+    type: str
+  drain_timeout:
+    description: Seconds to wait for sessions and queue to reach 0 before maint
+    default: 30
+    type: float
+  wait_up:
+    description: With state=ready, wait until the status starts with UP
+    default: true
+    type: bool
+  up_timeout:
+    description: Seconds to wait for UP
+    default: 30
+    type: float
+  wait_check:
+    description: With state=ready, also wait until a health check has passed (a server new to the config
+      reads UP before its first check)
+    default: false
+    type: bool
+  weight:
+    description: Set this weight (0-256) as well
+    type: int
+  min_up:
+    description: Capacity guard. Before any change, fail unless at least this many servers of the backend,
+      other than this one and those in I(leaving), are serving right now - UP with a passed last check
+      (only when the batch takes a serving server away)
+    type: int
+  leaving:
+    description: Servers about to leave rotation with this one (its batch)
+    type: list
+    elements: str
+    default: []
+  check_wait:
+    description: With I(min_up), seconds to wait for servers HAProxy has not checked yet since it started
+    type: float
+    default: 10
+  state_file:
+    description: The config's server-state-file; saved after every change
+    type: path
+  expect_maint:
+    description: The deploy holds this server in maint; any other admin state is an incident (see above)
+    type: bool
+    default: false
 """
 
 RETURN = r"""
-status: {description: HAProxy status after the change (UP, DRAIN, MAINT, DOWN...), type: str}
-previous_status: {description: Status before the change, type: str}
-in_flight: {description: Sessions plus queued requests when the module finished, type: int}
-drain_seconds: {description: Time spent waiting for in-flight requests, type: float}
-drain_timed_out: {description: True when maint was set with requests still in flight, type: bool}
-incident: {description: With expect_maint, what was found instead of maint (empty when all was as expected), type: str}
-backend_status: {description: Every server of the backend after the change, name -> status and last check, type: dict}
+status:
+  description: HAProxy status after the change (UP, DRAIN, MAINT, DOWN...)
+  type: str
+previous_status:
+  description: Status before the change
+  type: str
+in_flight:
+  description: Sessions plus queued requests when the module finished
+  type: int
+drain_seconds:
+  description: Time spent waiting for in-flight requests
+  type: float
+drain_timed_out:
+  description: True when maint was set with requests still in flight
+  type: bool
+incident:
+  description: With expect_maint, what was found instead of maint (empty when all was as expected)
+  type: str
+backend_status:
+  description: Every server of the backend after the change, name -> status and last check
+  type: dict
 """
 
 import time
@@ -59,13 +118,13 @@ from ansible.module_utils.haproxy_admin import (
     HAProxyAdminError,
     admin_state,
     check_passed,
-    never_checked,
-    save_or_warn,
-    serving,
-    server_statuses,
     in_flight,
     is_up,
+    never_checked,
+    save_or_warn,
     server_stat,
+    server_statuses,
+    serving,
     set_state,
     show_stat,
     silent_command,
@@ -79,14 +138,23 @@ def run(module: AnsibleModule) -> dict:
     if p["min_up"] is not None:
         guard_capacity(sock, backend, server, p["min_up"], p["leaving"], module)
     before = server_stat(sock, backend, server)
-    result = {"changed": False, "previous_status": before["status"], "status": before["status"],
-              "in_flight": in_flight(before), "drain_seconds": 0.0, "drain_timed_out": False, "incident": ""}
+    result = {
+        "changed": False,
+        "previous_status": before["status"],
+        "status": before["status"],
+        "in_flight": in_flight(before),
+        "drain_seconds": 0.0,
+        "drain_timed_out": False,
+        "incident": "",
+    }
     # (drain is not rotation: a reload between the deploy's drain and maint can leave it there)
     if p["expect_maint"] and admin_state(before) == "ready":
-        result["incident"] = (f"{server} was back in rotation behind the deploy's back ({backend} status "
-                              f"{before['status']}, {in_flight(before)} in flight): an HAProxy reload that did not "
-                              "load the saved server states, or a change by hand"
-                              + ("; drained and put in maint again" if wanted == "maint" else ""))
+        result["incident"] = (
+            f"{server} was back in rotation behind the deploy's back ({backend} status "
+            f"{before['status']}, {in_flight(before)} in flight): an HAProxy reload that did not "
+            "load the saved server states, or a change by hand"
+            + ("; drained and put in maint again" if wanted == "maint" else "")
+        )
         module.warn(result["incident"])
 
     if p["weight"] is not None and str(p["weight"]) != before.get("weight"):
@@ -128,8 +196,13 @@ def saved(module: AnsibleModule) -> None:
 
 def backend_statuses(sock: str, backend: str, rows: list | None = None) -> dict:
     """name -> status, whether its last health check passed, and that check's words."""
-    return server_statuses({r["svname"]: r for r in (rows if rows is not None else show_stat(sock))
-                            if r.get("pxname") == backend and r.get("svname") not in ("FRONTEND", "BACKEND")})
+    return server_statuses(
+        {
+            r["svname"]: r
+            for r in (rows if rows is not None else show_stat(sock))
+            if r.get("pxname") == backend and r.get("svname") not in ("FRONTEND", "BACKEND")
+        }
+    )
 
 
 def put_in_rotation(module: AnsibleModule, before: dict, result: dict) -> dict:
@@ -152,9 +225,12 @@ def put_in_rotation(module: AnsibleModule, before: dict, result: dict) -> dict:
     row, ok = wait_for(wanted, sock, backend, server, timeout=p["up_timeout"])
     result["status"] = row["status"]
     if not ok:
-        module.fail_json(msg=f"{backend}/{server} is in rotation but not UP{' with a passed health check' if p['wait_check'] else ''} "
-                             f"after {p['up_timeout']}s (status {row['status']}, last check: "
-                             f"{row.get('check_desc') or row.get('check_status')})", **result)
+        module.fail_json(
+            msg=f"{backend}/{server} is in rotation but not UP{' with a passed health check' if p['wait_check'] else ''} "
+            f"after {p['up_timeout']}s (status {row['status']}, last check: "
+            f"{row.get('check_desc') or row.get('check_status')})",
+            **result,
+        )
     return result
 
 
@@ -168,7 +244,9 @@ def guard_capacity(sock: str, backend: str, server: str, min_up: int, leaving: l
     """
     deadline = time.monotonic() + module.params["check_wait"]
     while True:
-        rows = [r for r in show_stat(sock) if r.get("pxname") == backend and r.get("svname") not in ("FRONTEND", "BACKEND")]
+        rows = [
+            r for r in show_stat(sock) if r.get("pxname") == backend and r.get("svname") not in ("FRONTEND", "BACKEND")
+        ]
         if not any(never_checked(r) for r in rows) or time.monotonic() >= deadline:
             break
         time.sleep(0.1)
@@ -176,16 +254,27 @@ def guard_capacity(sock: str, backend: str, server: str, min_up: int, leaving: l
     staying = [r for r in rows if r not in going]
     up = [r["svname"] for r in staying if serving(r)]
     if any(serving(r) for r in going) and len(up) < min_up:
-        down = ", ".join(f"{r['svname']} is {r['status']}" + _check_note(r) for r in staying if not serving(r)) or "no other servers"
-        module.fail_json(msg=f"capacity guard: refusing to take {server} out of rotation: only {len(up)} other "
-                             f"server(s) would stay UP ({down}), and at least {min_up} must (deploy_min_healthy); "
-                             "bring them back or lower deploy_min_healthy", up=up, backend_status=backend_statuses(sock, backend, rows))
+        down = (
+            ", ".join(f"{r['svname']} is {r['status']}" + _check_note(r) for r in staying if not serving(r))
+            or "no other servers"
+        )
+        module.fail_json(
+            msg=f"capacity guard: refusing to take {server} out of rotation: only {len(up)} other "
+            f"server(s) would stay UP ({down}), and at least {min_up} must (deploy_min_healthy); "
+            "bring them back or lower deploy_min_healthy",
+            up=up,
+            backend_status=backend_statuses(sock, backend, rows),
+        )
 
 
 def _check_note(row: dict) -> str:
     if not is_up(row):
         return ""
-    return " (not checked yet)" if never_checked(row) else f" (last check failed: {row.get('check_status', '').lstrip('* ')})"
+    return (
+        " (not checked yet)"
+        if never_checked(row)
+        else f" (last check failed: {row.get('check_status', '').lstrip('* ')})"
+    )
 
 
 def main() -> None:

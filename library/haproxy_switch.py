@@ -8,28 +8,55 @@ module: haproxy_switch
 short_description: Put a list of HAProxy servers in rotation and take another list out, in one call
 description:
   - The blue/green switch, one task for a whole batch instead of one per server per step.
-  - First the servers in I(ready) leave maint (with I(weight) when given) and the module waits
-    until HAProxy reads every one of them UP (with I(wait_check), also with a passed health
-    check of HAProxy's own). Only then are the
-    servers in I(maint) drained - new requests stop at once - waited on until their sessions
-    and queues are all 0 (bounded by I(drain_timeout)), and put in maint. So capacity never
-    drops - a server goes out only once its replacement serves.
-  - A server of I(ready) that is not serving by I(up_timeout) fails the task before any server
-    of I(maint) is touched; the failure names it with its status and last check.
-  - With I(state_file), every change is saved to the config's C(server-state-file) at once, so
-    a reload by anyone keeps it.
+  - First the servers in I(ready) leave maint (with I(weight) when given) and the module waits until HAProxy
+    reads every one of them UP (with I(wait_check), also with a passed health check of HAProxy's own).
+    Only then are the servers in I(maint) drained - new requests stop at once - waited on until their
+    sessions and queues are all 0 (bounded by I(drain_timeout)), and put in maint. So capacity never drops
+    - a server goes out only once its replacement serves.
+  - A server of I(ready) that is not serving by I(up_timeout) fails the task before any server of I(maint)
+    is touched; the failure names it with its status and last check.
+  - With I(state_file), every change is saved to the config's C(server-state-file) at once, so a reload
+    by anyone keeps it.
   - Returns every server's status in the backend (C(backend_status)), as C(haproxy_server) does.
   - Supports check mode.
 options:
-  socket: {description: Path of the admin socket (needs C(level admin)), required: true, type: path}
-  backend: {description: Backend name, required: true, type: str}
-  ready: {description: Servers to put in rotation, type: list, elements: str, default: []}
-  weight: {description: Weight (0-256) for the servers of I(ready), type: int}
-  maint: {description: Servers to drain and put in maint once those of I(ready) serve, type: list, elements: str, default: []}
-  up_timeout: {description: Seconds to wait for the servers of I(ready) to serve, default: 30, type: float}
-  wait_check: {description: Wait for a passed health check too (a server leaving maint reads UP before HAProxy checks it again), default: false, type: bool}
-  drain_timeout: {description: Seconds to wait for the in-flight requests of the servers of I(maint), default: 30, type: float}
-  state_file: {description: The config's server-state-file; saved after every change, type: path}
+  socket:
+    description: Path of the admin socket (needs C(level admin))
+    required: true
+    type: path
+  backend:
+    description: Backend name
+    required: true
+    type: str
+  ready:
+    description: Servers to put in rotation
+    type: list
+    elements: str
+    default: []
+  weight:
+    description: Weight (0-256) for the servers of I(ready)
+    type: int
+  maint:
+    description: Servers to drain and put in maint once those of I(ready) serve
+    type: list
+    elements: str
+    default: []
+  up_timeout:
+    description: Seconds to wait for the servers of I(ready) to serve
+    default: 30
+    type: float
+  wait_check:
+    description: Wait for a passed health check too (a server leaving maint reads UP before HAProxy checks
+      it again)
+    default: false
+    type: bool
+  drain_timeout:
+    description: Seconds to wait for the in-flight requests of the servers of I(maint)
+    default: 30
+    type: float
+  state_file:
+    description: The config's server-state-file; saved after every change
+    type: path
 """
 
 EXAMPLES = r"""
@@ -43,10 +70,31 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-up_seconds: {description: Time until every server of I(ready) served, returned: always, type: float, sample: 2.1}
-drain_seconds: {description: Time spent waiting for the in-flight requests of I(maint), returned: always, type: float, sample: 0.05}
-drain_timed_out: {description: Servers put in maint with requests still in flight, returned: always, type: list, sample: []}
-backend_status: {description: Every server of the backend after the switch, name -> status and last check, returned: success, type: dict, sample: {node1-green: {status: UP, check_passed: true, never_checked: false, check: L7OK}}}
+up_seconds:
+  description: Time until every server of I(ready) served
+  returned: always
+  type: float
+  sample: 2.1
+drain_seconds:
+  description: Time spent waiting for the in-flight requests of I(maint)
+  returned: always
+  type: float
+  sample: 0.05
+drain_timed_out:
+  description: Servers put in maint with requests still in flight
+  returned: always
+  type: list
+  sample: []
+backend_status:
+  description: Every server of the backend after the switch, name -> status and last check
+  returned: success
+  type: dict
+  sample:
+    node1-green:
+      status: UP
+      check_passed: true
+      never_checked: false
+      check: L7OK
 """
 
 import time
@@ -74,11 +122,17 @@ def run(module: AnsibleModule) -> dict:
     current = backend_servers(sock, backend)
     unknown = [s for s in p["ready"] + p["maint"] if s not in current]
     if unknown:
-        module.fail_json(msg=f"{', '.join(unknown)} {'is' if len(unknown) == 1 else 'are'} not in backend {backend} "
-                             f"(it has {', '.join(sorted(current)) or 'no servers'})")
+        module.fail_json(
+            msg=f"{', '.join(unknown)} {'is' if len(unknown) == 1 else 'are'} not in backend {backend} "
+            f"(it has {', '.join(sorted(current)) or 'no servers'})"
+        )
     result = {"changed": False, "up_seconds": 0.0, "drain_seconds": 0.0, "drain_timed_out": []}
-    going_in = [s for s in p["ready"] if admin_state(current[s]) != "ready"
-                or (p["weight"] is not None and current[s].get("weight") != str(p["weight"]))]
+    going_in = [
+        s
+        for s in p["ready"]
+        if admin_state(current[s]) != "ready"
+        or (p["weight"] is not None and current[s].get("weight") != str(p["weight"]))
+    ]
     going_out = [s for s in p["maint"] if admin_state(current[s]) != "maint"]
     result["changed"] = bool(going_in or going_out)
     if module.check_mode:
@@ -99,13 +153,19 @@ def run(module: AnsibleModule) -> dict:
         if not waiting:
             break
         if time.monotonic() >= deadline:
-            module.fail_json(msg="; ".join(f"{backend}/{s} is in rotation but not UP"
-                                           + (" with a passed health check" if p["wait_check"] else "") + " after "
-                                           f"{p['up_timeout']:g}s (status {current[s].get('status')}, last check: "
-                                           f"{current[s].get('check_desc') or current[s].get('check_status') or 'none'})"
-                                           for s in waiting)
-                             + (f"; {', '.join(p['maint'])} left in rotation" if p["maint"] else ""),
-                             backend_status=server_statuses(current), **result)
+            module.fail_json(
+                msg="; ".join(
+                    f"{backend}/{s} is in rotation but not UP"
+                    + (" with a passed health check" if p["wait_check"] else "")
+                    + " after "
+                    f"{p['up_timeout']:g}s (status {current[s].get('status')}, last check: "
+                    f"{current[s].get('check_desc') or current[s].get('check_status') or 'none'})"
+                    for s in waiting
+                )
+                + (f"; {', '.join(p['maint'])} left in rotation" if p["maint"] else ""),
+                backend_status=server_statuses(current),
+                **result,
+            )
         time.sleep(POLL)
     result["up_seconds"] = round(time.monotonic() - started, 3)
 
@@ -130,8 +190,10 @@ def run(module: AnsibleModule) -> dict:
         set_state(sock, backend, server, "maint")
     saved(module)
     if busy:
-        module.warn(f"{', '.join(f'{backend}/{s}' for s in busy)} still had requests in flight after "
-                    f"{p['drain_timeout']:g}s and went to maint with them")
+        module.warn(
+            f"{', '.join(f'{backend}/{s}' for s in busy)} still had requests in flight after "
+            f"{p['drain_timeout']:g}s and went to maint with them"
+        )
     return result
 
 

@@ -7,28 +7,56 @@ DOCUMENTATION = r"""
 module: health_check
 short_description: Poll a health URL until it answers the expected status (and version)
 description:
-  - Polls every I(interval) seconds inside one task, so a node is seen healthy within a tenth of
-    a second of being so. Ansible's own C(until)/C(delay) loop only takes whole seconds.
-  - With I(expect_json), every named field of the JSON body must equal the given value; this is
-    how the deploy knows the release answering is the one it installed, not a stale one.
-  - Fails after I(timeout) seconds with the last status, body or connection error; at once
-    when I(pid) is given and that process is gone (the JVM died starting the release, and waiting
-    out the timeout would only keep the node out of rotation longer).
+  - Polls every I(interval) seconds inside one task, so a node is seen healthy within a tenth of a second
+    of being so. Ansible's own C(until)/C(delay) loop only takes whole seconds.
+  - With I(expect_json), every named field of the JSON body must equal the given value; this is how the
+    deploy knows the release answering is the one it installed, not a stale one.
+  - Fails after I(timeout) seconds with the last status, body or connection error; at once when I(pid)
+    is given and that process is gone (the JVM died starting the release, and waiting out the timeout
+    would only keep the node out of rotation longer).
 options:
-  url: {description: URL to poll, required: true, type: str}
-  expect_status: {description: Wanted HTTP status, default: 200, type: int}
-  expect_json: {description: Fields the JSON body must have with these values, type: dict, default: {}}
-  timeout: {description: Seconds before giving up, default: 60, type: float}
-  interval: {description: Seconds between attempts, default: 0.1, type: float}
-  pid: {description: The server process (the JVM); the check fails as soon as it is gone; 0 for none, default: 0, type: int}
-  log: {description: Where that process logs, named in the failure message, type: str}
+  url:
+    description: URL to poll
+    required: true
+    type: str
+  expect_status:
+    description: Wanted HTTP status
+    default: 200
+    type: int
+  expect_json:
+    description: Fields the JSON body must have with these values
+    type: dict
+    default: {}
+  timeout:
+    description: Seconds before giving up
+    default: 60
+    type: float
+  interval:
+    description: Seconds between attempts
+    default: 0.1
+    type: float
+  pid:
+    description: The server process (the JVM); the check fails as soon as it is gone; 0 for none
+    default: 0
+    type: int
+  log:
+    description: Where that process logs, named in the failure message
+    type: str
 """
 
 RETURN = r"""
-status: {description: Last HTTP status (0 when no connection), type: int}
-body: {description: Last body (first 2000 characters), type: str}
-attempts: {description: Attempts made, type: int}
-seconds: {description: Time until healthy, type: float}
+status:
+  description: Last HTTP status (0 when no connection)
+  type: int
+body:
+  description: Last body (first 2000 characters)
+  type: str
+attempts:
+  description: Attempts made
+  type: int
+seconds:
+  description: Time until healthy
+  type: float
 """
 
 import json
@@ -95,16 +123,29 @@ def main() -> None:
         status, body = probe(p["url"], timeout=min(5.0, max(0.5, p["timeout"])))
         reason = f"status {status}" if status != p["expect_status"] else mismatch(body, p["expect_json"])
         if not reason:
-            module.exit_json(changed=False, status=status, body=body[:2000], attempts=attempts,
-                             seconds=round(time.monotonic() - began, 3))
+            module.exit_json(
+                changed=False,
+                status=status,
+                body=body[:2000],
+                attempts=attempts,
+                seconds=round(time.monotonic() - began, 3),
+            )
         if p["pid"] > 0 and gone(p["pid"]):
-            module.fail_json(msg=f"the server process (pid {p['pid']}) exited {time.monotonic() - began:.1f}s into the "
-                                 f"health check, before {p['url']} was healthy ({reason})"
-                                 + (f"; its log: {p['log']}" if p["log"] else ""),
-                             status=status, body=body[:2000], attempts=attempts)
+            module.fail_json(
+                msg=f"the server process (pid {p['pid']}) exited {time.monotonic() - began:.1f}s into the "
+                f"health check, before {p['url']} was healthy ({reason})"
+                + (f"; its log: {p['log']}" if p["log"] else ""),
+                status=status,
+                body=body[:2000],
+                attempts=attempts,
+            )
         if time.monotonic() >= deadline:
-            module.fail_json(msg=f"{p['url']} not healthy after {p['timeout']}s: {reason}; last answer: {body[:300].strip()}",
-                             status=status, body=body[:2000], attempts=attempts)
+            module.fail_json(
+                msg=f"{p['url']} not healthy after {p['timeout']}s: {reason}; last answer: {body[:300].strip()}",
+                status=status,
+                body=body[:2000],
+                attempts=attempts,
+            )
         time.sleep(p["interval"])
 
 

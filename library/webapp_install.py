@@ -7,32 +7,55 @@ DOCUMENTATION = r"""
 module: webapp_install
 short_description: Install a release's WAR into a stopped Tomcat and point C(current) at it
 description:
-  - One task for what is otherwise three, because it runs while the node is out of rotation and
-    every task costs time there.
-  - Copies C(<root>/releases/<release>/app.war) to C(<tomcat_base>/webapps/<context>.war) through
-    a temporary file and a rename; removes the unpacked application and its compiled JSPs in
-    C(work/) (WAR timestamps have 2 s resolution and compiled JSPs survive restarts, so a new
-    release could otherwise serve old pages); then swaps the C(current) link atomically and
-    points C(previous) at the release it replaced.
-  - With I(slot) (blue/green), the release goes into that slot's CATALINA_BASE and the link
-    C(<root>/slots/<slot>) records it; C(current) is left alone until the slot goes live (module
-    C(webapp_slot)).
-  - Call it only while Tomcat is stopped; Tomcat must never see a WAR change under it. With
-    I(restart) (a CATALINA_BASE run by catalina.sh, not by systemd) the module stops Tomcat
-    itself first and starts it again after, so a node's whole restart is one task and one
-    round-trip instead of three. The result then holds the stop's and the start's own results,
-    and when each step began and ended (C(steps)), which the deploy's progress view shows as its
-    stop, install and start phases.
+  - One task for what is otherwise three, because it runs while the node is out of rotation and every
+    task costs time there.
+  - Copies C(<root>/releases/<release>/app.war) to C(<tomcat_base>/webapps/<context>.war) through a temporary
+    file and a rename; removes the unpacked application and its compiled JSPs in C(work/) (WAR timestamps
+    have 2 s resolution and compiled JSPs survive restarts, so a new release could otherwise serve old
+    pages); then swaps the C(current) link atomically and points C(previous) at the release it replaced.
+  - With I(slot) (blue/green), the release goes into that slot's CATALINA_BASE and the link C(<root>/slots/<slot>)
+    records it; C(current) is left alone until the slot goes live (module C(webapp_slot)).
+  - Call it only while Tomcat is stopped; Tomcat must never see a WAR change under it. With I(restart)
+    (a CATALINA_BASE run by catalina.sh, not by systemd) the module stops Tomcat itself first and starts
+    it again after, so a node's whole restart is one task and one round-trip instead of three. The result
+    then holds the stop's and the start's own results, and when each step began and ended (C(steps)),
+    which the deploy's progress view shows as its stop, install and start phases.
 options:
-  root: {description: The node's release store (webapp_root), required: true, type: path}
-  release: {description: Release id (a directory under root/releases), required: true, type: str}
-  tomcat_base: {description: CATALINA_BASE, required: true, type: path}
-  context: {description: Context name (ROOT for /), default: ROOT, type: str}
-  slot: {description: The blue/green slot whose base I(tomcat_base) is, type: str}
-  restart: {description: Stop Tomcat before the install and start it after (catalina.sh bases only), type: bool, default: false}
-  tomcat_home: {description: CATALINA_HOME (with I(restart)), type: path, default: /usr/share/tomcat10}
-  stop_timeout: {description: With I(restart), seconds to wait after SIGTERM before SIGKILL, type: float, default: 30}
-  start_timeout: {description: With I(restart), seconds to wait for the PID file after the start, type: float, default: 30}
+  root:
+    description: The node's release store (webapp_root)
+    required: true
+    type: path
+  release:
+    description: Release id (a directory under root/releases)
+    required: true
+    type: str
+  tomcat_base:
+    description: CATALINA_BASE
+    required: true
+    type: path
+  context:
+    description: Context name (ROOT for /)
+    default: ROOT
+    type: str
+  slot:
+    description: The blue/green slot whose base I(tomcat_base) is
+    type: str
+  restart:
+    description: Stop Tomcat before the install and start it after (catalina.sh bases only)
+    type: bool
+    default: false
+  tomcat_home:
+    description: CATALINA_HOME (with I(restart))
+    type: path
+    default: /usr/share/tomcat10
+  stop_timeout:
+    description: With I(restart), seconds to wait after SIGTERM before SIGKILL
+    type: float
+    default: 30
+  start_timeout:
+    description: With I(restart), seconds to wait for the PID file after the start
+    type: float
+    default: 30
 """
 
 EXAMPLES = r"""
@@ -51,13 +74,58 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-war: {description: The WAR Tomcat deploys, returned: success, type: path, sample: /srv/tomcat/webapps/ROOT.war}
-current: {description: The release C(current) points at now, returned: without slot, type: str, sample: 3-ab12cd34ef56}
-slot: {description: The slot the release went into, returned: with slot, type: str, sample: green}
-stop: {description: The stop (changed false when no Tomcat ran), returned: with restart, type: dict, sample: {changed: true, pid: 4242, seconds: 0.4, killed: false}}
-start: {description: The start, returned: with restart and success, type: dict, sample: {changed: true, pid: 4321, seconds: 0.3, killed: false}}
-pid: {description: The PID of the JVM started, returned: with restart and success, type: int, sample: 4321}
-steps: {description: Each step's start and end in seconds since the epoch, returned: with restart, type: dict, sample: {stop: [1795830000.1, 1795830000.5], install: [1795830000.5, 1795830000.6], start: [1795830000.6, 1795830000.9]}}
+war:
+  description: The WAR Tomcat deploys
+  returned: success
+  type: path
+  sample: /srv/tomcat/webapps/ROOT.war
+current:
+  description: The release C(current) points at now
+  returned: without slot
+  type: str
+  sample: 3-ab12cd34ef56
+slot:
+  description: The slot the release went into
+  returned: with slot
+  type: str
+  sample: green
+stop:
+  description: The stop (changed false when no Tomcat ran)
+  returned: with restart
+  type: dict
+  sample:
+    changed: true
+    pid: 4242
+    seconds: 0.4
+    killed: false
+start:
+  description: The start
+  returned: with restart and success
+  type: dict
+  sample:
+    changed: true
+    pid: 4321
+    seconds: 0.3
+    killed: false
+pid:
+  description: The PID of the JVM started
+  returned: with restart and success
+  type: int
+  sample: 4321
+steps:
+  description: Each step's start and end in seconds since the epoch
+  returned: with restart
+  type: dict
+  sample:
+    stop:
+      - 1795830000.1
+      - 1795830000.5
+    install:
+      - 1795830000.5
+      - 1795830000.6
+    start:
+      - 1795830000.6
+      - 1795830000.9
 """
 
 import os
@@ -76,8 +144,10 @@ def install(p: dict, war: str) -> dict:
     tmp = os.path.join(webapps, f".{p['context']}.war.tmp")
     shutil.copyfile(war, tmp)
     os.replace(tmp, target)
-    for stale in (os.path.join(webapps, p["context"]),
-                  os.path.join(p["tomcat_base"], "work", "Catalina", "localhost", p["context"])):
+    for stale in (
+        os.path.join(webapps, p["context"]),
+        os.path.join(p["tomcat_base"], "work", "Catalina", "localhost", p["context"]),
+    ):
         shutil.rmtree(stale, ignore_errors=True)
     if p["slot"]:
         os.makedirs(os.path.join(p["root"], "slots"), exist_ok=True)

@@ -7,30 +7,58 @@ DOCUMENTATION = r"""
 module: webapp_release
 short_description: Report the node's current release and prepare C(<root>/releases/<release>/)
 description:
-  - Returns the release the C(current) link points at (empty on a node that never had one), and
-    for blue/green nodes which slot is live and which release each slot holds.
-  - Creates the release directory and writes C(release.json) (id, version, sha256) through a
-    temporary file and a rename; the WAR itself is copied next to it by the caller.
-  - With I(keep), prunes the release store in the same call - all but the newest I(keep) release
-    directories go, never the one being prepared, the current or previous one (the links), one a
-    blue/green slot holds, or one in I(protect) (the orchestrator names the last known-good).
+  - Returns the release the C(current) link points at (empty on a node that never had one), and for blue/green
+    nodes which slot is live and which release each slot holds.
+  - Creates the release directory and writes C(release.json) (id, version, sha256) through a temporary
+    file and a rename; the WAR itself is copied next to it by the caller.
+  - With I(keep), prunes the release store in the same call - all but the newest I(keep) release directories
+    go, never the one being prepared, the current or previous one (the links), one a blue/green slot holds,
+    or one in I(protect) (the orchestrator names the last known-good).
   - One task for what is otherwise six: every task costs time on every node.
 options:
-  root: {description: The node's release store (webapp_root), required: true, type: path}
-  release: {description: Release id to prepare; without it the module only reports, type: str}
-  version: {description: The release's version, default: "", type: str}
-  sha256: {description: The WAR's sha256 (required with I(release)), type: str}
-  keep: {description: Release directories to keep (the newest); without it nothing is pruned, type: int}
-  protect: {description: Releases never pruned besides those named above, type: list, elements: str, default: []}
+  root:
+    description: The node's release store (webapp_root)
+    required: true
+    type: path
+  release:
+    description: Release id to prepare; without it the module only reports
+    type: str
+  version:
+    description: The release's version
+    default: ''
+    type: str
+  sha256:
+    description: The WAR's sha256 (required with I(release))
+    type: str
+  keep:
+    description: Release directories to keep (the newest); without it nothing is pruned
+    type: int
+  protect:
+    description: Releases never pruned besides those named above
+    type: list
+    elements: str
+    default: []
 """
 
 RETURN = r"""
-current: {description: Release id the node runs now, or empty, type: str}
-current_since: {description: When the node was switched to it (epoch seconds of the C(current) link; 0 without one), type: float}
-live_slot: {description: The blue/green slot that serves (the C(live-slot) link), or empty on a node without slots, type: str}
-live_since: {description: When that slot became live (epoch seconds; 0 without one), type: float}
-slots: {description: Slot name -> the release it holds (empty for none), for the slots the node has, type: dict}
-pruned: {description: Release directories removed (with I(keep)), type: list}
+current:
+  description: Release id the node runs now, or empty
+  type: str
+current_since:
+  description: When the node was switched to it (epoch seconds of the C(current) link; 0 without one)
+  type: float
+live_slot:
+  description: The blue/green slot that serves (the C(live-slot) link), or empty on a node without slots
+  type: str
+live_since:
+  description: When that slot became live (epoch seconds; 0 without one)
+  type: float
+slots:
+  description: Slot name -> the release it holds (empty for none), for the slots the node has
+  type: dict
+pruned:
+  description: Release directories removed (with I(keep))
+  type: list
 """
 
 import json
@@ -79,8 +107,13 @@ def main() -> None:
     pruned = []
     if p["keep"] is not None:
         previous = os.path.join(p["root"], "previous")
-        protected = {p["release"], current, *found["slots"].values(), *p["protect"],
-                     os.path.basename(os.readlink(previous)) if os.path.islink(previous) else ""}
+        protected = {
+            p["release"],
+            current,
+            *found["slots"].values(),
+            *p["protect"],
+            os.path.basename(os.readlink(previous)) if os.path.islink(previous) else "",
+        }
         pruned = prune(os.path.join(p["root"], "releases"), p["keep"], protected, dry_run=module.check_mode)
     module.exit_json(changed=not unchanged or bool(pruned), pruned=pruned, **found)
 
@@ -92,7 +125,7 @@ def prune(releases: str, keep: int, protected: set, *, dry_run: bool) -> list[st
     except FileNotFoundError:
         return []
     entries.sort(key=lambda e: e.stat(follow_symlinks=False).st_mtime, reverse=True)
-    gone = [e.name for e in entries[max(keep, 0):] if e.name not in protected]
+    gone = [e.name for e in entries[max(keep, 0) :] if e.name not in protected]
     if not dry_run:
         for name in gone:
             shutil.rmtree(os.path.join(releases, name), ignore_errors=True)

@@ -7,15 +7,20 @@ DOCUMENTATION = r"""
 module: webapp_slot
 short_description: Record which blue/green slot of a node serves, and point C(current) at its release
 description:
-  - Run once HAProxy has switched to the slot. Points the C(live-slot) link at the slot's name
-    and C(current) at the release the slot holds (C(<root>/slots/<slot>), written by
-    C(webapp_install)), and C(previous) at the release C(current) named before; each link is
-    swapped atomically. The C(live-slot) link's time is when the slot went live; the other slot
-    is kept running for C(bluegreen_keep_seconds) after it.
+  - Run once HAProxy has switched to the slot. Points the C(live-slot) link at the slot's name and C(current)
+    at the release the slot holds (C(<root>/slots/<slot>), written by C(webapp_install)), and C(previous)
+    at the release C(current) named before; each link is swapped atomically. The C(live-slot) link's time
+    is when the slot went live; the other slot is kept running for C(bluegreen_keep_seconds) after it.
   - Supports check mode.
 options:
-  root: {description: The node's release store (webapp_root), required: true, type: path}
-  slot: {description: The slot that now serves, required: true, type: str}
+  root:
+    description: The node's release store (webapp_root)
+    required: true
+    type: path
+  slot:
+    description: The slot that now serves
+    required: true
+    type: str
 """
 
 EXAMPLES = r"""
@@ -26,8 +31,16 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-release: {description: The release the slot holds, returned: always, type: str, sample: 2-4bae3fd96280}
-previous_slot: {description: The slot that was live before, returned: always, type: str, sample: blue}
+release:
+  description: The release the slot holds
+  returned: always
+  type: str
+  sample: 2-4bae3fd96280
+previous_slot:
+  description: The slot that was live before
+  returned: always
+  type: str
+  sample: blue
 """
 
 import os

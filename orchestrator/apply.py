@@ -10,11 +10,11 @@ the deploy lock, so a deploy never sees the fleet half-changed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Callable
 
 from orchestrator import live, roster
 from orchestrator.deploy import War, failure_message
@@ -32,10 +32,10 @@ class FleetChanges:
     """What apply would do (or did)."""
 
     fleet: Fleet
-    add: tuple[str, ...]          # in the inventory, missing from some load balancer's backend
-    remove: tuple[str, ...]       # in a backend, gone from the inventory
+    add: tuple[str, ...]  # in the inventory, missing from some load balancer's backend
+    remove: tuple[str, ...]  # in a backend, gone from the inventory
     kept_running: dict[str, str]  # of those removed, the ones whose Tomcat is not stopped, and why
-    war: War | None               # the release new nodes get (None when nothing is added)
+    war: War | None  # the release new nodes get (None when nothing is added)
 
     @property
     def empty(self) -> bool:
@@ -46,11 +46,16 @@ class FleetChanges:
             return [f"the fleet matches the inventory: {', '.join(self.fleet.appservers)}"]
         lines = []
         for node in self.add:
-            lines.append(f"add {node}: provision Tomcat, install {self.war.release_id} (sha256 {self.war.sha256[:16]}…), "
-                         "health-check it, then put it behind " + ", ".join(self.fleet.loadbalancers))
+            lines.append(
+                f"add {node}: provision Tomcat, install {self.war.release_id} (sha256 {self.war.sha256[:16]}…), "
+                "health-check it, then put it behind " + ", ".join(self.fleet.loadbalancers)
+            )
         for node in self.remove:
-            how = (f"drain it; its Tomcat is left running: {self.kept_running[node]}"
-                   if node in self.kept_running else "drain it, stop its Tomcat")
+            how = (
+                f"drain it; its Tomcat is left running: {self.kept_running[node]}"
+                if node in self.kept_running
+                else "drain it, stop its Tomcat"
+            )
             lines.append(f"remove {node}: {how}, then drop it from " + ", ".join(self.fleet.loadbalancers))
         return lines
 
@@ -66,12 +71,16 @@ def changes(fleet: Fleet, state: live.LiveState, *, history: History, state_dir:
 def _release_for_new_nodes(add: tuple[str, ...], fleet: Fleet, history: History, state_dir: Path) -> War:
     good = history.last_known_good()
     if good is None:
-        raise InputError(f"{', '.join(add)} cannot join yet: no release has gone live, so there is no known-good "
-                         "release to give it; deploy one first (orchestrator deploy --war FILE), then run apply")
+        raise InputError(
+            f"{', '.join(add)} cannot join yet: no release has gone live, so there is no known-good "
+            "release to give it; deploy one first (orchestrator deploy --war FILE), then run apply"
+        )
     store = stored_war(state_dir, good.release_id)
     if not store.is_file():
-        raise InputError(f"{', '.join(add)} cannot join: the last known-good release {good.release_id} is not in "
-                         f"{store.parent}; deploy it again (orchestrator deploy --war FILE) to put it back")
+        raise InputError(
+            f"{', '.join(add)} cannot join: the last known-good release {good.release_id} is not in "
+            f"{store.parent}; deploy it again (orchestrator deploy --war FILE) to put it back"
+        )
     return War.inspect(store, require_version=not fleet.allow_unversioned)
 
 
@@ -79,17 +88,24 @@ def _release_for_new_nodes(add: tuple[str, ...], fleet: Fleet, history: History,
 class ApplyResult:
     changes: FleetChanges
     nodes: dict[str, NodeProgress]
-    warnings: dict[str, str]      # retired node -> why its Tomcat was left running
+    warnings: dict[str, str]  # retired node -> why its Tomcat was left running
     seconds: float
     artifacts: Path | None
 
 
-def apply(inventory: Path, *, state_dir: Path, history: History, check: bool = False,
-          say: Callable[[str], None] = lambda message: None,
-          on_phase: Callable[[NodeProgress, str], None] | None = None,
-          on_event: Callable[[Event], None] | None = None,
-          lock_wait: bool = True, should_stop: Callable[[], bool] = lambda: False,
-          strategy: str | None = None) -> ApplyResult:
+def apply(
+    inventory: Path,
+    *,
+    state_dir: Path,
+    history: History,
+    check: bool = False,
+    say: Callable[[str], None] = lambda message: None,
+    on_phase: Callable[[NodeProgress, str], None] | None = None,
+    on_event: Callable[[Event], None] | None = None,
+    lock_wait: bool = True,
+    should_stop: Callable[[], bool] = lambda: False,
+    strategy: str | None = None,
+) -> ApplyResult:
     """Bring the fleet in line with ``inventory``; with ``check``, only say what that takes.
 
     ``strategy`` overrides the inventory's deploy_strategy (``--strategy``): a joining node gets
@@ -101,9 +117,16 @@ def apply(inventory: Path, *, state_dir: Path, history: History, check: bool = F
     fleet = load_fleet(inventory).with_strategy(strategy)
     run_dir = Path(state_dir) / "apply" / began.strftime("%Y%m%dT%H%M%S%f")
     # a dry run only reads, like `plan`: it neither waits for a deploy nor holds one up
-    lock = nullcontext() if check else DeployLock(state_dir).acquire(
-        "apply", wait=lock_wait, on_wait=lambda who: say(f"waiting for the deploy lock, held by {who}"),
-        should_stop=should_stop)
+    lock = (
+        nullcontext()
+        if check
+        else DeployLock(state_dir).acquire(
+            "apply",
+            wait=lock_wait,
+            on_wait=lambda who: say(f"waiting for the deploy lock, held by {who}"),
+            should_stop=should_stop,
+        )
+    )
     with lock:
         if not check:
             orphans = stop_orphaned_runs(state_dir)
@@ -119,8 +142,16 @@ def apply(inventory: Path, *, state_dir: Path, history: History, check: bool = F
         return _run(found, run_dir, state_dir, began, on_phase, on_event, read_as, strategy)
 
 
-def _run(found: FleetChanges, run_dir: Path, state_dir: Path, began: datetime, on_phase, on_event,
-         read_as: str, strategy: str | None) -> ApplyResult:
+def _run(
+    found: FleetChanges,
+    run_dir: Path,
+    state_dir: Path,
+    began: datetime,
+    on_phase,
+    on_event,
+    read_as: str,
+    strategy: str | None,
+) -> ApplyResult:
     progress = DeployProgress(on_phase=on_phase)
 
     def handle(event: Event) -> None:
@@ -130,19 +161,26 @@ def _run(found: FleetChanges, run_dir: Path, state_dir: Path, began: datetime, o
 
     sources = [found.fleet.inventory]
     if found.remove:
-        sources.append(roster.write_retiring_inventory(list(found.remove), state_dir, run_dir / "retiring.json",
-                                                       found.kept_running))
+        sources.append(
+            roster.write_retiring_inventory(
+                list(found.remove), state_dir, run_dir / "retiring.json", found.kept_running
+            )
+        )
     extravars = {"apply_join": list(found.add)}
     if strategy is not None:
         extravars["deploy_strategy"] = strategy
     if found.war is not None:
         extravars["war"] = str(found.war.path)
-    run = run_playbook(playbook("apply.yml"), inventory=sources, run_dir=run_dir, extravars=extravars,
-                       on_event=handle)
+    run = run_playbook(playbook("apply.yml"), inventory=sources, run_dir=run_dir, extravars=extravars, on_event=handle)
     progress.finish({e.host for e in run.failures})
     if not run.ok:
         message, before_any_node = failure_message(run)
         raise (InputError if before_any_node else DeployFailed)(f"apply failed: {message}")
     roster.remember(found.fleet.inventory, state_dir, applied=read_as)
-    return ApplyResult(found, progress.nodes, run.stats.get("retire_warnings", {}),
-                       (datetime.now() - began).total_seconds(), run.artifacts)
+    return ApplyResult(
+        found,
+        progress.nodes,
+        run.stats.get("retire_warnings", {}),
+        (datetime.now() - began).total_seconds(),
+        run.artifacts,
+    )

@@ -13,9 +13,9 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Callable
 
 from orchestrator.errors import DeployFailed
 from orchestrator.inventory import Fleet
@@ -33,8 +33,15 @@ class SwitchRefused(DeployFailed):
     """A node's idle slot cannot take traffic back (stopped, another release): nothing was switched."""
 
 
-def switch_back(fleet: Fleet, release_id: str, version: str | None, *, state_dir: Path,
-                limit: list[str] | None = None, on_event: Callable[[Event], None] | None = None) -> RunResult:
+def switch_back(
+    fleet: Fleet,
+    release_id: str,
+    version: str | None,
+    *,
+    state_dir: Path,
+    limit: list[str] | None = None,
+    on_event: Callable[[Event], None] | None = None,
+) -> RunResult:
     """Put every node (or those in ``limit``) back on its idle slot, which must run ``release_id``.
 
     Raises SwitchRefused (before any switch) when a node's idle slot does not hold the release or
@@ -44,12 +51,20 @@ def switch_back(fleet: Fleet, release_id: str, version: str | None, *, state_dir
     if version:
         extravars["release_version"] = version
     hosts = [*limit, *fleet.loadbalancers] if limit else None
-    run = run_playbook(playbook("switch.yml"), inventory=fleet.inventory, extravars=extravars, on_event=on_event,
-                       run_dir=state_dir / "switches" / f"{datetime.now():%Y%m%dT%H%M%S}-{release_id}", limit=hosts)
+    run = run_playbook(
+        playbook("switch.yml"),
+        inventory=fleet.inventory,
+        extravars=extravars,
+        on_event=on_event,
+        run_dir=state_dir / "switches" / f"{datetime.now():%Y%m%dT%H%M%S}-{release_id}",
+        limit=hosts,
+    )
     if run.ok:
         return run
-    said = "; ".join(e.message if e.message.startswith(f"{e.host}:") else f"{e.host}: {e.message}"
-                     for e in run.failures) or f"ansible-playbook ended {run.status} (rc {run.rc})"
+    said = (
+        "; ".join(e.message if e.message.startswith(f"{e.host}:") else f"{e.host}: {e.message}" for e in run.failures)
+        or f"ansible-playbook ended {run.status} (rc {run.rc})"
+    )
     if any(e.phase == "preflight" for e in run.failures):
         raise SwitchRefused(said)
     raise DeployFailed(f"switching back to {release_id} failed: {said} (artifacts in {run.artifacts})")
@@ -66,9 +81,13 @@ def promote(fleet: Fleet, *, state_dir: Path, now: bool = True) -> list[str]:
         if event.kind == "runner_on_ok" and event.phase == "stop" and event.result.get("changed"):
             stopped.append(event.host)
 
-    run = run_playbook(playbook("promote.yml"), inventory=fleet.inventory, run_dir=state_dir / "promotions"
-                       / f"{datetime.now():%Y%m%dT%H%M%S}", on_event=heard,
-                       extravars={"bluegreen_promote_now": now, "deploy_strategy": "bluegreen"})
+    run = run_playbook(
+        playbook("promote.yml"),
+        inventory=fleet.inventory,
+        run_dir=state_dir / "promotions" / f"{datetime.now():%Y%m%dT%H%M%S}",
+        on_event=heard,
+        extravars={"bluegreen_promote_now": now, "deploy_strategy": "bluegreen"},
+    )
     if not run.ok:
         said = "; ".join(f"{e.host}: {e.message}" for e in run.failures) or f"ended {run.status} (rc {run.rc})"
         raise DeployFailed(f"stopping the old slots failed: {said} (artifacts in {run.artifacts})")
@@ -87,10 +106,23 @@ def schedule_promote(inventory: Path, state_dir: Path, seconds: float) -> int:
     log = open(state_dir / "promote.log", "ab")
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "orchestrator", *PROMOTE_MARKER.split(), f"{seconds:g}",
-             "--inventory", str(inventory), "--state-dir", str(state_dir)],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1])))
+            [
+                sys.executable,
+                "-m",
+                "orchestrator",
+                *PROMOTE_MARKER.split(),
+                f"{seconds:g}",
+                "--inventory",
+                str(inventory),
+                "--state-dir",
+                str(state_dir),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1])),
+        )
     finally:
         log.close()
     (state_dir / PROMOTE_PID).write_text(f"{proc.pid}\n")

@@ -50,8 +50,15 @@ def start(base: str, home: str, pid_file: str, timeout: float) -> dict:
     if os.path.exists(pid_file):
         os.unlink(pid_file)  # stale: running_pid() said it is not ours
     with open(os.path.join(base, "logs", "catalina.start.log"), "ab") as log:
-        rc = subprocess.call([os.path.join(home, "bin", "catalina.sh"), "start"], env=env, cwd=base,
-                             stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+        rc = subprocess.call(
+            [os.path.join(home, "bin", "catalina.sh"), "start"],
+            env=env,
+            cwd=base,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
     if rc != 0:
         raise CatalinaError(f"catalina.sh start exited {rc} for {base}; see {base}/logs/catalina.start.log")
     deadline = time.monotonic() + timeout

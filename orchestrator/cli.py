@@ -49,18 +49,28 @@ def _load_config(option: Path | None, *, required: bool):
     path = _config_path(option)
     if path is None:
         if required:
-            raise InputError("no orchestrator.toml: pass --config, set ORCHESTRATOR_CONFIG, or run "
-                             "'orchestrator sandbox up', which writes one for the sandbox")
+            raise InputError(
+                "no orchestrator.toml: pass --config, set ORCHESTRATOR_CONFIG, or run "
+                "'orchestrator sandbox up', which writes one for the sandbox"
+            )
         return None
     return config_lib.load(path)
 
 
-_config_option = click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
-                              help="orchestrator.toml [default: $ORCHESTRATOR_CONFIG, ./orchestrator.toml, the sandbox's].")
+_config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="orchestrator.toml [default: $ORCHESTRATOR_CONFIG, ./orchestrator.toml, the sandbox's].",
+)
 _strategy_option = click.option(
-    "--strategy", type=click.Choice(["rolling", "bluegreen"]), default=None,
+    "--strategy",
+    type=click.Choice(["rolling", "bluegreen"]),
+    default=None,
     help="rolling: each node restarts on the release out of rotation; bluegreen: the release starts in each "
-         "node's idle Tomcat slot and HAProxy switches to it [default: the inventory's deploy_strategy, else rolling].")
+    "node's idle Tomcat slot and HAProxy switches to it [default: the inventory's deploy_strategy, else rolling].",
+)
 
 
 @click.group()
@@ -77,6 +87,7 @@ def cli() -> None:
 
 
 # --- deploy ----------------------------------------------------------------------------------
+
 
 def _phase_printer(*, clock: bool = False):
     """Print each node's phase changes: seconds since start, or (for the watcher) the time of day."""
@@ -95,7 +106,9 @@ def _fmt(seconds: float | None) -> str:
 
 def _print_summary(result) -> None:
     click.echo("")
-    click.echo(f"{'node':<12} {'release (old -> new)':<52} " + " ".join(f"{p:>7}" for p in SUMMARY_PHASES) + f" {'total':>7}")
+    click.echo(
+        f"{'node':<12} {'release (old -> new)':<52} " + " ".join(f"{p:>7}" for p in SUMMARY_PHASES) + f" {'total':>7}"
+    )
     for name in result.fleet.appservers:
         node = result.nodes.get(name)
         change = result.releases.get(name, {})
@@ -121,19 +134,43 @@ def _print_summary(result) -> None:
 @click.option("--war", "war", type=click.Path(path_type=Path), default=None, help="Deploy this WAR as it is.")
 @click.option("--rev", "rev", default=None, help="Build, test and deploy this revision of the configured repository.")
 @_config_option
-@click.option("--inventory", "-i", type=click.Path(path_type=Path), default=None,
-              help="Inventory [default: the config's, else inventory/sandbox].")
+@click.option(
+    "--inventory",
+    "-i",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Inventory [default: the config's, else inventory/sandbox].",
+)
 @click.option("--serial", default=None, help="Batch size: a number or a percentage ('25%'); overrides deploy_serial.")
-@click.option("--state-dir", type=click.Path(path_type=Path), default=None,
-              help="History, lock and artifacts [default: the config's, else .orchestrator/].")
+@click.option(
+    "--state-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="History, lock and artifacts [default: the config's, else .orchestrator/].",
+)
 @click.option("--no-wait", is_flag=True, help="Refuse (exit 3) instead of waiting when another deploy runs.")
 @click.option("--check", is_flag=True, help="Dry run: show the plan (as `orchestrator plan`), change nothing.")
-@click.option("--migrations", "migrations_tree", type=click.Path(path_type=Path), default=None,
-              help="With --war: the release's source tree; the config's [migrate] commands run there, expand "
-                   "before the roll and contract after it, as for the watcher's deploys.")
+@click.option(
+    "--migrations",
+    "migrations_tree",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="With --war: the release's source tree; the config's [migrate] commands run there, expand "
+    "before the roll and contract after it, as for the watcher's deploys.",
+)
 @_strategy_option
-def deploy(war: Path | None, rev: str | None, config_path: Path | None, inventory: Path | None, serial: str | None,
-           state_dir: Path | None, no_wait: bool, check: bool, migrations_tree: Path | None, strategy: str | None) -> None:
+def deploy(
+    war: Path | None,
+    rev: str | None,
+    config_path: Path | None,
+    inventory: Path | None,
+    serial: str | None,
+    state_dir: Path | None,
+    no_wait: bool,
+    check: bool,
+    migrations_tree: Path | None,
+    strategy: str | None,
+) -> None:
     """Roll a WAR (--war) or a built and tested revision (--rev) across the app servers.
 
     Each node is drained in HAProxy, stopped, given the release, started, health-checked on
@@ -177,40 +214,64 @@ def deploy(war: Path | None, rev: str | None, config_path: Path | None, inventor
         if war is None:
             raise InputError("--migrations goes with --war; a --rev deploy runs the revision's own migrations")
         if config is None or config.migrate is None:
-            raise InputError("--migrations needs [migrate] in orchestrator.toml (the commands and the migrations' "
-                             "directory): add it, or pass --config with the file that has it")
+            raise InputError(
+                "--migrations needs [migrate] in orchestrator.toml (the commands and the migrations' "
+                "directory): add it, or pass --config with the file that has it"
+            )
         migrations = migrations_lib.plan(config.migrate, migrations_tree)
     if war is not None:
         # bad input: exit 2 before any record
         plan = deploy_lib.plan(war, inventory=inventory, serial=serial, strategy=strategy)
         if migrations is None and config is not None and config.migrate is not None:
-            click.echo("warning: [migrate] is configured but no --migrations DIR was given: no migration runs; "
-                       "the release needs its expand migrations in already")
+            click.echo(
+                "warning: [migrate] is configured but no --migrations DIR was given: no migration runs; "
+                "the release needs its expand migrations in already"
+            )
         click.echo(f"deploying release {plan.war.release_id} (sha256 {plan.war.sha256})")
-        click.echo(f"  to {', '.join(plan.fleet.appservers)} behind {', '.join(plan.fleet.loadbalancers)}, "
-                   f"{plan.fleet.strategy}, batch size {serial or 'from the inventory (default 1)'}")
+        click.echo(
+            f"  to {', '.join(plan.fleet.appservers)} behind {', '.join(plan.fleet.loadbalancers)}, "
+            f"{plan.fleet.strategy}, batch size {serial or 'from the inventory (default 1)'}"
+        )
     history = History(state_dir)
     try:
         if rev is not None:
-            deploy_id = pipeline.run(config, pipeline.Trigger("manual", revision=rev), history=history,
-                                     report=report, lock_wait=not no_wait, serial=serial, strategy=strategy)
+            deploy_id = pipeline.run(
+                config,
+                pipeline.Trigger("manual", revision=rev),
+                history=history,
+                report=report,
+                lock_wait=not no_wait,
+                serial=serial,
+                strategy=strategy,
+            )
             click.echo(f"deploy #{deploy_id} of {rev} is live")
             return
         deploy_id = history.start("manual")
         with pipeline.recorded(history, deploy_id, report) as where:
             try:
-                result = pipeline.deploy_war(war, inventory=inventory, state_dir=state_dir, history=history,
-                                             deploy_id=deploy_id, serial=serial, report=report,
-                                             lock_wait=not no_wait, where=where, strategy=strategy,
-                                             migrations=migrations)
+                result = pipeline.deploy_war(
+                    war,
+                    inventory=inventory,
+                    state_dir=state_dir,
+                    history=history,
+                    deploy_id=deploy_id,
+                    serial=serial,
+                    report=report,
+                    lock_wait=not no_wait,
+                    where=where,
+                    strategy=strategy,
+                    migrations=migrations,
+                )
             except OrchestratorError as exc:
                 partial = getattr(exc, "result", None)
                 if partial is not None and partial.nodes:
                     _print_summary(partial)
                 raise
         _print_summary(result)
-        click.echo(f"release {result.war.release_id} (sha256 {result.war.sha256}) is live on "
-                   f"{', '.join(result.fleet.appservers)}")
+        click.echo(
+            f"release {result.war.release_id} (sha256 {result.war.sha256}) is live on "
+            f"{', '.join(result.fleet.appservers)}"
+        )
     finally:
         if notifier is not None:
             notifier.close()
@@ -218,16 +279,26 @@ def deploy(war: Path | None, rev: str | None, config_path: Path | None, inventor
 
 
 @cli.command()
-@click.option("--to", "to", default=None, help="Release id to go to [default: the last known-good before the current one].")
+@click.option(
+    "--to", "to", default=None, help="Release id to go to [default: the last known-good before the current one]."
+)
 @_config_option
 @click.option("--inventory", "-i", type=click.Path(path_type=Path), default=None)
 @click.option("--state-dir", type=click.Path(path_type=Path), default=None)
 @click.option("--no-wait", is_flag=True, help="Refuse (exit 3) instead of waiting when another deploy runs.")
-@click.option("--force", is_flag=True,
-              help="Roll back even to a release from before a contract migration that has run since.")
+@click.option(
+    "--force", is_flag=True, help="Roll back even to a release from before a contract migration that has run since."
+)
 @_strategy_option
-def rollback(to: str | None, config_path: Path | None, inventory: Path | None, state_dir: Path | None,
-             no_wait: bool, force: bool, strategy: str | None) -> None:
+def rollback(
+    to: str | None,
+    config_path: Path | None,
+    inventory: Path | None,
+    state_dir: Path | None,
+    no_wait: bool,
+    force: bool,
+    strategy: str | None,
+) -> None:
     """Roll the fleet back to the previous known-good release, or to --to RELEASE.
 
     Rolls like a deploy: each node drained, switched, health-checked and put back. A node
@@ -252,9 +323,16 @@ def rollback(to: str | None, config_path: Path | None, inventory: Path | None, s
     history = History(state_dir)
     notifier = pipeline.notifier_for(config, state_dir)
     try:
-        deploy_id, release = pipeline.rollback(inventory=inventory, state_dir=state_dir, history=history, to=to,
-                                               report=pipeline.Reporter(click.echo, _phase_printer(), notifier),
-                                               lock_wait=not no_wait, strategy=strategy, force=force)
+        deploy_id, release = pipeline.rollback(
+            inventory=inventory,
+            state_dir=state_dir,
+            history=history,
+            to=to,
+            report=pipeline.Reporter(click.echo, _phase_printer(), notifier),
+            lock_wait=not no_wait,
+            strategy=strategy,
+            force=force,
+        )
     finally:
         if notifier is not None:
             notifier.close()
@@ -266,12 +344,28 @@ def rollback(to: str | None, config_path: Path | None, inventory: Path | None, s
 @_config_option
 @click.option("--inventory", "-i", type=click.Path(path_type=Path), default=None)
 @click.option("--state-dir", type=click.Path(path_type=Path), default=None)
-@click.option("--old-slots", is_flag=True, help="Blue/green: stop the old slots now, ending the rollback-by-switch window.")
-@click.option("--no-wait", is_flag=True, help="With --old-slots: refuse (exit 3) instead of waiting when a deploy runs.")
-@click.option("--after", "after", type=float, default=None, hidden=True,
-              help="Wait this many seconds, then stop only the slots whose window is over (what a deploy leaves running).")
-def promote(config_path: Path | None, inventory: Path | None, state_dir: Path | None, old_slots: bool, no_wait: bool,
-            after: float | None) -> None:
+@click.option(
+    "--old-slots", is_flag=True, help="Blue/green: stop the old slots now, ending the rollback-by-switch window."
+)
+@click.option(
+    "--no-wait", is_flag=True, help="With --old-slots: refuse (exit 3) instead of waiting when a deploy runs."
+)
+@click.option(
+    "--after",
+    "after",
+    type=float,
+    default=None,
+    hidden=True,
+    help="Wait this many seconds, then stop only the slots whose window is over (what a deploy leaves running).",
+)
+def promote(
+    config_path: Path | None,
+    inventory: Path | None,
+    state_dir: Path | None,
+    old_slots: bool,
+    no_wait: bool,
+    after: float | None,
+) -> None:
     """Let a deploy waiting after its canary go on (deploy_pause_after: canary).
 
     Exit 2 when no deploy waits for promotion. With --old-slots (blue/green): stop the old
@@ -299,8 +393,11 @@ def promote(config_path: Path | None, inventory: Path | None, state_dir: Path | 
         click.echo(control.promote(state_dir))
         return
     fleet = load_fleet(inventory)
-    with DeployLock(state_dir).acquire("orchestrator promote --old-slots", wait=not no_wait,
-                                       on_wait=lambda who: click.echo(f"waiting for the deploy lock, held by {who}")):
+    with DeployLock(state_dir).acquire(
+        "orchestrator promote --old-slots",
+        wait=not no_wait,
+        on_wait=lambda who: click.echo(f"waiting for the deploy lock, held by {who}"),
+    ):
         bluegreen.cancel_promote(state_dir)
         stopped = bluegreen.promote(fleet, state_dir=state_dir, now=True)
     click.echo(f"old slots stopped on {', '.join(stopped)}" if stopped else "no old slot was running")
@@ -308,6 +405,7 @@ def promote(config_path: Path | None, inventory: Path | None, state_dir: Path | 
 
 def _control_command(name: str, summary: str, example: str):
     """pause, resume, abort: one request to the roll in progress, from any shell that may write the state directory."""
+
     def command(config_path: Path | None, state_dir: Path | None) -> None:
         from orchestrator import control
 
@@ -315,15 +413,23 @@ def _control_command(name: str, summary: str, example: str):
 
     command.__doc__ = f"{summary}\n\n    Example:\n\n        {example}\n    "
     command.__name__ = name
-    return cli.command(name)(_config_option(click.option("--state-dir", type=click.Path(path_type=Path),
-                                                         default=None)(command)))
+    return cli.command(name)(
+        _config_option(click.option("--state-dir", type=click.Path(path_type=Path), default=None)(command))
+    )
 
 
-_control_command("pause", "Hold the deploy in progress after the node (batch) it is on; HAProxy's states stay as they are.",
-                 "orchestrator pause")
+_control_command(
+    "pause",
+    "Hold the deploy in progress after the node (batch) it is on; HAProxy's states stay as they are.",
+    "orchestrator pause",
+)
 _control_command("resume", "Let a paused deploy go on with its next batch.", "orchestrator resume")
-_control_command("abort", "Stop the deploy in progress after the node (batch) it is on, and apply deploy_failure_policy "
-                          "(rollback: the nodes already switched go back).", "orchestrator abort")
+_control_command(
+    "abort",
+    "Stop the deploy in progress after the node (batch) it is on, and apply deploy_failure_policy "
+    "(rollback: the nodes already switched go back).",
+    "orchestrator abort",
+)
 
 
 def _state_dir(config_path: Path | None, state_dir: Path | None) -> Path:
@@ -368,11 +474,15 @@ def releases(ctx: click.Context, config_path: Path | None, state_dir: Path | Non
     for r in ledger:
         mark = "  <- last known-good" if good and r.release_id == good.release_id else ""
         since = datetime.fromtimestamp(r.changed).strftime("%Y-%m-%d %H:%M:%S")
-        click.echo(f"{r.release_id:<28} {(r.version or '-'):<10} {r.status:<12} {since:<19} {_schema(r):<8} "
-                   f"{(r.reason or '')[:200]}{mark}")
+        click.echo(
+            f"{r.release_id:<28} {(r.version or '-'):<10} {r.status:<12} {since:<19} {_schema(r):<8} "
+            f"{(r.reason or '')[:200]}{mark}"
+        )
     if any(r.migrations is not None for r in ledger):
-        click.echo("schema: the version each release runs with after its expand -> after its contract "
-                   "('?': its contract has not run)")
+        click.echo(
+            "schema: the version each release runs with after its expand -> after its contract "
+            "('?': its contract has not run)"
+        )
 
 
 def _schema(release) -> str:
@@ -380,8 +490,11 @@ def _schema(release) -> str:
     if release.migrations is None:
         return "-"
     contract = "?" if release.schema_contract is None else str(release.schema_contract)
-    return str(release.schema_expand or 0) if contract == str(release.schema_expand or 0) else \
-        f"{release.schema_expand or 0} -> {contract}"
+    return (
+        str(release.schema_expand or 0)
+        if contract == str(release.schema_expand or 0)
+        else f"{release.schema_expand or 0} -> {contract}"
+    )
 
 
 @releases.command("show")
@@ -390,8 +503,9 @@ def _schema(release) -> str:
 @click.option("--state-dir", type=click.Path(path_type=Path), default=None)
 @click.option("--json", "as_json", is_flag=True, help="The ledger entry and every verdict's full report.")
 @click.pass_obj
-def releases_show(group_state_dir: Path, release_id: str, config_path: Path | None, state_dir: Path | None,
-                  as_json: bool) -> None:
+def releases_show(
+    group_state_dir: Path, release_id: str, config_path: Path | None, state_dir: Path | None, as_json: bool
+) -> None:
     """Show one release: its standing, and the judge's verdict on each node it was baked on.
 
     Each verdict lists, per metric (5xx share, median response time, p95), the new node's and the
@@ -412,15 +526,23 @@ def releases_show(group_state_dir: Path, release_id: str, config_path: Path | No
     finally:
         store.close()
     if release is None and not verdicts:
-        raise InputError(f"unknown release {release_id!r}; known releases: {', '.join(known) or 'none'} "
-                         "(orchestrator releases)")
+        raise InputError(
+            f"unknown release {release_id!r}; known releases: {', '.join(known) or 'none'} (orchestrator releases)"
+        )
     if as_json:
-        click.echo(json.dumps({"release": release.as_dict() if release else None,
-                               "verdicts": [v.as_dict() for v in verdicts]}, sort_keys=True, indent=2))
+        click.echo(
+            json.dumps(
+                {"release": release.as_dict() if release else None, "verdicts": [v.as_dict() for v in verdicts]},
+                sort_keys=True,
+                indent=2,
+            )
+        )
         return
     if release is not None:
-        click.echo(f"release {release.release_id} (version {release.version or '-'}): {release.status}"
-                   + (f" after deploy #{release.deploy_id}" if release.deploy_id else ""))
+        click.echo(
+            f"release {release.release_id} (version {release.version or '-'}): {release.status}"
+            + (f" after deploy #{release.deploy_id}" if release.deploy_id else "")
+        )
         if release.reason:
             click.echo(f"  {release.reason}")
     if not verdicts:
@@ -429,19 +551,29 @@ def releases_show(group_state_dir: Path, release_id: str, config_path: Path | No
         r = v.report
         servers = ", ".join(r.get("baseline_servers") or []) or "none in rotation"
         click.echo(f"\ndeploy #{v.deploy_id}, {v.node}: {v.verdict} after {v.seconds or 0:.1f}s of bake")
-        click.echo(f"  baseline: the old release ({r.get('baseline_source', 'live')}); servers: {servers}; "
-                   f"{r.get('history_requests', 0)} requests from before the deploy; {r.get('looks', '?')} planned looks")
+        click.echo(
+            f"  baseline: the old release ({r.get('baseline_source', 'live')}); servers: {servers}; "
+            f"{r.get('history_requests', 0)} requests from before the deploy; {r.get('looks', '?')} planned looks"
+        )
         if r.get("reasons"):
             click.echo(f"  why: {r['reasons']}")
         for m in r.get("metrics", []):
             click.echo(f"  {m['name']:<8} {m['verdict']:<13} {m['effect']}")
             click.echo(f"  {'':<8} {'':<13} new {json.dumps(m['new'])}; old {json.dumps(m['baseline'])}")
-            click.echo(f"  {'':<8} {'':<13} worse: p={m['p_value']:.3g} (alpha {m['alpha']:.2g}); "
-                       f"ruled out a regression: p={m['p_ok']:.3g} (beta {m['beta']:.2g}); {m['threshold']}")
+            click.echo(
+                f"  {'':<8} {'':<13} worse: p={m['p_value']:.3g} (alpha {m['alpha']:.2g}); "
+                f"ruled out a regression: p={m['p_ok']:.3g} (beta {m['beta']:.2g}); {m['threshold']}"
+            )
 
 
-def _show_plan(war: Path, inventory: Path | None, serial: str | None, config_path: Path | None,
-               state_dir: Path | None, strategy: str | None = None) -> None:
+def _show_plan(
+    war: Path,
+    inventory: Path | None,
+    serial: str | None,
+    config_path: Path | None,
+    state_dir: Path | None,
+    strategy: str | None = None,
+) -> None:
     from orchestrator import deploy as deploy_lib
     from orchestrator import plan as plan_lib
 
@@ -452,29 +584,39 @@ def _show_plan(war: Path, inventory: Path | None, serial: str | None, config_pat
     fleet, release = p.deploy.fleet, p.deploy.war
     click.echo(f"release {release.release_id} (version {release.version or '-'}, sha256 {release.sha256})")
     if p.slots:
-        click.echo(f"{len(fleet.appservers)} app servers behind {', '.join(fleet.loadbalancers)}; batch size {p.serial}; "
-                   f"bluegreen: each node's live slot serves while the release starts in its idle one")
+        click.echo(
+            f"{len(fleet.appservers)} app servers behind {', '.join(fleet.loadbalancers)}; batch size {p.serial}; "
+            f"bluegreen: each node's live slot serves while the release starts in its idle one"
+        )
     else:
-        click.echo(f"{len(fleet.appservers)} app servers behind {', '.join(fleet.loadbalancers)}; batch size {p.serial}; "
-                   f"at least {p.min_up} other server(s) must stay UP (deploy_min_healthy {fleet.min_healthy})")
+        click.echo(
+            f"{len(fleet.appservers)} app servers behind {', '.join(fleet.loadbalancers)}; batch size {p.serial}; "
+            f"at least {p.min_up} other server(s) must stay UP (deploy_min_healthy {fleet.min_healthy})"
+        )
     click.echo(f"\n{'node':<14} {'runs now':<28} {'HAProxy':<10} then")
     for node in fleet.appservers:
         live_slot = f"{node}-{p.slots[node][0]}" if p.slots else node
-        states = "/".join(str(s.get(live_slot, '-')) for s in p.haproxy.values()) or "-"
+        states = "/".join(str(s.get(live_slot, "-")) for s in p.haproxy.values()) or "-"
         if node in p.joining:
             then = "to add: not behind every load balancer yet (orchestrator apply)"
         else:
             then = "(already on it: checked, not switched)" if node in p.skipped else release.release_id
         click.echo(f"{node:<14} {(p.current.get(node) or '(none)'):<28} {states:<10} {then}")
     for node in p.leaving:
-        states = "/".join(str(s.get(node, '-')) for s in p.haproxy.values())
-        click.echo(f"{node:<14} {'(not in the inventory)':<28} {states:<10} to remove (orchestrator apply); a deploy leaves it alone")
+        states = "/".join(str(s.get(node, "-")) for s in p.haproxy.values())
+        click.echo(
+            f"{node:<14} {'(not in the inventory)':<28} {states:<10} to remove (orchestrator apply); a deploy leaves it alone"
+        )
     click.echo("")
     for step in p.steps:
         serving = f"{', '.join(step.in_rotation) or 'none'} ({len(step.in_rotation)} of {len(fleet.appservers)})"
         if p.slots:
-            starts = ", ".join(f"{n} ({p.slots[n][1]}, beside {p.slots[n][0]})" for n in step.batch) or "(nothing to switch)"
-            click.echo(f"step {step.number}: starts in the idle slot, then switches: {starts}; serving throughout: {serving}")
+            starts = (
+                ", ".join(f"{n} ({p.slots[n][1]}, beside {p.slots[n][0]})" for n in step.batch) or "(nothing to switch)"
+            )
+            click.echo(
+                f"step {step.number}: starts in the idle slot, then switches: {starts}; serving throughout: {serving}"
+            )
             continue
         out = ", ".join(step.batch) or "(nothing to switch)"
         line = f"step {step.number}: out of rotation: {out:<24} in rotation: {serving}"
@@ -491,8 +633,14 @@ def _show_plan(war: Path, inventory: Path | None, serial: str | None, config_pat
 @click.option("--serial", default=None, help="Batch size to plan with; overrides deploy_serial.")
 @click.option("--state-dir", type=click.Path(path_type=Path), default=None)
 @_strategy_option
-def plan(war: Path, config_path: Path | None, inventory: Path | None, serial: str | None, state_dir: Path | None,
-         strategy: str | None) -> None:
+def plan(
+    war: Path,
+    config_path: Path | None,
+    inventory: Path | None,
+    serial: str | None,
+    state_dir: Path | None,
+    strategy: str | None,
+) -> None:
     """Dry run: the batches in order, who is in rotation at each step, which release goes where.
 
     Reads the inventory and the live fleet (each node's release, HAProxy's states); changes
@@ -507,15 +655,30 @@ def plan(war: Path, config_path: Path | None, inventory: Path | None, serial: st
 
 @cli.command()
 @_config_option
-@click.option("--inventory", "-i", type=click.Path(path_type=Path), default=None,
-              help="Inventory [default: the config's, else inventory/sandbox].")
-@click.option("--state-dir", type=click.Path(path_type=Path), default=None,
-              help="History, lock, WAR store [default: the config's, else .orchestrator/].")
+@click.option(
+    "--inventory",
+    "-i",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Inventory [default: the config's, else inventory/sandbox].",
+)
+@click.option(
+    "--state-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="History, lock, WAR store [default: the config's, else .orchestrator/].",
+)
 @click.option("--check", is_flag=True, help="Dry run: say which nodes would be added or removed, change nothing.")
 @click.option("--no-wait", is_flag=True, help="Refuse (exit 3) instead of waiting when a deploy runs.")
 @_strategy_option
-def apply(config_path: Path | None, inventory: Path | None, state_dir: Path | None, check: bool, no_wait: bool,
-          strategy: str | None) -> None:
+def apply(
+    config_path: Path | None,
+    inventory: Path | None,
+    state_dir: Path | None,
+    check: bool,
+    no_wait: bool,
+    strategy: str | None,
+) -> None:
     """Make the fleet match the inventory: add new app servers, retire removed ones.
 
     A host added under 'appservers' gets Tomcat, the last known-good release and a health
@@ -539,8 +702,16 @@ def apply(config_path: Path | None, inventory: Path | None, state_dir: Path | No
     state_dir = state_dir or (config.state_dir if config else default_state_dir())
     history = History(state_dir)
     try:
-        result = apply_lib.apply(inventory, state_dir=state_dir, history=history, check=check, say=click.echo,
-                                 on_phase=_phase_printer(), lock_wait=not no_wait, strategy=strategy)
+        result = apply_lib.apply(
+            inventory,
+            state_dir=state_dir,
+            history=history,
+            check=check,
+            say=click.echo,
+            on_phase=_phase_printer(),
+            lock_wait=not no_wait,
+            strategy=strategy,
+        )
     finally:
         history.close()
     changes = result.changes
@@ -549,11 +720,14 @@ def apply(config_path: Path | None, inventory: Path | None, state_dir: Path | No
     if check:
         click.echo("nothing was changed")
     elif not changes.empty:
-        done = [f"{n} joined on {changes.war.release_id}" for n in changes.add] + [f"{n} retired" for n in changes.remove]
+        done = [f"{n} joined on {changes.war.release_id}" for n in changes.add] + [
+            f"{n} retired" for n in changes.remove
+        ]
         click.echo(f"{'; '.join(done)} in {result.seconds:.1f}s; artifacts in {result.artifacts}")
 
 
 # --- push to live ----------------------------------------------------------------------------
+
 
 @cli.command()
 @_config_option
@@ -579,8 +753,13 @@ def watch(config_path: Path | None, strategy: str | None) -> None:
         from orchestrator.inventory import check_strategy
 
         check_strategy(strategy, "--strategy")
-    watcher = Watcher(config, history=history, say=lambda m: click.echo(f"{datetime.now():%H:%M:%S} {m}"),
-                      on_phase=_phase_printer(clock=True), strategy=strategy)
+    watcher = Watcher(
+        config,
+        history=history,
+        say=lambda m: click.echo(f"{datetime.now():%H:%M:%S} {m}"),
+        on_phase=_phase_printer(clock=True),
+        strategy=strategy,
+    )
     got = {}
 
     def on_signal(signum, frame):
@@ -599,19 +778,39 @@ def watch(config_path: Path | None, strategy: str | None) -> None:
 
 
 @cli.command()
-@click.option("--rev", "rev", default=None,
-              help="Deploy this revision of the config's repository (with the newest of its branch), as a push would.")
-@click.option("--wait", is_flag=True, help="With --rev: follow the deploy that contains it; exit 0 live, 1 not, 4 timeout.")
-@click.option("--timeout", type=click.FloatRange(min=1), default=1800, show_default=True,
-              help="With --wait: seconds to wait for the outcome (the deploy goes on after it).")
+@click.option(
+    "--rev",
+    "rev",
+    default=None,
+    help="Deploy this revision of the config's repository (with the newest of its branch), as a push would.",
+)
+@click.option(
+    "--wait", is_flag=True, help="With --rev: follow the deploy that contains it; exit 0 live, 1 not, 4 timeout."
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=1),
+    default=1800,
+    show_default=True,
+    help="With --wait: seconds to wait for the outcome (the deploy goes on after it).",
+)
 @_config_option
 @click.option("--spool", type=click.Path(path_type=Path), default=None, help="The spool directory (without --rev).")
 @click.option("--repository", default=None, help="The repository that was pushed to, for the record (without --rev).")
 @click.option("--git", "git_hook", is_flag=True, help="Read git post-receive lines (<old> <new> <ref>) from stdin.")
 @click.option("--branch", default=None, help="Branch pushed to (without --git).")
 @click.option("--revision", default=None, help="Revision pushed (without --git).")
-def trigger(rev: str | None, wait: bool, timeout: float, config_path: Path | None, spool: Path | None,
-            repository: str | None, git_hook: bool, branch: str | None, revision: str | None) -> None:
+def trigger(
+    rev: str | None,
+    wait: bool,
+    timeout: float,
+    config_path: Path | None,
+    spool: Path | None,
+    repository: str | None,
+    git_hook: bool,
+    branch: str | None,
+    revision: str | None,
+) -> None:
     """Write a flag that asks the watcher to deploy (what the push hooks do); with --wait, follow it.
 
     Only writes a file into <spool>/incoming; never deploys, needs no privileges beyond that.
@@ -630,8 +829,10 @@ def trigger(rev: str | None, wait: bool, timeout: float, config_path: Path | Non
 
     if rev is not None:
         if spool or repository or git_hook or branch or revision:
-            raise InputError("--rev takes the spool, repository and branch from orchestrator.toml: "
-                             "drop --spool/--repository/--branch/--revision/--git")
+            raise InputError(
+                "--rev takes the spool, repository and branch from orchestrator.toml: "
+                "drop --spool/--repository/--branch/--revision/--git"
+            )
         from orchestrator import handoff
 
         config = _load_config(config_path, required=True)
@@ -678,7 +879,9 @@ def hook() -> None:
 
 @hook.command("install")
 @click.option("--hg", "hg_repo", type=click.Path(path_type=Path), default=None, help="A Mercurial repository.")
-@click.option("--git", "git_repo", type=click.Path(path_type=Path), default=None, help="A git repository (bare or not).")
+@click.option(
+    "--git", "git_repo", type=click.Path(path_type=Path), default=None, help="A git repository (bare or not)."
+)
 @click.option("--spool", type=click.Path(path_type=Path), required=True, help="The watcher's spool directory.")
 def hook_install(hg_repo: Path | None, git_repo: Path | None, spool: Path) -> None:
     """Install the push hook (idempotent): Mercurial changegroup or git post-receive.
@@ -720,19 +923,25 @@ def history(config_path: Path | None, state_dir: Path | None, limit: int, as_jso
         store.close()
     if as_json:
         for record in records:
-            click.echo(json.dumps({**record.as_dict(), "release_status": ledger.get(record.release_id)}, sort_keys=True))
+            click.echo(
+                json.dumps({**record.as_dict(), "release_status": ledger.get(record.release_id)}, sort_keys=True)
+            )
         return
     # the migration phases' starts are in --json; the table shows when each stage was reached
     shown = [s for s in STAGES[1:] if s not in ("expand_started", "contract_started")]
-    click.echo(f"{'#':>4} {'when':<19} {'trigger':<10} {'revision':<12} {'release (ledger)':<40} {'outcome':<11} "
-               f"{'stage':<8} " + " ".join(f"{s[:8]:>8}" for s in shown))
+    click.echo(
+        f"{'#':>4} {'when':<19} {'trigger':<10} {'revision':<12} {'release (ledger)':<40} {'outcome':<11} "
+        f"{'stage':<8} " + " ".join(f"{s[:8]:>8}" for s in shown)
+    )
     for r in records:
         base = r.times.get("pushed") or r.times.get("claimed") or next((t for t in r.times.values() if t), None)
         when = datetime.fromtimestamp(base).strftime("%Y-%m-%d %H:%M:%S") if base else "-"
         offsets = " ".join(f"{(t - base):8.1f}" if t and base else f"{'-':>8}" for t in (r.times[s] for s in shown))
         release = f"{r.release_id} ({ledger[r.release_id]})" if r.release_id in ledger else (r.release_id or "-")
-        click.echo(f"{r.id:>4} {when:<19} {r.trigger:<10} {(r.revision or '-')[:12]:<12} {release[:40]:<40} "
-                   f"{r.outcome:<11} {(r.stage or '-'):<8} {offsets}")
+        click.echo(
+            f"{r.id:>4} {when:<19} {r.trigger:<10} {(r.revision or '-')[:12]:<12} {release[:40]:<40} "
+            f"{r.outcome:<11} {(r.stage or '-'):<8} {offsets}"
+        )
         if r.message:
             click.echo(f"     {'during it: ' if r.outcome == 'deployed' else ''}{r.message[:300]}")
         slotted = [n for n in r.nodes if n.get("slot") and n.get("outcome") == "done"]
@@ -743,8 +952,11 @@ def history(config_path: Path | None, state_dir: Path | None, limit: int, as_jso
             click.echo(f"     judged: {judged} (orchestrator releases show {r.verdicts[0]['release_id']})")
         if r.deliveries:
             outcomes = Counter(d["outcome"] for d in r.deliveries)
-            click.echo("     notified: " + ", ".join(f"{n} {outcome}" for outcome, n in sorted(outcomes.items()))
-                       + " (history --json: each delivery)")
+            click.echo(
+                "     notified: "
+                + ", ".join(f"{n} {outcome}" for outcome, n in sorted(outcomes.items()))
+                + " (history --json: each delivery)"
+            )
     click.echo("stage columns: seconds after the push (or the claim)")
 
 
@@ -777,28 +989,40 @@ def status(config_path: Path | None, inventory: Path | None, as_json: bool) -> N
         click.echo(f"  {describe(now.gate)}")
     r = now.last_deploy
     if r is not None:
-        click.echo(f"last deploy: #{r.id} {r.trigger} {r.release_id or r.revision or '-'}: {r.outcome}"
-                   + (f" at {r.stage}" if r.outcome not in ("deployed", "running", "unchanged") else ""))
+        click.echo(
+            f"last deploy: #{r.id} {r.trigger} {r.release_id or r.revision or '-'}: {r.outcome}"
+            + (f" at {r.stage}" if r.outcome not in ("deployed", "running", "unchanged") else "")
+        )
     lbs = sorted({lb for n in now.nodes for lb in n.haproxy})
     click.echo(f"{'node':<14} {'release':<28} {'slot':<5} " + " ".join(f"{lb:<12}" for lb in lbs))
     for n in now.nodes:
-        click.echo(f"{n.name:<14} {n.release or '-':<28} {n.slot:<5} " + " ".join(f"{n.haproxy.get(lb, '-'):<12}" for lb in lbs))
+        click.echo(
+            f"{n.name:<14} {n.release or '-':<28} {n.slot:<5} "
+            + " ".join(f"{n.haproxy.get(lb, '-'):<12}" for lb in lbs)
+        )
     if now.old_slots_until is not None:
         keep = _keep_seconds(inventory)
-        click.echo(f"old slots: their window is open until {datetime.fromtimestamp(now.old_slots_until):%H:%M:%S} "
-                   "(unless promoted): a rollback until then only switches HAProxy back"
-                   if fleet_status.window_open(now) else
-                   f"old slots: their window is over (bluegreen_keep_seconds {keep:g}); a rollback rolls the release out again")
+        click.echo(
+            f"old slots: their window is open until {datetime.fromtimestamp(now.old_slots_until):%H:%M:%S} "
+            "(unless promoted): a rollback until then only switches HAProxy back"
+            if fleet_status.window_open(now)
+            else f"old slots: their window is over (bluegreen_keep_seconds {keep:g}); a rollback rolls the release out again"
+        )
     if now.mixed:
         click.echo(f"fleet: MIXED, more than one release: {now.mixed}")
     elif now.nodes:
         click.echo(f"fleet: every node on {now.release or '(no release)'}")
     if now.in_maintenance:
         state = now.maintenance[now.in_maintenance[0]]
-        by = f" (turned on by {now.maintenance_by['by']} at {datetime.fromtimestamp(now.maintenance_by['since']):%Y-%m-%d %H:%M:%S})" \
-            if now.maintenance_by else ""
-        click.echo(f"maintenance: ON at {', '.join(now.in_maintenance)}{by}: every request gets a 503, Retry-After "
-                   f"{state['retry_after']}, {state['message']!r}; 'orchestrator maintenance off' serves again")
+        by = (
+            f" (turned on by {now.maintenance_by['by']} at {datetime.fromtimestamp(now.maintenance_by['since']):%Y-%m-%d %H:%M:%S})"
+            if now.maintenance_by
+            else ""
+        )
+        click.echo(
+            f"maintenance: ON at {', '.join(now.in_maintenance)}{by}: every request gets a 503, Retry-After "
+            f"{state['retry_after']}, {state['message']!r}; 'orchestrator maintenance off' serves again"
+        )
     for problem in now.problems:
         click.echo(problem)
 
@@ -826,19 +1050,27 @@ def maintenance() -> None:
     """
 
 
-_inventory_option = click.option("--inventory", "-i", type=click.Path(path_type=Path), default=None,
-                                 help="Inventory [default: the config's, else inventory/sandbox].")
+_inventory_option = click.option(
+    "--inventory",
+    "-i",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Inventory [default: the config's, else inventory/sandbox].",
+)
 
 
 def _inventory_and_state(config_path: Path | None, inventory: Path | None) -> tuple[Path, Path]:
     config = _load_config(config_path, required=False)
-    return (inventory or (config.inventory if config else _default_inventory()),
-            config.state_dir if config else default_state_dir())
+    return (
+        inventory or (config.inventory if config else _default_inventory()),
+        config.state_dir if config else default_state_dir(),
+    )
 
 
 @maintenance.command("on")
-@click.option("--message", default="Down for maintenance. Back soon.", show_default=True,
-              help="What the page says (plain text).")
+@click.option(
+    "--message", default="Down for maintenance. Back soon.", show_default=True, help="What the page says (plain text)."
+)
 @click.option("--retry-after", type=int, default=300, show_default=True, help="Seconds, for the Retry-After header.")
 @_config_option
 @_inventory_option
@@ -853,8 +1085,10 @@ def maintenance_on(message: str, retry_after: int, config_path: Path | None, inv
 
     inventory, state_dir = _inventory_and_state(config_path, inventory)
     states = maintenance_lib.turn(inventory, state_dir, on=True, message=message, retry_after=retry_after)
-    click.echo(f"maintenance on at {', '.join(sorted(states)) or 'no load balancer'}: every request gets a 503 "
-               f"with Retry-After {retry_after}; 'orchestrator maintenance off' serves again")
+    click.echo(
+        f"maintenance on at {', '.join(sorted(states)) or 'no load balancer'}: every request gets a 503 "
+        f"with Retry-After {retry_after}; 'orchestrator maintenance off' serves again"
+    )
 
 
 @maintenance.command("off")
@@ -876,6 +1110,7 @@ def maintenance_off(config_path: Path | None, inventory: Path | None) -> None:
 
 # --- sandbox ---------------------------------------------------------------------------------
 
+
 @cli.group()
 def sandbox() -> None:
     """A local cluster on this machine: HAProxy and Tomcat nodes on loopback addresses.
@@ -886,27 +1121,57 @@ def sandbox() -> None:
     """
 
 
-_dir_option = click.option("--dir", "directory", type=click.Path(path_type=Path), default=None,
-                           help="Sandbox directory [default: .sandbox in the project].")
+_dir_option = click.option(
+    "--dir",
+    "directory",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Sandbox directory [default: .sandbox in the project].",
+)
 
 
 @sandbox.command("up")
 @click.option("--nodes", default=2, show_default=True, help="How many Tomcat nodes.")
 @click.option("--net", default=1, show_default=True, help="Nodes get 127.0.NET.1-N, HAProxy 127.0.NET.100.")
-@click.option("--bake-seconds", default=5.0, show_default=True,
-              help="Seconds each new node is watched under real traffic before the roll goes on (0: off).")
+@click.option(
+    "--bake-seconds",
+    default=5.0,
+    show_default=True,
+    help="Seconds each new node is watched under real traffic before the roll goes on (0: off).",
+)
 @click.option("--ssh", is_flag=True, help="Reach the nodes over SSH: an sshd per node on its address, port 2222.")
-@click.option("--strategy", type=click.Choice(["rolling", "bluegreen"]), default="rolling", show_default=True,
-              help="How deploys switch releases: rolling restarts each node; bluegreen gives each node two "
-                   "Tomcat slots (ports 8080 and 8081) and switches HAProxy between them.")
-@click.option("--database", is_flag=True,
-              help="A PostgreSQL of the sandbox's own on 127.0.NET.200: the sample application writes a table on "
-                   "every page, and each deploy runs its schema migrations (expand before, contract after).")
+@click.option(
+    "--strategy",
+    type=click.Choice(["rolling", "bluegreen"]),
+    default="rolling",
+    show_default=True,
+    help="How deploys switch releases: rolling restarts each node; bluegreen gives each node two "
+    "Tomcat slots (ports 8080 and 8081) and switches HAProxy between them.",
+)
+@click.option(
+    "--database",
+    is_flag=True,
+    help="A PostgreSQL of the sandbox's own on 127.0.NET.200: the sample application writes a table on "
+    "every page, and each deploy runs its schema migrations (expand before, contract after).",
+)
 @_dir_option
-@click.option("--inventory", "-i", type=click.Path(path_type=Path), default=None,
-              help="Where to write the inventory [default: inventory/sandbox].")
-def sandbox_up(nodes: int, net: int, bake_seconds: float, ssh: bool, strategy: str, database: bool,
-               directory: Path | None, inventory: Path | None) -> None:
+@click.option(
+    "--inventory",
+    "-i",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Where to write the inventory [default: inventory/sandbox].",
+)
+def sandbox_up(
+    nodes: int,
+    net: int,
+    bake_seconds: float,
+    ssh: bool,
+    strategy: str,
+    database: bool,
+    directory: Path | None,
+    inventory: Path | None,
+) -> None:
     """Provision HAProxy, NODES Tomcat instances and a central hg repository (idempotent).
 
     The repository (DIR/central) has the push hook installed; DIR/clone is a working clone of
@@ -919,11 +1184,20 @@ def sandbox_up(nodes: int, net: int, bake_seconds: float, ssh: bool, strategy: s
     """
     from orchestrator import sandbox as sandbox_lib
 
-    box = sandbox_lib.Sandbox(directory=(directory or _default_sandbox_dir()).resolve(),
-                              inventory=(inventory or _default_inventory()).resolve(), nodes=nodes, net=net,
-                              bake_seconds=bake_seconds, ssh=ssh, strategy=strategy, database=database)
-    click.echo(f"provisioning {nodes} node(s) ({strategy}) and HAProxy{' and PostgreSQL' if database else ''} "
-               f"in {box.directory} ...")
+    box = sandbox_lib.Sandbox(
+        directory=(directory or _default_sandbox_dir()).resolve(),
+        inventory=(inventory or _default_inventory()).resolve(),
+        nodes=nodes,
+        net=net,
+        bake_seconds=bake_seconds,
+        ssh=ssh,
+        strategy=strategy,
+        database=database,
+    )
+    click.echo(
+        f"provisioning {nodes} node(s) ({strategy}) and HAProxy{' and PostgreSQL' if database else ''} "
+        f"in {box.directory} ..."
+    )
     sandbox_lib.up(box)
     click.echo(f"sandbox up: {box.url} (inventory {box.inventory})")
     if box.db is not None:

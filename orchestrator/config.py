@@ -1,40 +1,40 @@
 """orchestrator.toml: how to get a WAR and when. Read once, validated, frozen.
 
-    [source]
-    repository = "/srv/hg/app"        # the central repository (hg or git, found out from it)
-    branch = "default"                # only pushes to this branch deploy
+[source]
+repository = "/srv/hg/app"        # the central repository (hg or git, found out from it)
+branch = "default"                # only pushes to this branch deploy
 
-    [spool]
-    directory = "/var/spool/orchestrator"   # the hooks write flags into <directory>/incoming
+[spool]
+directory = "/var/spool/orchestrator"   # the hooks write flags into <directory>/incoming
 
-    [build]
-    command = "./build.sh"            # run in the exported revision (sh -c); ORCHESTRATOR_REVISION is set
-    timeout = 600                     # seconds
-    artifact = "build/*.war"          # exactly one file must match
+[build]
+command = "./build.sh"            # run in the exported revision (sh -c); ORCHESTRATOR_REVISION is set
+timeout = 600                     # seconds
+artifact = "build/*.war"          # exactly one file must match
 
-    [test]
-    command = "./test.sh"
-    timeout = 600
+[test]
+command = "./test.sh"
+timeout = 600
 
-    [deploy]
-    inventory = "inventory/production"   # relative paths are relative to this file
-    state_directory = "/var/lib/orchestrator"
-    rescan_seconds = 5                   # the watcher also scans the spool this often
+[deploy]
+inventory = "inventory/production"   # relative paths are relative to this file
+state_directory = "/var/lib/orchestrator"
+rescan_seconds = 5                   # the watcher also scans the spool this often
 
-    [migrate]                            # optional: schema changes (orchestrator/migrations.py)
-    directory = "db/migrations"          # in the revision: NNN-name.expand.sql, NNN-name.contract.sql
-    expand = "db/migrate expand"         # run in the revision, once per deploy, before any node is touched
-    contract = "db/migrate contract"     # run once every node is on the release and has passed its bake
-    timeout = 300                        # seconds, for each phase
-    environment = "/etc/orchestrator/db.env"   # KEY=VALUE lines for the commands (PGHOST, PGPASSFILE...):
-                                               # how they reach the database; never a password in this file
+[migrate]                            # optional: schema changes (orchestrator/migrations.py)
+directory = "db/migrations"          # in the revision: NNN-name.expand.sql, NNN-name.contract.sql
+expand = "db/migrate expand"         # run in the revision, once per deploy, before any node is touched
+contract = "db/migrate contract"     # run once every node is on the release and has passed its bake
+timeout = 300                        # seconds, for each phase
+environment = "/etc/orchestrator/db.env"   # KEY=VALUE lines for the commands (PGHOST, PGPASSFILE...):
+                                           # how they reach the database; never a password in this file
 
-    [notify]                             # optional: webhooks (orchestrator/notify.py, docs/notifications.md)
-    urls = ["https://chat.example.com/hooks/abc"]   # one or more, http or https; each gets every event
-    events = ["deploy_finished", "release_rejected"]   # default: all of notify.EVENTS
-    secret_file = "/etc/orchestrator/webhook.secret"   # optional: HMAC-SHA256 signature header; mode 600
-    timeout = 5                          # seconds per try
-    retries = 3                          # tries after the first, each after twice the pause before
+[notify]                             # optional: webhooks (orchestrator/notify.py, docs/notifications.md)
+urls = ["https://chat.example.com/hooks/abc"]   # one or more, http or https; each gets every event
+events = ["deploy_finished", "release_rejected"]   # default: all of notify.EVENTS
+secret_file = "/etc/orchestrator/webhook.secret"   # optional: HMAC-SHA256 signature header; mode 600
+timeout = 5                          # seconds per try
+retries = 3                          # tries after the first, each after twice the pause before
 """
 
 from __future__ import annotations
@@ -45,8 +45,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from orchestrator.errors import InputError
 from orchestrator import notify as notify_lib
+from orchestrator.errors import InputError
 from orchestrator.flags import BRANCH
 
 CONFIG_NAME = "orchestrator.toml"
@@ -118,7 +118,9 @@ class _Reader:
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
-            raise self._fail(field, f"is {value!r} ({type(value).__name__}), not a {kind.__name__}", fix or "fix its type")
+            raise self._fail(
+                field, f"is {value!r} ({type(value).__name__}), not a {kind.__name__}", fix or "fix its type"
+            )
         return value
 
     def optional_table(self, name: str, keys: tuple[str, ...], hint: str = "") -> dict | None:
@@ -130,8 +132,11 @@ class _Reader:
             raise InputError(f"{self.path}: {name} is not a table; write it as [{name}]")
         unknown = sorted(set(table) - set(keys))
         if unknown:
-            raise self._fail(f"{name}.{unknown[0]}", f"is not a setting of [{name}]",
-                             f"use {', '.join(keys)}" + (f"; {hint}" if hint else ""))
+            raise self._fail(
+                f"{name}.{unknown[0]}",
+                f"is not a setting of [{name}]",
+                f"use {', '.join(keys)}" + (f"; {hint}" if hint else ""),
+            )
         return table
 
     def path_of(self, field: str, **kw) -> Path:
@@ -150,15 +155,19 @@ def load(path: Path) -> Config:
     try:
         data = tomllib.loads(path.read_text())
     except FileNotFoundError:
-        raise InputError(f"{path} does not exist: pass --config with the orchestrator.toml to use "
-                         "(orchestrator sandbox up writes one for the sandbox)") from None
+        raise InputError(
+            f"{path} does not exist: pass --config with the orchestrator.toml to use "
+            "(orchestrator sandbox up writes one for the sandbox)"
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"{path} is not valid TOML: {exc}") from None
     r = _Reader(path, data)
     repository = r.path_of("source.repository", fix="set it to the central repository's path")
     if not (repository / ".hg").is_dir() and not (repository / "HEAD").is_file() and not (repository / ".git").exists():
-        raise InputError(f"{path}: [source] repository = {repository} is not a Mercurial or git repository; "
-                         "point it at the central repository the hooks are installed in")
+        raise InputError(
+            f"{path}: [source] repository = {repository} is not a Mercurial or git repository; "
+            "point it at the central repository the hooks are installed in"
+        )
     branch = r.get("source.branch", str, fix='name the branch to deploy, e.g. branch = "default"')
     if not BRANCH.match(branch):
         raise r._fail("source.branch", f"is {branch!r}", "use a plain branch name")
@@ -170,9 +179,13 @@ def load(path: Path) -> Config:
         repository=repository,
         branch=branch,
         spool=r.path_of("spool.directory", fix="name the spool directory the hooks write to"),
-        build=Stage(r.get("build.command", str, fix='add command = "./build.sh" under [build]'), r.seconds("build.timeout", 600)),
+        build=Stage(
+            r.get("build.command", str, fix='add command = "./build.sh" under [build]'), r.seconds("build.timeout", 600)
+        ),
         artifact=artifact,
-        test=Stage(r.get("test.command", str, fix='add command = "./test.sh" under [test]'), r.seconds("test.timeout", 600)),
+        test=Stage(
+            r.get("test.command", str, fix='add command = "./test.sh" under [test]'), r.seconds("test.timeout", 600)
+        ),
         inventory=r.path_of("deploy.inventory", fix="name the inventory to deploy to"),
         state_dir=r.path_of("deploy.state_directory", fix="name a directory for history and artifacts"),
         rescan_seconds=r.seconds("deploy.rescan_seconds", 5),
@@ -183,20 +196,31 @@ def load(path: Path) -> Config:
 
 def _migrate(r: _Reader) -> Migrate | None:
     """[migrate], checked: a table without it means the application has no schema to change."""
-    table = r.optional_table("migrate", MIGRATE_KEYS, "database passwords go in the file named by environment "
-                             "(or one it points to, like PGPASSFILE), never in orchestrator.toml")
+    table = r.optional_table(
+        "migrate",
+        MIGRATE_KEYS,
+        "database passwords go in the file named by environment "
+        "(or one it points to, like PGPASSFILE), never in orchestrator.toml",
+    )
     if table is None:
         return None
-    directory = r.get("migrate.directory", str, fix='give the migrations\' directory in the revision, e.g. "db/migrations"')
+    directory = r.get(
+        "migrate.directory", str, fix='give the migrations\' directory in the revision, e.g. "db/migrations"'
+    )
     if directory.startswith("/") or ".." in Path(directory).parts:
-        raise r._fail("migrate.directory", f"is {directory!r}", "give a directory inside the revision, e.g. \"db/migrations\"")
+        raise r._fail(
+            "migrate.directory", f"is {directory!r}", 'give a directory inside the revision, e.g. "db/migrations"'
+        )
     timeout = r.seconds("migrate.timeout", 300)
     if timeout > MAX_MIGRATE_SECONDS:
         raise r._fail("migrate.timeout", f"is {timeout:g}", f"give at most {MAX_MIGRATE_SECONDS} seconds (a day)")
     environment = r.path_of("migrate.environment") if "environment" in table else None
     if environment is not None and not environment.is_file():
-        raise r._fail("migrate.environment", f"is {environment}, which does not exist",
-                      "create it with the database settings as KEY=VALUE lines, or remove the setting")
+        raise r._fail(
+            "migrate.environment",
+            f"is {environment}, which does not exist",
+            "create it with the database settings as KEY=VALUE lines, or remove the setting",
+        )
     return Migrate(
         directory=directory,
         expand=r.get("migrate.expand", str, fix='add expand = "db/migrate expand" under [migrate]'),
@@ -214,38 +238,57 @@ def _notify(r: _Reader) -> notify_lib.Settings | None:
     table = r.optional_table("notify", NOTIFY_KEYS)
     if table is None:
         return None
-    urls = r.get("notify.urls", list, fix='give a list of webhook URLs, e.g. urls = ["https://chat.example.com/hooks/abc"]')
+    urls = r.get(
+        "notify.urls", list, fix='give a list of webhook URLs, e.g. urls = ["https://chat.example.com/hooks/abc"]'
+    )
     if not urls:
         raise r._fail("notify.urls", "is empty", "give at least one URL, or remove [notify]")
     for url in urls:
         parts = urlsplit(url) if isinstance(url, str) else None
         if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-            raise r._fail("notify.urls", f"has {url!r}, which is not an http(s) URL",
-                          "give URLs like https://chat.example.com/hooks/abc")
+            raise r._fail(
+                "notify.urls",
+                f"has {url!r}, which is not an http(s) URL",
+                "give URLs like https://chat.example.com/hooks/abc",
+            )
     events = r.get("notify.events", list, default=list(notify_lib.EVENTS))
     wrong = [e for e in events if e not in notify_lib.EVENTS]
     if wrong or not events:
-        raise r._fail("notify.events", f"has {', '.join(map(repr, wrong)) or 'no event'}",
-                      f"choose from {', '.join(notify_lib.EVENTS)}")
+        raise r._fail(
+            "notify.events",
+            f"has {', '.join(map(repr, wrong)) or 'no event'}",
+            f"choose from {', '.join(notify_lib.EVENTS)}",
+        )
     secret = r.path_of("notify.secret_file") if "secret_file" in table else None
     if secret is not None:
         try:
             mode = secret.stat().st_mode
         except OSError as exc:
-            raise r._fail("notify.secret_file", f"is {secret}, which cannot be read ({exc.strerror})",
-                          "create it with the shared secret on one line, mode 600") from None
+            raise r._fail(
+                "notify.secret_file",
+                f"is {secret}, which cannot be read ({exc.strerror})",
+                "create it with the shared secret on one line, mode 600",
+            ) from None
         if mode & 0o007:
-            raise r._fail("notify.secret_file", f"is {secret}, which every user of this machine can read "
-                          f"(mode {stat.S_IMODE(mode):o})", f"chmod 600 {secret} (or 640 for the orchestrator's group)")
+            raise r._fail(
+                "notify.secret_file",
+                f"is {secret}, which every user of this machine can read (mode {stat.S_IMODE(mode):o})",
+                f"chmod 600 {secret} (or 640 for the orchestrator's group)",
+            )
         try:
             if not secret.read_bytes().strip():
                 raise r._fail("notify.secret_file", f"is {secret}, which is empty", "write the shared secret into it")
         except OSError as exc:
-            raise r._fail("notify.secret_file", f"is {secret}, which cannot be read ({exc.strerror})",
-                          "make it readable by the orchestrator's user") from None
+            raise r._fail(
+                "notify.secret_file",
+                f"is {secret}, which cannot be read ({exc.strerror})",
+                "make it readable by the orchestrator's user",
+            ) from None
     timeout = r.seconds("notify.timeout", 5)
     if timeout > 60:
-        raise r._fail("notify.timeout", f"is {timeout:g}", "give at most 60 seconds: a receiver slower than that is down")
+        raise r._fail(
+            "notify.timeout", f"is {timeout:g}", "give at most 60 seconds: a receiver slower than that is down"
+        )
     retries = r.get("notify.retries", int, default=3, fix="give a whole number of retries, 0 to 10")
     if not 0 <= retries <= 10:
         raise r._fail("notify.retries", f"is {retries}", "give a whole number of retries, 0 to 10")

@@ -27,8 +27,11 @@ def _rolling(state_dir: Path, what: str) -> dict:
     state = current(state_dir)
     if state is None:
         holder = DeployLock(state_dir).held_by()
-        doing = f"{holder} holds the deploy lock but is not rolling yet (it builds, tests or migrates)" if holder \
+        doing = (
+            f"{holder} holds the deploy lock but is not rolling yet (it builds, tests or migrates)"
+            if holder
             else "no deploy is running"
+        )
         raise InputError(f"nothing to {what}: {doing}; a roll takes {what} requests between its batches")
     return state
 
@@ -38,8 +41,10 @@ def pause(state_dir: Path) -> str:
     if state.get("waiting") == "paused":
         return f"already {gate.describe(state)}"
     gate.request(str(state_dir / gate.CONTROL), "paused")
-    return (f"pausing deploy {state['deploy']}: the batch in progress finishes, the next one waits; "
-            "'orchestrator resume' goes on, 'orchestrator abort' stops it")
+    return (
+        f"pausing deploy {state['deploy']}: the batch in progress finishes, the next one waits; "
+        "'orchestrator resume' goes on, 'orchestrator abort' stops it"
+    )
 
 
 def resume(state_dir: Path) -> str:
@@ -54,17 +59,27 @@ def resume(state_dir: Path) -> str:
 def abort(state_dir: Path) -> str:
     state = _rolling(state_dir, "abort")
     gate.request(str(state_dir / gate.CONTROL), "aborted")
-    return (f"aborting deploy {state['deploy']}: it stops after the batch in progress and applies "
-            "deploy_failure_policy (rollback: the nodes already on the release go back)")
+    return (
+        f"aborting deploy {state['deploy']}: it stops after the batch in progress and applies "
+        "deploy_failure_policy (rollback: the nodes already on the release go back)"
+    )
 
 
 def promote(state_dir: Path) -> str:
     state = current(state_dir)
     if state is None or state.get("waiting") != "promotion":
-        doing = "no deploy is running" if state is None else (
-            "the deploy in progress is paused, not waiting for promotion ('orchestrator resume')"
-            if state.get("waiting") == "paused" else "the deploy in progress is not at its promotion gate")
-        raise InputError(f"nothing is waiting for promotion: {doing}. (To stop blue/green's old slots now: "
-                         "'orchestrator promote --old-slots'.)")
+        doing = (
+            "no deploy is running"
+            if state is None
+            else (
+                "the deploy in progress is paused, not waiting for promotion ('orchestrator resume')"
+                if state.get("waiting") == "paused"
+                else "the deploy in progress is not at its promotion gate"
+            )
+        )
+        raise InputError(
+            f"nothing is waiting for promotion: {doing}. (To stop blue/green's old slots now: "
+            "'orchestrator promote --old-slots'.)"
+        )
     gate.request(str(state_dir / gate.CONTROL), "promoted")
     return f"promoted: the roll goes on with {', '.join(state.get('next') or []) or 'the next batch'}"

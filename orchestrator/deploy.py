@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Callable
 
 from orchestrator import gate as gate_lib
 from orchestrator import warfile
@@ -31,7 +31,7 @@ class War:
     release_id: str
 
     @classmethod
-    def inspect(cls, path: Path, *, require_version: bool = True) -> "War":
+    def inspect(cls, path: Path, *, require_version: bool = True) -> War:
         try:
             facts = warfile.inspect(str(path), require_version=require_version)
         except ValueError as exc:
@@ -58,8 +58,13 @@ class DeployResult:
 
     @property
     def updated(self) -> list[str]:
-        return [n for n in self.fleet.appservers if self.nodes.get(n) and self.nodes[n].phase == "done"
-                and self.releases.get(n, {}).get("old") != self.war.release_id]
+        return [
+            n
+            for n in self.fleet.appservers
+            if self.nodes.get(n)
+            and self.nodes[n].phase == "done"
+            and self.releases.get(n, {}).get("old") != self.war.release_id
+        ]
 
     @property
     def verified(self) -> bool:
@@ -70,8 +75,11 @@ class DeployResult:
         """Why a deploy that went through is not verified ('' when it is)."""
         if not self.verdicts:
             return "no node was judged (no bake, or no old release to compare with)"
-        return "; ".join(f"{node} passed without a verdict: {v.get('reasons') or v.get('summary')}"
-                         for node, v in self.verdicts.items() if v.get("verdict") not in PASSING)
+        return "; ".join(
+            f"{node} passed without a verdict: {v.get('reasons') or v.get('summary')}"
+            for node, v in self.verdicts.items()
+            if v.get("verdict") not in PASSING
+        )
 
     def rejection(self) -> str | None:
         """The judge's reasons and numbers for a failed bake, or a failed health check, for the ledger."""
@@ -126,19 +134,31 @@ class Incidents:
         # (blue/green stops a node's idle slot, which is rightly not running as a rule; a restart
         # in one call, webapp_install's, reports its stop apart)
         stopped = event.result.get("stop", event.result)
-        if event.phase == "stop" and event.kind == "runner_on_ok" and isinstance(stopped, dict) \
-                and stopped.get("changed") is False and node is not None and not node.rescued and not self.bluegreen:
-            self._add(("down", event.host), f"{event.host}: Tomcat was not running when the deploy came to stop it: "
-                                            "it had crashed or been stopped by something else")
+        if (
+            event.phase == "stop"
+            and event.kind == "runner_on_ok"
+            and isinstance(stopped, dict)
+            and stopped.get("changed") is False
+            and node is not None
+            and not node.rescued
+            and not self.bluegreen
+        ):
+            self._add(
+                ("down", event.host),
+                f"{event.host}: Tomcat was not running when the deploy came to stop it: "
+                "it had crashed or been stopped by something else",
+            )
         results = event.result.get("results")
         for reply in [event.result, *(results if isinstance(results, list) else [])]:
             if not isinstance(reply, dict):
                 continue
             lb = reply.get("item") if isinstance(reply.get("item"), str) else ""  # the loop is over the load balancers
             if isinstance(reply.get("incident"), str) and reply["incident"]:
-                self._add(("put back", event.host), f"{event.host}: {reply['incident']}" + (f" (on {lb})" if lb else ""))
+                self._add(
+                    ("put back", event.host), f"{event.host}: {reply['incident']}" + (f" (on {lb})" if lb else "")
+                )
             statuses = reply.get("backend_status")
-            for name, row in (statuses.items() if isinstance(statuses, dict) else ()):
+            for name, row in statuses.items() if isinstance(statuses, dict) else ():
                 if isinstance(row, dict):
                     self._server(name, row, lb)
 
@@ -159,12 +179,20 @@ class Incidents:
             return
         # a failed check on a server still UP is the first sign (DOWN comes after haproxy_check_fall
         # of them); a node the deploy has just put back is judged by its status alone
-        failing = (status.startswith("UP") and not row.get("check_passed") and not row.get("never_checked")
-                   and bool(check) and phase not in ("enable", "bake"))
+        failing = (
+            status.startswith("UP")
+            and not row.get("check_passed")
+            and not row.get("never_checked")
+            and bool(check)
+            and phase not in ("enable", "bake")
+        )
         if status.startswith("DOWN") or failing:
-            self._add(("down", name), f"{name} is {status} in HAProxy{' on ' + lb if lb else ''} (last check: "
-                                      f"{check or 'none'}), and the deploy had not taken it out: it crashed or was "
-                                      "stopped by something else")
+            self._add(
+                ("down", name),
+                f"{name} is {status} in HAProxy{' on ' + lb if lb else ''} (last check: "
+                f"{check or 'none'}), and the deploy had not taken it out: it crashed or was "
+                "stopped by something else",
+            )
 
     def _host(self, server: str) -> str:
         """The app server an HAProxy server runs on: itself, or with blue/green <host>-<slot>'s host."""
@@ -190,7 +218,7 @@ class GateWatch:
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._watch, daemon=True)
 
-    def __enter__(self) -> "GateWatch":
+    def __enter__(self) -> GateWatch:
         Path(self.control).parent.mkdir(parents=True, exist_ok=True)
         gate_lib.write(self.control, {"deploy": self.deploy_id})
         gate_lib.write(self.gate, {"deploy": self.deploy_id, "waiting": None})
@@ -274,15 +302,26 @@ def deploy(
         incidents.feed(event)
         node = progress.nodes.get(event.host)
         before = incidents.release_before(event.host)
-        if (on_switched is not None and event.kind == "runner_on_ok" and event.phase == "enable" and node is not None
-                and not node.rescued and event.host not in switched and before != war.release_id):
+        if (
+            on_switched is not None
+            and event.kind == "runner_on_ok"
+            and event.phase == "enable"
+            and node is not None
+            and not node.rescued
+            and event.host not in switched
+            and before != war.release_id
+        ):
             switched.add(event.host)
             on_switched(event.host, before or "", war.release_id)
         report = event.result.get("report") if event.phase == "bake" else None
         if isinstance(report, dict) and event.kind in ("runner_on_ok", "runner_on_failed"):
-            verdicts[event.host] = dict(report, message=event.message if event.is_failure else event.result.get("msg", ""))
+            verdicts[event.host] = dict(
+                report, message=event.message if event.is_failure else event.result.get("msg", "")
+            )
             # an open verdict goes on in the next step: only the bake's last word is told
-            if on_verdict is not None and not (report.get("verdict") == "inconclusive" and not event.result.get("final")):
+            if on_verdict is not None and not (
+                report.get("verdict") == "inconclusive" and not event.result.get("final")
+            ):
                 on_verdict(event.host, verdicts[event.host])
         if on_event is not None:
             on_event(event)
@@ -302,14 +341,30 @@ def deploy(
     # a limit names app servers; the load balancers always take part (they drain and enable them)
     hosts = [*limit, *fleet.loadbalancers] if limit else None
     with GateWatch(state_dir, deploy_id, on_gate):
-        run = run_playbook(playbook("deploy.yml"), inventory=fleet.inventory, run_dir=state_dir / "deploys" / deploy_id,
-                           extravars=extravars, on_event=handle, stop=stop, limit=hosts)
+        run = run_playbook(
+            playbook("deploy.yml"),
+            inventory=fleet.inventory,
+            run_dir=state_dir / "deploys" / deploy_id,
+            extravars=extravars,
+            on_event=handle,
+            stop=stop,
+            limit=hosts,
+        )
     failed_hosts = {e.host for e in run.failures}
     progress.finish(failed_hosts)
     if limit:
         fleet = replace(fleet, appservers=tuple(n for n in fleet.appservers if n in limit))
-    result = DeployResult(deploy_id, war, fleet, progress.nodes, run.stats.get("releases", {}), run,
-                          (datetime.now() - began).total_seconds(), verdicts, tuple(incidents.found))
+    result = DeployResult(
+        deploy_id,
+        war,
+        fleet,
+        progress.nodes,
+        run.stats.get("releases", {}),
+        run,
+        (datetime.now() - began).total_seconds(),
+        verdicts,
+        tuple(incidents.found),
+    )
     if not run.ok:
         message, before_any_node = failure_message(run)
         error = InputError(message) if before_any_node else DeployFailed(f"deploy {deploy_id} failed: {message}")

@@ -43,9 +43,21 @@ class Flag:
     pushed_at: float  # seconds since the epoch
 
     def to_json(self) -> str:
-        return json.dumps({"schema": SCHEMA_VERSION, "source": self.source, "repository": self.repository,
-                           "branch": self.branch, "revision": self.revision, "user": self.user,
-                           "pushed_at": self.pushed_at}, sort_keys=True) + "\n"
+        return (
+            json.dumps(
+                {
+                    "schema": SCHEMA_VERSION,
+                    "source": self.source,
+                    "repository": self.repository,
+                    "branch": self.branch,
+                    "revision": self.revision,
+                    "user": self.user,
+                    "pushed_at": self.pushed_at,
+                },
+                sort_keys=True,
+            )
+            + "\n"
+        )
 
 
 def parse(text: str) -> Flag:
@@ -110,8 +122,14 @@ def write(spool: str, flag: Flag) -> str:
 
 
 def make(source: str, repository: str, branch: str, revision: str, user: str | None = None) -> Flag:
-    flag = Flag(source=source, repository=repository, branch=branch, revision=revision,
-                user=user or _user(), pushed_at=time.time())
+    flag = Flag(
+        source=source,
+        repository=repository,
+        branch=branch,
+        revision=revision,
+        user=user or _user(),
+        pushed_at=time.time(),
+    )
     parse(flag.to_json())  # the writer refuses what the reader would reject
     return flag
 
@@ -140,11 +158,14 @@ def hg_changegroup(ui, repo, hooktype=None, node=None, node_last=None, **kwargs)
     last = node_last or node
     try:
         ctx = repo[last]
-        flag = make("hg", os.fsdecode(repo.root), ctx.branch().decode(), ctx.hex().decode(),
-                    user=os.environ.get("USER") or None)
+        flag = make(
+            "hg", os.fsdecode(repo.root), ctx.branch().decode(), ctx.hex().decode(), user=os.environ.get("USER") or None
+        )
         path = write(os.fsdecode(spool), flag)
     except (OSError, FlagError) as exc:
         ui.warn(f"orchestrator: could not write the deploy flag: {exc}\n".encode())
         return False
-    ui.status(f"orchestrator: deploy of {flag.revision[:12]} ({flag.branch}) queued: {os.path.basename(path)}\n".encode())
+    ui.status(
+        f"orchestrator: deploy of {flag.revision[:12]} ({flag.branch}) queued: {os.path.basename(path)}\n".encode()
+    )
     return False

@@ -22,32 +22,39 @@ from orchestrator.runner import run_playbook
 
 @dataclass
 class Node:
-    name: str               # an app server, or with blue/green one of its slots (node1-blue)
+    name: str  # an app server, or with blue/green one of its slots (node1-blue)
     release: str | None
-    slot: str               # blue/green: live or idle; '' for the rolling strategy
+    slot: str  # blue/green: live or idle; '' for the rolling strategy
     haproxy: dict[str, str]  # load balancer -> the server's status there
 
 
 @dataclass
 class FleetStatus:
-    deploy_in_progress: str | None   # who holds the deploy lock
+    deploy_in_progress: str | None  # who holds the deploy lock
     last_deploy: DeployRecord | None
     nodes: list[Node]
-    mixed: str                       # '' when every app server runs the same release
-    release: str | None              # the one release, when not mixed
-    old_slots_until: float | None    # blue/green: when the old slots' window closes
+    mixed: str  # '' when every app server runs the same release
+    release: str | None  # the one release, when not mixed
+    old_slots_until: float | None  # blue/green: when the old slots' window closes
     problems: list[str] = field(default_factory=list)  # load balancers that do not answer, hosts unreachable
     # load balancer -> what it answers with in maintenance mode ({'message', 'retry_after'}), None: serving
     maintenance: dict[str, dict | None] = field(default_factory=dict)
-    maintenance_by: dict | None = None   # who turned it on and when (the state directory's record)
-    gate: dict | None = None             # the roll in progress stopped between batches: paused, or awaiting promotion
+    maintenance_by: dict | None = None  # who turned it on and when (the state directory's record)
+    gate: dict | None = None  # the roll in progress stopped between batches: paused, or awaiting promotion
 
     def as_dict(self) -> dict:
-        return {"deploy_in_progress": self.deploy_in_progress,
-                "last_deploy": self.last_deploy.as_dict() if self.last_deploy else None,
-                "nodes": [n.__dict__ for n in self.nodes], "mixed": self.mixed or None, "release": self.release,
-                "old_slots_until": self.old_slots_until, "problems": self.problems,
-                "maintenance": self.maintenance, "maintenance_by": self.maintenance_by, "gate": self.gate}
+        return {
+            "deploy_in_progress": self.deploy_in_progress,
+            "last_deploy": self.last_deploy.as_dict() if self.last_deploy else None,
+            "nodes": [n.__dict__ for n in self.nodes],
+            "mixed": self.mixed or None,
+            "release": self.release,
+            "old_slots_until": self.old_slots_until,
+            "problems": self.problems,
+            "maintenance": self.maintenance,
+            "maintenance_by": self.maintenance_by,
+            "gate": self.gate,
+        }
 
     @property
     def in_maintenance(self) -> list[str]:
@@ -63,27 +70,51 @@ def read(inventory: Path, state_dir: Path) -> FleetStatus:
         last = store.list(1)
     finally:
         store.close()
-    run = run_playbook(playbook("status.yml"), inventory=inventory,
-                       run_dir=state_dir / "status" / datetime.now().strftime("%Y%m%dT%H%M%S%f"))
+    run = run_playbook(
+        playbook("status.yml"),
+        inventory=inventory,
+        run_dir=state_dir / "status" / datetime.now().strftime("%Y%m%dT%H%M%S%f"),
+    )
     releases = run.stats.get("releases", {})
     haproxy = run.stats.get("haproxy", {})
     slots = run.stats.get("slots", {})
     # blue/green: a row per slot (node1-blue), its release and whether it is the live one
-    held = {f"{node}-{slot}": (release, "live" if slot == info["live"] else "idle")
-            for node, info in slots.items() for slot, release in info["held"].items()}
+    held = {
+        f"{node}-{slot}": (release, "live" if slot == info["live"] else "idle")
+        for node, info in slots.items()
+        for slot, release in info["held"].items()
+    }
     rows = {node: (release, "") for node, release in releases.items() if node not in slots} | held
-    nodes = [Node(name, rows.get(name, (None, ""))[0] or None, rows.get(name, (None, ""))[1],
-                  {lb: states.get(name, "-") for lb, states in haproxy.items()})
-             for name in sorted(set(rows) | {n for states in haproxy.values() for n in states})]
+    nodes = [
+        Node(
+            name,
+            rows.get(name, (None, ""))[0] or None,
+            rows.get(name, (None, ""))[1],
+            {lb: states.get(name, "-") for lb, states in haproxy.items()},
+        )
+        for name in sorted(set(rows) | {n for states in haproxy.values() for n in states})
+    ]
     until = None
     if slots:
         until = max(info["since"] for info in slots.values()) + load_fleet(inventory).keep_seconds
     mixed = LiveState(releases, haproxy).mixed()
-    problems = [f"{lb}: HAProxy does not answer: {message}" for lb, message in sorted(run.stats.get("haproxy_errors", {}).items())]
+    problems = [
+        f"{lb}: HAProxy does not answer: {message}"
+        for lb, message in sorted(run.stats.get("haproxy_errors", {}).items())
+    ]
     problems += [f"{f.host}: unreachable: {f.message}" for f in run.failures if f.kind == "runner_on_unreachable"]
-    return FleetStatus(holder, last[0] if last else None, nodes, mixed,
-                       None if mixed or not releases else (next(iter(releases.values())) or None), until, problems,
-                       run.stats.get("maintenance", {}), maintenance.recorded(state_dir), gate)
+    return FleetStatus(
+        holder,
+        last[0] if last else None,
+        nodes,
+        mixed,
+        None if mixed or not releases else (next(iter(releases.values())) or None),
+        until,
+        problems,
+        run.stats.get("maintenance", {}),
+        maintenance.recorded(state_dir),
+        gate,
+    )
 
 
 def window_open(status: FleetStatus) -> bool:

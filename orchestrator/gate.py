@@ -90,8 +90,12 @@ def describe(gate: dict) -> str:
     since = time.strftime("%H:%M:%S", time.localtime(gate.get("since") or 0))
     batch = ", ".join(gate.get("next") or []) or "the next batch"
     if gate.get("waiting") == "paused":
-        return (f"PAUSED by {gate.get('by') or '?'} since {since}, before {batch}: 'orchestrator resume' goes on, "
-                "'orchestrator abort' stops it")
+        return (
+            f"PAUSED by {gate.get('by') or '?'} since {since}, before {batch}: 'orchestrator resume' goes on, "
+            "'orchestrator abort' stops it"
+        )
     until = time.strftime("%H:%M:%S", time.localtime(gate["timeout_at"])) if gate.get("timeout_at") else "forever"
-    return (f"WAITING FOR PROMOTION since {since}, after the canary, before {batch}: 'orchestrator promote' goes on, "
-            f"'orchestrator abort' rolls the canary back; until {until}, then {gate.get('on_timeout', 'abort')}")
+    return (
+        f"WAITING FOR PROMOTION since {since}, after the canary, before {batch}: 'orchestrator promote' goes on, "
+        f"'orchestrator abort' rolls the canary back; until {until}, then {gate.get('on_timeout', 'abort')}"
+    )

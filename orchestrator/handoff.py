@@ -10,9 +10,9 @@ answers whether R is live.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from orchestrator import flags as flag_lib
 from orchestrator import vcs
@@ -24,9 +24,15 @@ from orchestrator.lock import DeployLock
 LIVE = ("deployed", "unchanged")
 NOT_LIVE = ("failed", "rejected", "refused")
 # stage -> how it reads in the progress lines, in the order a deploy reaches them
-PROGRESS = (("claimed", "claimed by the watcher"), ("built", "built"), ("tested", "tests passed"),
-            ("expanded", "expand migrations applied"), ("deploy_started", "rolling out"),
-            ("rolled", "every node switched"), ("contracted", "contract migrations applied"))
+PROGRESS = (
+    ("claimed", "claimed by the watcher"),
+    ("built", "built"),
+    ("tested", "tests passed"),
+    ("expanded", "expand migrations applied"),
+    ("deploy_started", "rolling out"),
+    ("rolled", "every node switched"),
+    ("contracted", "contract migrations applied"),
+)
 
 
 class NotLive(OrchestratorError):
@@ -41,9 +47,9 @@ class WaitTimedOut(OrchestratorError):
 
 @dataclass(frozen=True)
 class Request:
-    revision: str    # the full id
-    flag: Path       # where the flag was written
-    written: float   # when
+    revision: str  # the full id
+    flag: Path  # where the flag was written
+    written: float  # when
 
 
 def request(config: Config, rev: str) -> Request:
@@ -51,20 +57,25 @@ def request(config: Config, rev: str) -> Request:
     revision = vcs.resolve(config.repository, rev=rev)
     head = vcs.resolve(config.repository, branch=config.branch)
     if not vcs.contains(config.repository, head, revision):
-        raise InputError(f"revision {rev} is not on branch {config.branch!r} of {config.repository} ([source] branch "
-                         f"in {config.path}): the watcher deploys only that branch; push it there first")
+        raise InputError(
+            f"revision {rev} is not on branch {config.branch!r} of {config.repository} ([source] branch "
+            f"in {config.path}): the watcher deploys only that branch; push it there first"
+        )
     written = time.time()
     flag = flag_lib.make("manual", str(config.repository), config.branch, revision)
     try:
         path = flag_lib.write(str(config.spool), flag)
     except FileNotFoundError:
-        raise InputError(f"the spool {config.spool} ([spool] directory in {config.path}) does not exist: "
-                         "start 'orchestrator watch' once, which makes it") from None
+        raise InputError(
+            f"the spool {config.spool} ([spool] directory in {config.path}) does not exist: "
+            "start 'orchestrator watch' once, which makes it"
+        ) from None
     return Request(revision, Path(path), written)
 
 
-def follow(config: Config, asked: Request, *, timeout: float, say: Callable[[str], None] = print,
-           poll: float = 0.5) -> DeployRecord:
+def follow(
+    config: Config, asked: Request, *, timeout: float, say: Callable[[str], None] = print, poll: float = 0.5
+) -> DeployRecord:
     """Wait for the deploy that contains ``asked.revision``; return it if it went live.
 
     Raises NotLive (it failed, was rejected or refused: the record's message says why) or
@@ -120,24 +131,37 @@ def _tell_progress(record: DeployRecord, told: set[str], say: Callable[[str], No
     if record.outcome != "running" and "end" not in told:
         told.add("end")
         for node in record.nodes:
-            say(f"deploy #{record.id}: {node['node']}: {node['outcome']} ({node.get('old') or '-'} -> {node.get('new') or '-'})")
+            say(
+                f"deploy #{record.id}: {node['node']}: {node['outcome']} ({node.get('old') or '-'} -> {node.get('new') or '-'})"
+            )
         for verdict in record.verdicts:
             say(f"deploy #{record.id}: judged {verdict['node']}: {verdict['summary'] or verdict['verdict']}")
 
 
 def _why_not(record: DeployRecord) -> str:
-    return (f"deploy #{record.id} of {record.revision[:12]} {record.outcome} at {record.stage or '-'}: "
-            f"{record.message or 'no message'}")
+    return (
+        f"deploy #{record.id} of {record.revision[:12]} {record.outcome} at {record.stage or '-'}: "
+        f"{record.message or 'no message'}"
+    )
 
 
 def _timed_out(config: Config, asked: Request, timeout: float, told: dict[int, set[str]]) -> str:
     if told:
-        return (f"no outcome in {timeout:g}s: deploy #{max(told)} is still running; it goes on "
-                "('orchestrator status', 'orchestrator history')")
+        return (
+            f"no outcome in {timeout:g}s: deploy #{max(told)} is still running; it goes on "
+            "('orchestrator status', 'orchestrator history')"
+        )
     if asked.flag.exists():
         holder = DeployLock(config.state_dir).held_by()
-        why = (f"it waits for the deploy in progress ({holder})" if holder else
-               "nothing is deploying: is 'orchestrator watch' running for this spool?")
-        return f"no deploy in {timeout:g}s: the flag {asked.flag.name} is still in {asked.flag.parent}, unclaimed; {why}"
-    return (f"no outcome in {timeout:g}s: the flag was claimed and its deploy has not exported a revision yet; "
-            "it goes on ('orchestrator status', 'orchestrator history')")
+        why = (
+            f"it waits for the deploy in progress ({holder})"
+            if holder
+            else "nothing is deploying: is 'orchestrator watch' running for this spool?"
+        )
+        return (
+            f"no deploy in {timeout:g}s: the flag {asked.flag.name} is still in {asked.flag.parent}, unclaimed; {why}"
+        )
+    return (
+        f"no outcome in {timeout:g}s: the flag was claimed and its deploy has not exported a revision yet; "
+        "it goes on ('orchestrator status', 'orchestrator history')"
+    )

@@ -106,10 +106,14 @@ def server_stat(socket_path: str, backend: str, server: str, *, timeout: float =
     for row in rows:
         if row.get("pxname") == backend and row.get("svname") == server:
             return row
-    known = sorted(r["svname"] for r in rows if r.get("pxname") == backend and r.get("svname") not in ("FRONTEND", "BACKEND"))
+    known = sorted(
+        r["svname"] for r in rows if r.get("pxname") == backend and r.get("svname") not in ("FRONTEND", "BACKEND")
+    )
     if not known and not any(r.get("pxname") == backend for r in rows):
         raise HAProxyAdminError(f"HAProxy has no backend '{backend}'")
-    raise HAProxyAdminError(f"HAProxy backend '{backend}' has no server '{server}' (it has: {', '.join(known) or 'none'})")
+    raise HAProxyAdminError(
+        f"HAProxy backend '{backend}' has no server '{server}' (it has: {', '.join(known) or 'none'})"
+    )
 
 
 def backend_servers(socket_path: str, backend: str, *, timeout: float = DEFAULT_TIMEOUT) -> dict[str, dict[str, str]]:
@@ -123,9 +127,15 @@ def backend_servers(socket_path: str, backend: str, *, timeout: float = DEFAULT_
 def server_statuses(servers: dict[str, dict[str, str]]) -> dict[str, dict]:
     """name -> status, whether its last health check passed (or it was never checked), and that
     check's words: what the deploy's modules return as ``backend_status``."""
-    return {name: {"status": r.get("status", ""), "check_passed": check_passed(r), "never_checked": never_checked(r),
-                   "check": " ".join(filter(None, (r.get("check_status", "").lstrip("* "), r.get("check_desc", ""))))}
-            for name, r in servers.items()}
+    return {
+        name: {
+            "status": r.get("status", ""),
+            "check_passed": check_passed(r),
+            "never_checked": never_checked(r),
+            "check": " ".join(filter(None, (r.get("check_status", "").lstrip("* "), r.get("check_desc", "")))),
+        }
+        for name, r in servers.items()
+    }
 
 
 def worker_pid(socket_path: str, *, timeout: float = DEFAULT_TIMEOUT) -> int:
@@ -207,8 +217,10 @@ def save_or_warn(socket_path: str, path: str | None, warn) -> None:
     try:
         save_server_states(socket_path, path)
     except (OSError, HAProxyAdminError) as exc:
-        warn(f"the server states could not be saved to {path} ({exc}): "
-             "an HAProxy reload before the next save would put them back as they were")
+        warn(
+            f"the server states could not be saved to {path} ({exc}): "
+            "an HAProxy reload before the next save would put them back as they were"
+        )
 
 
 def wait_for(predicate, socket_path: str, backend: str, server: str, *, timeout: float, interval: float = 0.05):
@@ -265,8 +277,10 @@ def maintenance(socket_path: str, map_path: str, *, timeout: float = DEFAULT_TIM
     """What the running HAProxy answers with now: {'message', 'retry_after'}, or None (serving)."""
     reply = command(socket_path, f"show map {map_path}", timeout=timeout)
     if reply.startswith("Unknown map") or "Unknown" in reply.split("\n", 1)[0]:
-        raise HAProxyAdminError(f"HAProxy does not know the map {map_path}: its haproxy.cfg has no maintenance "
-                                "rule (render it again with the haproxy role, then reload)")
+        raise HAProxyAdminError(
+            f"HAProxy does not know the map {map_path}: its haproxy.cfg has no maintenance "
+            "rule (render it again with the haproxy role, then reload)"
+        )
     return parse_maintenance_map(reply)
 
 
@@ -303,9 +317,12 @@ def set_maintenance(socket_path: str, map_path: str, text: str, *, timeout: floa
 
 _REQUEST_LINE = re.compile(
     r"^\S+ \[(\d\d)/(\w{3})/(\d{4}):(\d\d):(\d\d):(\d\d)\.(\d{3})\] \S+ ([^/\s]+)/(\S+) "
-    r"-?\d+/-?\d+/-?\d+/(-?\d+)/\+?-?\d+ (-?\d+) ")
-_MONTHS = {m: i for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov",
-                                        "Dec"), start=1)}
+    r"-?\d+/-?\d+/-?\d+/(-?\d+)/\+?-?\d+ (-?\d+) "
+)
+_MONTHS = {
+    m: i
+    for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), start=1)
+}
 
 
 @dataclass(frozen=True)
@@ -326,15 +343,25 @@ def parse_request(line: str) -> Request | None:
     m = _REQUEST_LINE.match(line)
     if not m or m.group(2) not in _MONTHS:
         return None
-    day, month, year, hh, mm, ss, ms = m.group(1), _MONTHS[m.group(2)], m.group(3), m.group(4), m.group(5), m.group(6), m.group(7)
+    day, month, year, hh, mm, ss, ms = (
+        m.group(1),
+        _MONTHS[m.group(2)],
+        m.group(3),
+        m.group(4),
+        m.group(5),
+        m.group(6),
+        m.group(7),
+    )
     accepted = time.mktime((int(year), month, int(day), int(hh), int(mm), int(ss), 0, 0, -1)) + int(ms) / 1000
     return Request(accepted, m.group(8), m.group(9), int(m.group(11)), int(m.group(10)))
 
 
 def _ring_error(reply: str, ring: str) -> None:
     if reply.startswith("No such event sink"):
-        raise HAProxyAdminError(f"HAProxy has no ring '{ring}' to read requests from: render its configuration "
-                                f"with the haproxy role (orchestrator apply, or playbooks/provision.yml)")
+        raise HAProxyAdminError(
+            f"HAProxy has no ring '{ring}' to read requests from: render its configuration "
+            f"with the haproxy role (orchestrator apply, or playbooks/provision.yml)"
+        )
 
 
 def recent_requests(socket_path: str, ring: str, *, timeout: float = DEFAULT_TIMEOUT) -> list[Request]:
@@ -372,7 +399,7 @@ class RequestStream:
             self.sock.settimeout(min(left, 1.0))
             try:
                 chunk = self.sock.recv(262144)
-            except socket.timeout:
+            except socket.timeout:  # TimeoutError only from Python 3.10 on
                 continue
             except OSError:
                 chunk = b""
@@ -394,7 +421,7 @@ class RequestStream:
             self.sock.close()
             self.sock = None
 
-    def __enter__(self) -> "RequestStream":
+    def __enter__(self) -> RequestStream:
         self._open()
         return self
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import getpass
 import json
+import os
 import sqlite3
+import tempfile
 import time
 from dataclasses import dataclass, field
-import getpass
-import os
-import tempfile
 from pathlib import Path
 
 from orchestrator.errors import InputError
@@ -17,8 +17,19 @@ SCHEMA_VERSION = 6
 # When each stage was reached. With [migrate]: expand runs from expand_started to expanded (under
 # the lock, before any node is touched), the roll ends at rolled (every node done and baked),
 # contract runs from contract_started to contracted.
-STAGES = ("pushed", "claimed", "built", "tested", "expand_started", "expanded", "deploy_started", "rolled",
-          "contract_started", "contracted", "finished")
+STAGES = (
+    "pushed",
+    "claimed",
+    "built",
+    "tested",
+    "expand_started",
+    "expanded",
+    "deploy_started",
+    "rolled",
+    "contract_started",
+    "contracted",
+    "finished",
+)
 # A release's standing: deployed (rolled out, no bake), verified (passed its bake on every node),
 # rejected (failed its health check or bake: the rule and numbers are kept), rolled_back (the
 # fleet was taken back from it). The last known-good release is the newest deployed or verified.
@@ -169,7 +180,7 @@ class Release:
         return dict(self.__dict__)
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> "Release":
+    def from_row(cls, row: sqlite3.Row) -> Release:
         data = dict(row)
         data["migrations"] = json.loads(data["migrations"]) if data.get("migrations") else None
         return cls(**data)
@@ -223,22 +234,43 @@ class History:
         except (OSError, sqlite3.Error) as exc:
             raise InputError(unusable(state_dir, exc, writable=writable)) from None
         if missing is None and version != SCHEMA_VERSION:
-            raise InputError(f"{self.path} has schema {version}; this orchestrator reads {SCHEMA_VERSION}: "
-                             "it was written by a newer orchestrator; upgrade this one")
+            raise InputError(
+                f"{self.path} has schema {version}; this orchestrator reads {SCHEMA_VERSION}: "
+                "it was written by a newer orchestrator; upgrade this one"
+            )
 
     def close(self) -> None:
         self.db.close()
 
-    def start(self, trigger: str, *, revision: str | None = None, branch: str | None = None,
-              pushed: float | None = None, claimed: float | None = None, flags: int = 0) -> int:
+    def start(
+        self,
+        trigger: str,
+        *,
+        revision: str | None = None,
+        branch: str | None = None,
+        pushed: float | None = None,
+        claimed: float | None = None,
+        flags: int = 0,
+    ) -> int:
         cur = self.db.execute(
             "INSERT INTO deploys (trigger, revision, branch, pushed, claimed, outcome, flags) VALUES (?, ?, ?, ?, ?, 'running', ?)",
-            (trigger, revision, branch, pushed, claimed, flags))
+            (trigger, revision, branch, pushed, claimed, flags),
+        )
         return int(cur.lastrowid)
 
     def update(self, deploy_id: int, **fields) -> None:
-        allowed = {"revision", "branch", "release_id", "sha256", "outcome", "stage", "message", "output_tail",
-                   "artifacts", *STAGES}
+        allowed = {
+            "revision",
+            "branch",
+            "release_id",
+            "sha256",
+            "outcome",
+            "stage",
+            "message",
+            "output_tail",
+            "artifacts",
+            *STAGES,
+        }
         unknown = set(fields) - allowed
         if unknown:
             raise ValueError(f"unknown history fields {unknown}")
@@ -252,9 +284,19 @@ class History:
         record = self.get(deploy_id)
         reached = [s for s in STAGES if record is not None and record.times.get(s)]
         last = reached[-1] if reached else "claimed"
-        return {"pushed": "export", "claimed": "export", "built": "test", "tested": "lock", "expand_started": "expand",
-                "expanded": "deploy", "deploy_started": "deploy", "rolled": "deploy", "contract_started": "contract",
-                "contracted": "finish", "finished": "finish"}[last]
+        return {
+            "pushed": "export",
+            "claimed": "export",
+            "built": "test",
+            "tested": "lock",
+            "expand_started": "expand",
+            "expanded": "deploy",
+            "deploy_started": "deploy",
+            "rolled": "deploy",
+            "contract_started": "contract",
+            "contracted": "finish",
+            "finished": "finish",
+        }[last]
 
     def mark(self, deploy_id: int, stage: str) -> None:
         """Record that ``stage`` was reached now."""
@@ -269,8 +311,16 @@ class History:
                 self.db.execute(
                     "INSERT OR REPLACE INTO node_results (deploy_id, node, old_release, new_release, outcome, phases, slot)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (deploy_id, n["node"], n.get("old"), n.get("new"), n["outcome"], json.dumps(n.get("phases") or {}),
-                     n.get("slot") or None))
+                    (
+                        deploy_id,
+                        n["node"],
+                        n.get("old"),
+                        n.get("new"),
+                        n["outcome"],
+                        json.dumps(n.get("phases") or {}),
+                        n.get("slot") or None,
+                    ),
+                )
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
@@ -283,9 +333,11 @@ class History:
 
     def last_attempt(self, revision: str, *, besides: int) -> DeployRecord | None:
         """The newest deploy of ``revision`` (other than ``besides``) that ran to an outcome."""
-        row = self.db.execute("SELECT * FROM deploys WHERE revision = ? AND id != ? AND outcome NOT IN "
-                              "('running', 'interrupted', 'unchanged') ORDER BY id DESC LIMIT 1",
-                              (revision, besides)).fetchone()
+        row = self.db.execute(
+            "SELECT * FROM deploys WHERE revision = ? AND id != ? AND outcome NOT IN "
+            "('running', 'interrupted', 'unchanged') ORDER BY id DESC LIMIT 1",
+            (revision, besides),
+        ).fetchone()
         return self._record(row) if row else None
 
     def running(self) -> list[int]:
@@ -300,46 +352,107 @@ class History:
         return self._record(row) if row else None
 
     def _record(self, row: sqlite3.Row) -> DeployRecord:
-        nodes = [dict(node=n["node"], old=n["old_release"], new=n["new_release"], outcome=n["outcome"],
-                      phases=json.loads(n["phases"] or "{}"), slot=n["slot"])
-                 for n in self.db.execute("SELECT * FROM node_results WHERE deploy_id = ? ORDER BY node", (row["id"],))]
+        nodes = [
+            dict(
+                node=n["node"],
+                old=n["old_release"],
+                new=n["new_release"],
+                outcome=n["outcome"],
+                phases=json.loads(n["phases"] or "{}"),
+                slot=n["slot"],
+            )
+            for n in self.db.execute("SELECT * FROM node_results WHERE deploy_id = ? ORDER BY node", (row["id"],))
+        ]
         return DeployRecord(
-            id=row["id"], trigger=row["trigger"], revision=row["revision"], branch=row["branch"],
-            release_id=row["release_id"], sha256=row["sha256"], outcome=row["outcome"], stage=row["stage"],
-            message=row["message"], output_tail=row["output_tail"], flags=row["flags"], artifacts=row["artifacts"],
-            times={s: row[s] for s in STAGES}, nodes=nodes,
-            verdicts=[dict(node=v.node, release_id=v.release_id, verdict=v.verdict, seconds=v.seconds, summary=v.summary)
-                      for v in self.verdicts(deploy_id=row["id"])],
-            deliveries=[{k: d[k] for k in d.keys() if k not in ("id", "deploy_id")} for d in self.db.execute(
-                "SELECT * FROM deliveries WHERE deploy_id = ? ORDER BY id", (row["id"],))])
+            id=row["id"],
+            trigger=row["trigger"],
+            revision=row["revision"],
+            branch=row["branch"],
+            release_id=row["release_id"],
+            sha256=row["sha256"],
+            outcome=row["outcome"],
+            stage=row["stage"],
+            message=row["message"],
+            output_tail=row["output_tail"],
+            flags=row["flags"],
+            artifacts=row["artifacts"],
+            times={s: row[s] for s in STAGES},
+            nodes=nodes,
+            verdicts=[
+                dict(node=v.node, release_id=v.release_id, verdict=v.verdict, seconds=v.seconds, summary=v.summary)
+                for v in self.verdicts(deploy_id=row["id"])
+            ],
+            deliveries=[
+                {k: d[k] for k in d if k not in ("id", "deploy_id")}
+                for d in self.db.execute("SELECT * FROM deliveries WHERE deploy_id = ? ORDER BY id", (row["id"],))
+            ],
+        )
 
     def record_delivery(self, delivery) -> None:
         """One webhook delivery's outcome (a notify.Delivery)."""
-        self.db.execute("INSERT INTO deliveries (deploy_id, event, url, outcome, attempts, status, error, queued, finished)"
-                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        (delivery.deploy_id, delivery.event, delivery.url, delivery.outcome, delivery.attempts,
-                         delivery.status, delivery.error, delivery.queued, delivery.finished))
+        self.db.execute(
+            "INSERT INTO deliveries (deploy_id, event, url, outcome, attempts, status, error, queued, finished)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                delivery.deploy_id,
+                delivery.event,
+                delivery.url,
+                delivery.outcome,
+                delivery.attempts,
+                delivery.status,
+                delivery.error,
+                delivery.queued,
+                delivery.finished,
+            ),
+        )
 
     # --- the judge's verdicts ---
 
     def record_verdicts(self, deploy_id: int, release_id: str, verdicts: dict[str, dict]) -> None:
         """Keep each node's last report from the bake (node -> haproxy_bake's report)."""
         for node, report in verdicts.items():
-            self.db.execute("INSERT OR REPLACE INTO verdicts VALUES (?, ?, ?, ?, ?, ?, ?)",
-                            (deploy_id, node, release_id, str(report.get("verdict", "")), report.get("seconds"),
-                             report.get("summary"), json.dumps(report, sort_keys=True)))
+            self.db.execute(
+                "INSERT OR REPLACE INTO verdicts VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    deploy_id,
+                    node,
+                    release_id,
+                    str(report.get("verdict", "")),
+                    report.get("seconds"),
+                    report.get("summary"),
+                    json.dumps(report, sort_keys=True),
+                ),
+            )
 
     def verdicts(self, *, release_id: str | None = None, deploy_id: int | None = None) -> list[Verdict]:
         """Verdicts of a release (every deploy of it) or of one deploy, oldest first."""
         where, args = ("release_id = ?", (release_id,)) if release_id is not None else ("deploy_id = ?", (deploy_id,))
         rows = self.db.execute(f"SELECT * FROM verdicts WHERE {where} ORDER BY deploy_id, node", args).fetchall()
-        return [Verdict(r["deploy_id"], r["node"], r["release_id"], r["verdict"], r["seconds"], r["summary"],
-                        json.loads(r["report"])) for r in rows]
+        return [
+            Verdict(
+                r["deploy_id"],
+                r["node"],
+                r["release_id"],
+                r["verdict"],
+                r["seconds"],
+                r["summary"],
+                json.loads(r["report"]),
+            )
+            for r in rows
+        ]
 
     # --- the release ledger ---
 
-    def set_release(self, release_id: str, status: str, *, version: str | None = None, sha256: str | None = None,
-                    deploy_id: int | None = None, reason: str | None = None) -> None:
+    def set_release(
+        self,
+        release_id: str,
+        status: str,
+        *,
+        version: str | None = None,
+        sha256: str | None = None,
+        deploy_id: int | None = None,
+        reason: str | None = None,
+    ) -> None:
         if status not in RELEASE_STATUSES:
             raise ValueError(status)
         now = time.time()
@@ -352,7 +465,8 @@ class History:
                    deploy_id = COALESCE(excluded.deploy_id, releases.deploy_id), reason = excluded.reason,
                    version = COALESCE(excluded.version, releases.version),
                    sha256 = COALESCE(excluded.sha256, releases.sha256)""",
-            (release_id, version, sha256, status, now, deployed, deploy_id, reason))
+            (release_id, version, sha256, status, now, deployed, deploy_id, reason),
+        )
 
     def releases(self) -> list[Release]:
         rows = self.db.execute("SELECT * FROM releases ORDER BY COALESCE(deployed, changed) DESC").fetchall()
@@ -364,18 +478,23 @@ class History:
 
     # --- the schema ---
 
-    def set_schema(self, release_id: str, *, files: list[str], expand: int | None = None,
-                   contract: int | None = None) -> None:
+    def set_schema(
+        self, release_id: str, *, files: list[str], expand: int | None = None, contract: int | None = None
+    ) -> None:
         """What the release's revision holds, and the schema version it runs with after each phase."""
-        self.db.execute("""UPDATE releases SET migrations = ?, schema_expand = COALESCE(?, schema_expand),
+        self.db.execute(
+            """UPDATE releases SET migrations = ?, schema_expand = COALESCE(?, schema_expand),
                                schema_contract = COALESCE(?, schema_contract) WHERE release_id = ?""",
-                        (json.dumps(files), expand, contract, release_id))
+            (json.dumps(files), expand, contract, release_id),
+        )
 
     def record_contracts(self, deploy_id: int, release_id: str, migrations: list[str]) -> None:
         """Contract migrations now applied; the first deploy that ran each one keeps it."""
         now = time.time()
         for migration in migrations:
-            self.db.execute("INSERT OR IGNORE INTO contracts VALUES (?, ?, ?, ?)", (migration, release_id, deploy_id, now))
+            self.db.execute(
+                "INSERT OR IGNORE INTO contracts VALUES (?, ?, ?, ?)", (migration, release_id, deploy_id, now)
+            )
 
     def contracts(self) -> list[Contract]:
         return [Contract(**dict(r)) for r in self.db.execute("SELECT * FROM contracts ORDER BY ran")]
@@ -411,7 +530,9 @@ def unusable(state_dir: Path, exc: BaseException, *, writable: bool) -> str:
         user = getpass.getuser()
     except (KeyError, OSError):
         user = f"uid {os.getuid()}"
-    return (f"the state directory {state_dir} cannot be {'written' if writable else 'read'} ({reason}): the "
-            f"orchestrator keeps its history, deploy lock and WARs there. Make it writable for {user} "
-            f"(chown -R {user} {state_dir}, or a read-write mount), or choose another with --state-dir or "
-            "[deploy] state_directory in orchestrator.toml")
+    return (
+        f"the state directory {state_dir} cannot be {'written' if writable else 'read'} ({reason}): the "
+        f"orchestrator keeps its history, deploy lock and WARs there. Make it writable for {user} "
+        f"(chown -R {user} {state_dir}, or a read-write mount), or choose another with --state-dir or "
+        "[deploy] state_directory in orchestrator.toml"
+    )

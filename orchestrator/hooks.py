@@ -26,8 +26,10 @@ def install_hg(repository: Path, spool: Path) -> Path:
     hgrc = repository / ".hg" / "hgrc"
     if not (repository / ".hg").is_dir():
         raise InputError(f"{repository} is not a Mercurial repository (no .hg directory)")
-    block = (f"{BEGIN}\n[hooks]\nchangegroup.orchestrator = python:{Path(flag_lib.__file__).resolve()}:hg_changegroup\n"
-             f"[orchestrator]\nspool = {Path(spool).resolve()}\n{END}\n")
+    block = (
+        f"{BEGIN}\n[hooks]\nchangegroup.orchestrator = python:{Path(flag_lib.__file__).resolve()}:hg_changegroup\n"
+        f"[orchestrator]\nspool = {Path(spool).resolve()}\n{END}\n"
+    )
     text = hgrc.read_text() if hgrc.exists() else ""
     text = BLOCK.sub("", text)
     if text and not text.endswith("\n"):
@@ -43,17 +45,33 @@ def install_git(repository: Path, spool: Path) -> Path:
         raise InputError(f"{repository} is not a git repository")
     script = hooks / "post-receive"
     if script.exists() and BEGIN not in script.read_text():
-        raise InputError(f"{script} exists and is not ours; add this line to it by hand: "
-                         f"{_git_command(repository, spool)}")
-    write_atomic(script, f"#!/bin/sh\n{BEGIN}\n# Writes one flag per push into the spool; never fails the push.\n"
-                         f"{_git_command(repository, spool)} || true\n{END}\n", mode=0o755)
+        raise InputError(
+            f"{script} exists and is not ours; add this line to it by hand: {_git_command(repository, spool)}"
+        )
+    write_atomic(
+        script,
+        f"#!/bin/sh\n{BEGIN}\n# Writes one flag per push into the spool; never fails the push.\n"
+        f"{_git_command(repository, spool)} || true\n{END}\n",
+        mode=0o755,
+    )
     return script
 
 
 def _git_command(repository: Path, spool: Path) -> str:
-    return " ".join(shlex.quote(a) for a in [sys.executable, "-m", "orchestrator", "trigger", "--git",
-                                              "--spool", str(Path(spool).resolve()),
-                                              "--repository", str(repository)])
+    return " ".join(
+        shlex.quote(a)
+        for a in [
+            sys.executable,
+            "-m",
+            "orchestrator",
+            "trigger",
+            "--git",
+            "--spool",
+            str(Path(spool).resolve()),
+            "--repository",
+            str(repository),
+        ]
+    )
 
 
 def git_post_receive(lines: list[str], *, spool: Path, repository: str) -> list[str]:
@@ -63,6 +81,6 @@ def git_post_receive(lines: list[str], *, spool: Path, repository: str) -> list[
         parts = line.split()
         if len(parts) != 3 or not parts[2].startswith("refs/heads/") or set(parts[1]) == {"0"}:
             continue  # a tag, a deleted branch, or noise
-        flag = flag_lib.make("git", repository, parts[2][len("refs/heads/"):], parts[1])
+        flag = flag_lib.make("git", repository, parts[2][len("refs/heads/") :], parts[1])
         written.append(flag_lib.write(str(spool), flag))
     return written

@@ -19,8 +19,14 @@ STRATEGIES = ("rolling", "bluegreen")
 SLOTS = ("blue", "green")
 # The deploy settings' defaults. The playbooks read the same variables with `| default(...)`;
 # tests/unit/test_defaults.py fails if any of those disagrees with these.
-DEFAULTS = {"deploy_serial": 1, "deploy_min_healthy": 1, "deploy_failure_policy": "rollback",
-            "deploy_allow_unversioned": False, "deploy_strategy": "rolling", "bluegreen_keep_seconds": 300}
+DEFAULTS = {
+    "deploy_serial": 1,
+    "deploy_min_healthy": 1,
+    "deploy_failure_policy": "rollback",
+    "deploy_allow_unversioned": False,
+    "deploy_strategy": "rolling",
+    "bluegreen_keep_seconds": 300,
+}
 
 
 @dataclass(frozen=True)
@@ -40,7 +46,7 @@ class Fleet:
     # bluegreen_keep_seconds: how long the old slots keep running after a blue/green switch
     keep_seconds: float = DEFAULTS["bluegreen_keep_seconds"]
 
-    def with_strategy(self, strategy: str | None) -> "Fleet":
+    def with_strategy(self, strategy: str | None) -> Fleet:
         """This fleet deployed with ``strategy`` (--strategy) instead of the inventory's."""
         if strategy is None:
             return self
@@ -50,24 +56,27 @@ class Fleet:
 
 def check_strategy(strategy: str, where: str) -> None:
     if strategy not in STRATEGIES:
-        raise InputError(f"{where}: deploy_strategy is {strategy!r}; use 'rolling' (each node restarts on the new "
-                         "release out of rotation) or 'bluegreen' (the new release starts in each node's idle "
-                         "Tomcat slot and HAProxy switches to it)")
+        raise InputError(
+            f"{where}: deploy_strategy is {strategy!r}; use 'rolling' (each node restarts on the new "
+            "release out of rotation) or 'bluegreen' (the new release starts in each node's idle "
+            "Tomcat slot and HAProxy switches to it)"
+        )
 
 
 def load_fleet(inventory: Path) -> Fleet:
     """Parse ``inventory`` (a file or directory) with Ansible's own loader."""
     inventory = Path(inventory).resolve()
     if not inventory.exists():
-        raise InputError(f"inventory {inventory} does not exist: pass --inventory with an inventory file or "
-                         "directory (for the sandbox, run 'orchestrator sandbox up' first)")
+        raise InputError(
+            f"inventory {inventory} does not exist: pass --inventory with an inventory file or "
+            "directory (for the sandbox, run 'orchestrator sandbox up' first)"
+        )
     # Imported here: loading Ansible takes a moment, and most commands never need it.
+    from ansible import constants
+    from ansible.errors import AnsibleError
     from ansible.inventory.manager import InventoryManager
     from ansible.parsing.dataloader import DataLoader
     from ansible.utils.display import Display
-
-    from ansible import constants
-    from ansible.errors import AnsibleError
 
     display = Display()
     display.verbosity = 0
@@ -82,23 +91,28 @@ def load_fleet(inventory: Path) -> Fleet:
     try:
         manager = InventoryManager(loader=DataLoader(), sources=[str(inventory)])
     except AnsibleError as exc:
-        raise InputError(f"inventory {inventory} does not parse: {parse_failure(warnings) or str(exc).splitlines()[0]}; "
-                         "fix the file (ansible-inventory -i <it> --list shows what Ansible makes of it)") from None
+        raise InputError(
+            f"inventory {inventory} does not parse: {parse_failure(warnings) or str(exc).splitlines()[0]}; "
+            "fix the file (ansible-inventory -i <it> --list shows what Ansible makes of it)"
+        ) from None
     finally:
         del display.warning  # the class's own again
     for message in warnings:
         display.warning(message)
     groups = manager.get_groups_dict()
     if not manager.hosts and not groups.get("all"):
-        raise InputError(f"inventory {inventory} has no hosts (or could not be parsed): "
-                         f"list app servers under '{APP_GROUP}' and HAProxy hosts under '{LB_GROUP}'")
+        raise InputError(
+            f"inventory {inventory} has no hosts (or could not be parsed): "
+            f"list app servers under '{APP_GROUP}' and HAProxy hosts under '{LB_GROUP}'"
+        )
     missing = [g for g in (APP_GROUP, LB_GROUP) if not groups.get(g)]
     if missing:
         what = {APP_GROUP: "the Tomcat nodes", LB_GROUP: "the HAProxy hosts"}
         raise InputError(
             f"inventory {inventory} has no hosts in "
             + " or ".join(f"'{g}'" for g in missing)
-            + ": add a group " + " and a group ".join(f"'{g}' listing {what[g]}" for g in missing)
+            + ": add a group "
+            + " and a group ".join(f"'{g}' listing {what[g]}" for g in missing)
         )
     from ansible.vars.manager import VariableManager
 
@@ -107,15 +121,19 @@ def load_fleet(inventory: Path) -> Fleet:
     first_vars = variables.get_vars(host=first)
     policy = str(first_vars.get("deploy_failure_policy", DEFAULTS["deploy_failure_policy"]))
     if policy not in FAILURE_POLICIES:
-        raise InputError(f"inventory {inventory}: deploy_failure_policy is {policy!r}; set it to 'rollback' "
-                         "(put the updated nodes back on their old release) or 'stop' (leave them)")
+        raise InputError(
+            f"inventory {inventory}: deploy_failure_policy is {policy!r}; set it to 'rollback' "
+            "(put the updated nodes back on their old release) or 'stop' (leave them)"
+        )
     from ansible.module_utils.parsing.convert_bool import boolean
 
     try:
         allow_unversioned = boolean(first_vars.get("deploy_allow_unversioned", DEFAULTS["deploy_allow_unversioned"]))
     except TypeError:
-        raise InputError(f"inventory {inventory}: deploy_allow_unversioned is "
-                         f"{first_vars.get('deploy_allow_unversioned')!r}; set it to true or false") from None
+        raise InputError(
+            f"inventory {inventory}: deploy_allow_unversioned is "
+            f"{first_vars.get('deploy_allow_unversioned')!r}; set it to true or false"
+        ) from None
     strategy = str(first_vars.get("deploy_strategy", DEFAULTS["deploy_strategy"]))
     check_strategy(strategy, f"inventory {inventory}")
     keep = first_vars.get("bluegreen_keep_seconds", DEFAULTS["bluegreen_keep_seconds"])
@@ -124,12 +142,21 @@ def load_fleet(inventory: Path) -> Fleet:
         if keep_seconds < 0:
             raise ValueError
     except (TypeError, ValueError):
-        raise InputError(f"inventory {inventory}: bluegreen_keep_seconds is {keep!r}; set it to a number of "
-                         "seconds, 0 or more (how long the old slots keep running after a switch)") from None
-    return Fleet(inventory, tuple(groups[APP_GROUP]), tuple(groups[LB_GROUP]), policy,
-                 first_vars.get("deploy_serial", DEFAULTS["deploy_serial"]),
-                 first_vars.get("deploy_min_healthy", DEFAULTS["deploy_min_healthy"]), allow_unversioned,
-                 strategy, keep_seconds)
+        raise InputError(
+            f"inventory {inventory}: bluegreen_keep_seconds is {keep!r}; set it to a number of "
+            "seconds, 0 or more (how long the old slots keep running after a switch)"
+        ) from None
+    return Fleet(
+        inventory,
+        tuple(groups[APP_GROUP]),
+        tuple(groups[LB_GROUP]),
+        policy,
+        first_vars.get("deploy_serial", DEFAULTS["deploy_serial"]),
+        first_vars.get("deploy_min_healthy", DEFAULTS["deploy_min_healthy"]),
+        allow_unversioned,
+        strategy,
+        keep_seconds,
+    )
 
 
 PLUGIN_FAILURE = re.compile(r"\* Failed to parse (?P<file>.+?) with (?P<plugin>\w+) plugin: (?P<why>.*)", re.S)
@@ -164,10 +191,17 @@ def fingerprint(inventory: Path) -> str:
     Hidden files and editors' backups (.swp, ~) are left out, so an open editor changes nothing.
     """
     inventory = Path(inventory)
-    files = [inventory] if inventory.is_file() else sorted(
-        p for p in inventory.rglob("*")
-        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(inventory).parts)
-        and not p.name.endswith(("~", ".swp", ".swx", ".tmp")))
+    files = (
+        [inventory]
+        if inventory.is_file()
+        else sorted(
+            p
+            for p in inventory.rglob("*")
+            if p.is_file()
+            and not any(part.startswith(".") for part in p.relative_to(inventory).parts)
+            and not p.name.endswith(("~", ".swp", ".swx", ".tmp"))
+        )
+    )
     digest = hashlib.sha256()
     for path in files:
         try:

@@ -47,6 +47,7 @@ TAIL_QUANTILE = 0.95
 
 # --- samples ---------------------------------------------------------------------------------
 
+
 @dataclass
 class Sample:
     """Requests seen on one side: counts and a histogram of response times (whole milliseconds,
@@ -63,7 +64,7 @@ class Sample:
         if response_ms >= 0:  # -1: no response from the server (it is still an answer, and maybe a 5xx)
             self.latency[response_ms] = self.latency.get(response_ms, 0) + 1
 
-    def merge(self, other: "Sample") -> "Sample":
+    def merge(self, other: Sample) -> Sample:
         latency = dict(self.latency)
         for ms, n in other.latency.items():
             latency[ms] = latency.get(ms, 0) + n
@@ -90,32 +91,39 @@ class Sample:
         return sum(n for v, n in self.latency.items() if v > ms)
 
     def to_dict(self) -> dict:
-        return {"requests": self.requests, "errors": self.errors,
-                "latency": {str(ms): n for ms, n in sorted(self.latency.items())}}
+        return {
+            "requests": self.requests,
+            "errors": self.errors,
+            "latency": {str(ms): n for ms, n in sorted(self.latency.items())},
+        }
 
     @classmethod
-    def from_dict(cls, data: dict | None) -> "Sample":
+    def from_dict(cls, data: dict | None) -> Sample:
         data = data or {}
-        return cls(int(data.get("requests", 0)), int(data.get("errors", 0)),
-                   {int(ms): int(n) for ms, n in (data.get("latency") or {}).items()})
+        return cls(
+            int(data.get("requests", 0)),
+            int(data.get("errors", 0)),
+            {int(ms): int(n) for ms, n in (data.get("latency") or {}).items()},
+        )
 
 
 # --- the policy ------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Policy:
     """How sure the judge must be, and what it promises to catch (the webapp_bake_* settings)."""
 
-    looks: int = 1                     # planned looks over the whole bake
-    confidence: float = 0.99           # over all looks and metrics: a good release fails at most 1 - this
-    power: float = 0.95                # a regression of the detection size passes at most 1 - this
-    min_requests: int = 50             # on each side, before any pass
-    errors_tolerance: float = 0.25     # a significant excess up to 1.25x the old 5xx share is no fault
+    looks: int = 1  # planned looks over the whole bake
+    confidence: float = 0.99  # over all looks and metrics: a good release fails at most 1 - this
+    power: float = 0.95  # a regression of the detection size passes at most 1 - this
+    min_requests: int = 50  # on each side, before any pass
+    errors_tolerance: float = 0.25  # a significant excess up to 1.25x the old 5xx share is no fault
     errors_detect_share: float = 0.02  # catch double the old 5xx share, and any share of this or more
-    latency_tolerance: float = 0.10    # slower by up to 10% ...
-    latency_floor_ms: float = 10.0     # ... or by up to 10 ms is no fault
-    latency_detect: float = 0.25       # catch a slowdown of 25% ...
-    latency_detect_ms: float = 30.0    # ... and of 30 ms or more
+    latency_tolerance: float = 0.10  # slower by up to 10% ...
+    latency_floor_ms: float = 10.0  # ... or by up to 10 ms is no fault
+    latency_detect: float = 0.25  # catch a slowdown of 25% ...
+    latency_detect_ms: float = 30.0  # ... and of 30 ms or more
 
     @property
     def alpha(self) -> float:
@@ -133,6 +141,7 @@ class Policy:
 
 
 # --- the verdict -----------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Metric:
@@ -154,7 +163,7 @@ class Metric:
     beta: float
     effect: str
     threshold: str
-    needed: int | None = None      # an estimate of the requests of the new server a verdict needs
+    needed: int | None = None  # an estimate of the requests of the new server a verdict needs
     reason: str = ""
 
     def to_dict(self) -> dict:
@@ -176,8 +185,10 @@ class Verdict:
     def summary(self) -> str:
         """One line: the verdict, then each metric's numbers."""
         parts = [f"{m.name} {m.verdict}: {m.effect}, p(worse)={m.p_value:.2g}" for m in self.metrics]
-        return (f"{self.verdict} ({self.new_requests} requests vs {self.baseline_requests} of the old release): "
-                + "; ".join(parts))
+        return (
+            f"{self.verdict} ({self.new_requests} requests vs {self.baseline_requests} of the old release): "
+            + "; ".join(parts)
+        )
 
     def reasons(self) -> str:
         """Why it is not a pass, in words: the failing (else undecided, else marginal) metrics."""
@@ -188,9 +199,14 @@ class Verdict:
         return ""
 
     def to_dict(self) -> dict:
-        return {"verdict": self.verdict, "summary": self.summary(), "reasons": self.reasons(),
-                "new_requests": self.new_requests, "baseline_requests": self.baseline_requests,
-                "metrics": [m.to_dict() for m in self.metrics]}
+        return {
+            "verdict": self.verdict,
+            "summary": self.summary(),
+            "reasons": self.reasons(),
+            "new_requests": self.new_requests,
+            "baseline_requests": self.baseline_requests,
+            "metrics": [m.to_dict() for m in self.metrics],
+        }
 
 
 def judge(new: Sample, baseline: Sample, policy: Policy) -> Verdict:
@@ -201,8 +217,9 @@ def judge(new: Sample, baseline: Sample, policy: Policy) -> Verdict:
     return Verdict(overall, metrics, new.requests, baseline.requests)
 
 
-def _settle(seen: int, base_seen: int, *, worse: bool, beyond: bool, p_ok: float,
-            policy: Policy) -> tuple[str, int | None]:
+def _settle(
+    seen: int, base_seen: int, *, worse: bool, beyond: bool, p_ok: float, policy: Policy
+) -> tuple[str, int | None]:
     """(verdict, requests an inconclusive one needs) from a metric's two tests and sample sizes."""
     if worse and beyond:
         return "fail", None
@@ -215,8 +232,12 @@ def _settle(seen: int, base_seen: int, *, worse: bool, beyond: bool, p_ok: float
 def _wanting(seen: str, needed: int | None, base_seen: int, policy: Policy, goal: str = "") -> str:
     """Why a metric is inconclusive: what it saw (``seen``, e.g. "5xx: 30 requests seen"), about
     how much it needs, and whether the old release's side is short too."""
-    return (f"{seen}, " + (f"about {needed} needed" if needed else "more needed") + goal
-            + (f" (and {policy.min_requests} of the old release)" if base_seen < policy.min_requests else ""))
+    return (
+        f"{seen}, "
+        + (f"about {needed} needed" if needed else "more needed")
+        + goal
+        + (f" (and {policy.min_requests} of the old release)" if base_seen < policy.min_requests else "")
+    )
 
 
 def _needed(seen: int, p: float, level: float, floor: int) -> int | None:
@@ -247,18 +268,27 @@ def _errors(new: Sample, base: Sample, policy: Policy) -> Metric:
     target = max(2 * base_share, policy.errors_detect_share)
     reason = {
         "fail": f"5xx share {new_share:.2%} is above the old release's {base_share:.2%} ({x1} of {n1} responses "
-                f"vs {x2} of {n2}; p={p:.2g} < {alpha:.2g})",
-        "inconclusive": _wanting(f"5xx: {n1} requests seen", needed, n2, policy, f" to rule out a share of {target:.1%}"),
+        f"vs {x2} of {n2}; p={p:.2g} < {alpha:.2g})",
+        "inconclusive": _wanting(
+            f"5xx: {n1} requests seen", needed, n2, policy, f" to rule out a share of {target:.1%}"
+        ),
         "marginal": f"5xx share {new_share:.2%} against the old {base_share:.2%}, not significant (p={p:.2g})",
     }.get(verdict, "")
-    return Metric("errors", verdict,
-                  new={"requests": n1, "errors_5xx": x1, "share": round(new_share, 6)},
-                  baseline={"requests": n2, "errors_5xx": x2, "share": round(base_share, 6)},
-                  p_value=p, alpha=alpha, p_ok=p_ok, beta=beta,
-                  effect=f"5xx {x1}/{n1} ({new_share:.2%}) vs {x2}/{n2} ({base_share:.2%})",
-                  threshold=f"fail: p < {alpha:.2g} and above {1 + policy.errors_tolerance:g}x the old share; "
-                            f"pass: share below {target:.1%} shown (p < {beta:.2g})",
-                  needed=needed, reason=reason)
+    return Metric(
+        "errors",
+        verdict,
+        new={"requests": n1, "errors_5xx": x1, "share": round(new_share, 6)},
+        baseline={"requests": n2, "errors_5xx": x2, "share": round(base_share, 6)},
+        p_value=p,
+        alpha=alpha,
+        p_ok=p_ok,
+        beta=beta,
+        effect=f"5xx {x1}/{n1} ({new_share:.2%}) vs {x2}/{n2} ({base_share:.2%})",
+        threshold=f"fail: p < {alpha:.2g} and above {1 + policy.errors_tolerance:g}x the old share; "
+        f"pass: share below {target:.1%} shown (p < {beta:.2g})",
+        needed=needed,
+        reason=reason,
+    )
 
 
 def _latency(new: Sample, base: Sample, policy: Policy) -> Metric:
@@ -273,21 +303,32 @@ def _latency(new: Sample, base: Sample, policy: Policy) -> Metric:
     verdict, needed = _settle(n1, n2, worse=p < alpha, beyond=beyond, p_ok=p_ok, policy=policy)
     reason = {
         "fail": f"response time median {new_median:g} ms vs the old release's {base_median:g} ms "
-                f"(Mann-Whitney p={p:.2g} < {alpha:.2g}; more than {allowed:g} ms slower)",
-        "inconclusive": _wanting(f"latency: {n1} timed requests seen", needed, n2, policy,
-                                 f" to rule out a slowdown of {policy.latency_detect:.0%} "
-                                 f"(at least {policy.latency_detect_ms:g} ms)"),
+        f"(Mann-Whitney p={p:.2g} < {alpha:.2g}; more than {allowed:g} ms slower)",
+        "inconclusive": _wanting(
+            f"latency: {n1} timed requests seen",
+            needed,
+            n2,
+            policy,
+            f" to rule out a slowdown of {policy.latency_detect:.0%} (at least {policy.latency_detect_ms:g} ms)",
+        ),
         "marginal": f"median {new_median - base_median:+g} ms against the old release, not significant (p={p:.2g})",
     }.get(verdict, "")
-    return Metric("latency", verdict,
-                  new={"timed": n1, "median_ms": new_median, "p99_ms": new.quantile(0.99)},
-                  baseline={"timed": n2, "median_ms": base_median, "p99_ms": base.quantile(0.99)},
-                  p_value=p, alpha=alpha, p_ok=p_ok, beta=beta,
-                  effect=f"median {new_median:g} vs {base_median:g} ms ({_relative(new_median, base_median)})",
-                  threshold=f"fail: p < {alpha:.2g} and median more than {allowed:g} ms slower; "
-                            f"pass: faster than the old times slowed by {policy.latency_detect:.0%} "
-                            f"(at least {policy.latency_detect_ms:g} ms) shown (p < {beta:.2g})",
-                  needed=needed, reason=reason)
+    return Metric(
+        "latency",
+        verdict,
+        new={"timed": n1, "median_ms": new_median, "p99_ms": new.quantile(0.99)},
+        baseline={"timed": n2, "median_ms": base_median, "p99_ms": base.quantile(0.99)},
+        p_value=p,
+        alpha=alpha,
+        p_ok=p_ok,
+        beta=beta,
+        effect=f"median {new_median:g} vs {base_median:g} ms ({_relative(new_median, base_median)})",
+        threshold=f"fail: p < {alpha:.2g} and median more than {allowed:g} ms slower; "
+        f"pass: faster than the old times slowed by {policy.latency_detect:.0%} "
+        f"(at least {policy.latency_detect_ms:g} ms) shown (p < {beta:.2g})",
+        needed=needed,
+        reason=reason,
+    )
 
 
 def _tail(new: Sample, base: Sample, policy: Policy) -> Metric:
@@ -304,18 +345,25 @@ def _tail(new: Sample, base: Sample, policy: Policy) -> Metric:
     verdict, needed = _settle(n1, n2, worse=p < alpha, beyond=beyond, p_ok=p_ok, policy=policy)
     reason = {
         "fail": f"p95 response time {new_q:g} ms vs the old release's {q:g} ms ({above_new} of {n1} responses "
-                f"above it vs {above_base} of {n2}; p={p:.2g} < {alpha:.2g})",
+        f"above it vs {above_base} of {n2}; p={p:.2g} < {alpha:.2g})",
         "inconclusive": _wanting(f"tail: {n1} timed requests seen", needed, n2, policy),
         "marginal": f"p95 {new_q - q:+g} ms against the old release, not significant (p={p:.2g})",
     }.get(verdict, "")
-    return Metric("tail", verdict,
-                  new={"timed": n1, "p95_ms": new_q, "above_old_p95": above_new},
-                  baseline={"timed": n2, "p95_ms": q, "above_old_p95": above_base},
-                  p_value=p, alpha=alpha, p_ok=p_ok, beta=beta,
-                  effect=f"p95 {new_q:g} vs {q:g} ms",
-                  threshold=f"fail: p < {alpha:.2g} and p95 more than {allowed:g} ms slower; "
-                            f"pass: fewer above the old p95 than a slowed release would have, shown (p < {beta:.2g})",
-                  needed=needed, reason=reason)
+    return Metric(
+        "tail",
+        verdict,
+        new={"timed": n1, "p95_ms": new_q, "above_old_p95": above_new},
+        baseline={"timed": n2, "p95_ms": q, "above_old_p95": above_base},
+        p_value=p,
+        alpha=alpha,
+        p_ok=p_ok,
+        beta=beta,
+        effect=f"p95 {new_q:g} vs {q:g} ms",
+        threshold=f"fail: p < {alpha:.2g} and p95 more than {allowed:g} ms slower; "
+        f"pass: fewer above the old p95 than a slowed release would have, shown (p < {beta:.2g})",
+        needed=needed,
+        reason=reason,
+    )
 
 
 def _relative(new: float, old: float) -> str:
@@ -325,6 +373,7 @@ def _relative(new: float, old: float) -> str:
 
 
 # --- the statistics --------------------------------------------------------------------------
+
 
 def rate_ratio_p(x1: int, n1: int, x2: int, n2: int, ratio: float = 1.0) -> float:
     """One-sided p-value that side 1's event rate is above ``ratio`` times side 2's.
@@ -350,7 +399,7 @@ def mann_whitney_greater(a: dict, b: dict) -> tuple[float, float]:
         t = x + y
         rank_sum += x * (below + (t + 1) / 2)
         below += t
-        ties += t ** 3 - t
+        ties += t**3 - t
     n = n1 + n2
     u = rank_sum - n1 * (n1 + 1) / 2
     variance = n1 * n2 / 12 * ((n + 1) - ties / (n * (n - 1))) if n > 1 else 0.0
@@ -370,22 +419,43 @@ def normal_isf(p: float) -> float:
     if p >= 1:
         return -math.inf
     q = 1 - p  # the lower-tail probability of z
-    a = (-3.969683028665376e+01, 2.209460984245205e+02, -2.759285104469687e+02, 1.383577518672690e+02,
-         -3.066479806614716e+01, 2.506628277459239e+00)
-    b = (-5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02, 6.680131188771972e+01,
-         -1.328068155288572e+01)
-    c = (-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e+00, -2.549732539343734e+00,
-         4.374664141464968e+00, 2.938163982698783e+00)
-    d = (7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e+00, 3.754408661907416e+00)
+    a = (
+        -3.969683028665376e01,
+        2.209460984245205e02,
+        -2.759285104469687e02,
+        1.383577518672690e02,
+        -3.066479806614716e01,
+        2.506628277459239e00,
+    )
+    b = (
+        -5.447609879822406e01,
+        1.615858368580409e02,
+        -1.556989798598866e02,
+        6.680131188771972e01,
+        -1.328068155288572e01,
+    )
+    c = (
+        -7.784894002430293e-03,
+        -3.223964580411365e-01,
+        -2.400758277161838e00,
+        -2.549732539343734e00,
+        4.374664141464968e00,
+        2.938163982698783e00,
+    )
+    d = (7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e00, 3.754408661907416e00)
     if min(p, q) < 0.02425:
         t = math.sqrt(-2 * math.log(min(p, q)))
-        z = (((((c[0] * t + c[1]) * t + c[2]) * t + c[3]) * t + c[4]) * t + c[5]) / \
-            ((((d[0] * t + d[1]) * t + d[2]) * t + d[3]) * t + 1)
+        z = (((((c[0] * t + c[1]) * t + c[2]) * t + c[3]) * t + c[4]) * t + c[5]) / (
+            (((d[0] * t + d[1]) * t + d[2]) * t + d[3]) * t + 1
+        )
         z = z if q < 0.5 else -z  # z above is the lower quantile of min(p, q)
     else:
         r = (q - 0.5) ** 2
-        z = (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * (q - 0.5) / \
-            (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1)
+        z = (
+            (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5])
+            * (q - 0.5)
+            / (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1)
+        )
     # Halley's step on sf(z) - p = 0: full double precision
     e = normal_sf(z) - p
     u = -e * math.sqrt(2 * math.pi) * math.exp(z * z / 2)
@@ -425,7 +495,10 @@ def _beta_fraction(a: float, b: float, x: float) -> float:
     h = d
     for m in range(1, 10_000):
         m2 = 2 * m
-        for num in (m * (b - m) * x / ((a + m2 - 1) * (a + m2)), -(a + m) * (a + b + m) * x / ((a + m2) * (a + m2 + 1))):
+        for num in (
+            m * (b - m) * x / ((a + m2 - 1) * (a + m2)),
+            -(a + m) * (a + b + m) * x / ((a + m2) * (a + m2 + 1)),
+        ):
             d = 1 + num * d
             d = 1 / (d if abs(d) > tiny else tiny)
             c = 1 + num / c

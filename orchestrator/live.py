@@ -13,8 +13,8 @@ from orchestrator.runner import run_playbook
 
 @dataclass(frozen=True)
 class LiveState:
-    releases: dict[str, str]              # app server -> the release its 'current' link names ('' when none)
-    haproxy: dict[str, dict[str, str]]    # load balancer -> every server of its backend -> status
+    releases: dict[str, str]  # app server -> the release its 'current' link names ('' when none)
+    haproxy: dict[str, dict[str, str]]  # load balancer -> every server of its backend -> status
     # blue/green: each app server is one server per slot in the backends, <host>-<slot>
     slots: tuple[str, ...] = ()
     # blue/green: app server -> its live slot (as its files say)
@@ -47,8 +47,9 @@ class LiveState:
 
     def up(self, node: str) -> bool:
         """UP on every load balancer (for blue/green, either of its slots)."""
-        return bool(self.haproxy) and all(any(str(s.get(name, "")).startswith("UP") for name in self.servers_of(node))
-                                          for s in self.haproxy.values())
+        return bool(self.haproxy) and all(
+            any(str(s.get(name, "")).startswith("UP") for name in self.servers_of(node)) for s in self.haproxy.values()
+        )
 
 
 def read(fleet: Fleet, *, run_dir: Path) -> LiveState:
@@ -58,6 +59,9 @@ def read(fleet: Fleet, *, run_dir: Path) -> LiveState:
     if errors:
         detail = "; ".join(f"{lb}: {message}" for lb, message in sorted(errors.items()))
         raise DeployFailed(f"could not read the load balancers: {detail}")
-    return LiveState(result.stats.get("releases", {}), result.stats.get("haproxy", {}),
-                     SLOTS if fleet.strategy == "bluegreen" else (),
-                     {node: info.get("live", "") for node, info in result.stats.get("slots", {}).items()})
+    return LiveState(
+        result.stats.get("releases", {}),
+        result.stats.get("haproxy", {}),
+        SLOTS if fleet.strategy == "bluegreen" else (),
+        {node: info.get("live", "") for node, info in result.stats.get("slots", {}).items()},
+    )

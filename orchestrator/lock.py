@@ -11,8 +11,8 @@ import fcntl
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from orchestrator.errors import OrchestratorError
 
@@ -51,8 +51,15 @@ class DeployLock:
             os.close(fd)
         return None
 
-    def acquire(self, what: str, *, wait: bool = True, on_wait: Callable[[str], None] | None = None,
-                poll: float = 0.2, should_stop: Callable[[], bool] = lambda: False) -> "DeployLock":
+    def acquire(
+        self,
+        what: str,
+        *,
+        wait: bool = True,
+        on_wait: Callable[[str], None] | None = None,
+        poll: float = 0.2,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> DeployLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         told = False
@@ -63,8 +70,10 @@ class DeployLock:
             except BlockingIOError:
                 if not wait:
                     os.close(fd)
-                    raise LockBusy(f"another deploy is running: {self.holder()}; try again later "
-                                   "or leave out --no-wait to wait for it") from None
+                    raise LockBusy(
+                        f"another deploy is running: {self.holder()}; try again later "
+                        "or leave out --no-wait to wait for it"
+                    ) from None
                 if not told and on_wait is not None:
                     on_wait(self.holder())
                     told = True
@@ -73,8 +82,9 @@ class DeployLock:
                     raise LockBusy("stopped while waiting for the deploy lock") from None
                 time.sleep(poll)
         os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps({"pid": os.getpid(), "what": what,
-                                  "since": time.strftime("%Y-%m-%d %H:%M:%S")}).encode(), 0)
+        os.pwrite(
+            fd, json.dumps({"pid": os.getpid(), "what": what, "since": time.strftime("%Y-%m-%d %H:%M:%S")}).encode(), 0
+        )
         self._fd = fd
         return self
 
@@ -85,7 +95,7 @@ class DeployLock:
             os.close(self._fd)
             self._fd = None
 
-    def __enter__(self) -> "DeployLock":
+    def __enter__(self) -> DeployLock:
         return self
 
     def __exit__(self, *exc) -> None:

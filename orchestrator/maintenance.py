@@ -22,8 +22,14 @@ RECORD = "maintenance.json"
 MAX_MESSAGE = 2000
 
 
-def turn(inventory: Path, state_dir: Path, *, on: bool, message: str = "Down for maintenance. Back soon.",
-         retry_after: int = 300) -> dict[str, dict | None]:
+def turn(
+    inventory: Path,
+    state_dir: Path,
+    *,
+    on: bool,
+    message: str = "Down for maintenance. Back soon.",
+    retry_after: int = 300,
+) -> dict[str, dict | None]:
     """Turn maintenance on or off on every load balancer; returns each one's state after it.
 
     Raises InputError for a message or Retry-After out of bounds, DeployFailed naming the load
@@ -36,16 +42,27 @@ def turn(inventory: Path, state_dir: Path, *, on: bool, message: str = "Down for
     if not 0 <= retry_after <= 86400:
         raise InputError(f"--retry-after is {retry_after}; give seconds from 0 to 86400")
     state_dir.mkdir(parents=True, exist_ok=True)
-    run = run_playbook(playbook("maintenance.yml"), inventory=inventory,
-                       run_dir=state_dir / "maintenance" / datetime.now().strftime("%Y%m%dT%H%M%S%f"),
-                       extravars={"maintenance_state": "on" if on else "off", "maintenance_message": message,
-                                  "maintenance_retry_after": retry_after})
+    run = run_playbook(
+        playbook("maintenance.yml"),
+        inventory=inventory,
+        run_dir=state_dir / "maintenance" / datetime.now().strftime("%Y%m%dT%H%M%S%f"),
+        extravars={
+            "maintenance_state": "on" if on else "off",
+            "maintenance_message": message,
+            "maintenance_retry_after": retry_after,
+        },
+    )
     if not run.ok:
         failed = run.failures[0] if run.failures else None
         where = f"{failed.host}: {failed.message}" if failed else f"ansible-playbook ended {run.status}"
         raise DeployFailed(f"maintenance {'on' if on else 'off'} failed: {where}; see {run.artifacts}")
-    record = {"on": on, "message": message if on else None, "retry_after": retry_after if on else None,
-              "by": gate.who(), "since": time.time()}
+    record = {
+        "on": on,
+        "message": message if on else None,
+        "retry_after": retry_after if on else None,
+        "by": gate.who(),
+        "since": time.time(),
+    }
     write_atomic(state_dir / RECORD, json.dumps(record, sort_keys=True) + "\n", mode=0o664)
     return run.stats.get("maintenance", {})
 
@@ -61,5 +78,7 @@ def recorded(state_dir: Path) -> dict | None:
 
 def describe(record: dict) -> str:
     since = datetime.fromtimestamp(record.get("since") or 0).strftime("%Y-%m-%d %H:%M:%S")
-    return (f"maintenance mode is on since {since}, by {record.get('by', '?')}: every request gets a 503 "
-            f"(Retry-After {record.get('retry_after')}) with {record.get('message')!r}")
+    return (
+        f"maintenance mode is on since {since}, by {record.get('by', '?')}: every request gets a 503 "
+        f"(Retry-After {record.get('retry_after')}) with {record.get('message')!r}"
+    )

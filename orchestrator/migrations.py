@@ -35,7 +35,7 @@ NAMING = "NNN-what-it-does.expand.sql or NNN-what-it-does.contract.sql"
 @dataclass(frozen=True)
 class Migration:
     number: int
-    file: str   # the file's name: what the ledger and the messages call it
+    file: str  # the file's name: what the ledger and the messages call it
     phase: str  # expand or contract
 
 
@@ -72,18 +72,24 @@ def read(directory: Path) -> Schema:
     """
     directory = Path(directory)
     if not directory.is_dir():
-        raise InputError(f"{directory} is not a directory of migrations: create it (it may be empty), "
-                         "or fix [migrate] directory in orchestrator.toml")
+        raise InputError(
+            f"{directory} is not a directory of migrations: create it (it may be empty), "
+            "or fix [migrate] directory in orchestrator.toml"
+        )
     found: dict[int, Migration] = {}
     for path in sorted(directory.glob("*.sql")):
         match = FILE_NAME.match(path.name)
         if not match or match["phase"] not in PHASES:
-            raise InputError(f"{path}: a migration's name says its number and its phase ({NAMING}); "
-                             f"rename it to one of those (expand only adds, contract takes away what the old release uses)")
+            raise InputError(
+                f"{path}: a migration's name says its number and its phase ({NAMING}); "
+                f"rename it to one of those (expand only adds, contract takes away what the old release uses)"
+            )
         migration = Migration(int(match["number"]), path.name, match["phase"])
         if migration.number in found:
-            raise InputError(f"{path}: migration number {migration.number} is also {found[migration.number].file}; "
-                             "give each migration a number of its own")
+            raise InputError(
+                f"{path}: migration number {migration.number} is also {found[migration.number].file}; "
+                "give each migration a number of its own"
+            )
         found[migration.number] = migration
     return Schema(directory, tuple(found[n] for n in sorted(found)))
 
@@ -106,8 +112,10 @@ def check_command(command: str, cwd: Path, *, field: str) -> None:
     if "/" in program:
         path = Path(program) if Path(program).is_absolute() else cwd / program
         if not path.is_file():
-            raise InputError(f"{field} = {command!r}: {path} does not exist; fix the command, or add the script to "
-                             "the application's repository")
+            raise InputError(
+                f"{field} = {command!r}: {path} does not exist; fix the command, or add the script to "
+                "the application's repository"
+            )
         if not path.stat().st_mode & 0o111:
             raise InputError(f"{field} = {command!r}: {path} is not executable; chmod +x it in the repository")
     elif shutil.which(program) is None:
@@ -123,8 +131,10 @@ def read_environment(path: Path) -> dict[str, str]:
     try:
         text = Path(path).read_text()
     except OSError as exc:
-        raise InputError(f"[migrate] environment = {path} cannot be read ({exc.strerror}): create it with the "
-                         "database settings as KEY=VALUE lines (PGHOST, PGPORT, PGUSER, PGDATABASE, PGPASSFILE)") from None
+        raise InputError(
+            f"[migrate] environment = {path} cannot be read ({exc.strerror}): create it with the "
+            "database settings as KEY=VALUE lines (PGHOST, PGPORT, PGUSER, PGDATABASE, PGPASSFILE)"
+        ) from None
     found = {}
     for number, line in enumerate(text.splitlines(), start=1):
         line = line.strip()
@@ -146,21 +156,27 @@ class Plan:
     """A release's migrations, checked, and how to run each phase: in its source tree."""
 
     settings: Migrate
-    tree: Path                    # the release's source tree: the commands run there
+    tree: Path  # the release's source tree: the commands run there
     schema: Schema
-    environment: dict[str, str]   # from [migrate] environment
+    environment: dict[str, str]  # from [migrate] environment
 
     def command_env(self, base: dict[str, str], phase: str) -> dict[str, str]:
-        return {**base, **self.environment, "ORCHESTRATOR_MIGRATIONS": str(self.schema.directory),
-                "ORCHESTRATOR_MIGRATE_PHASE": phase}
+        return {
+            **base,
+            **self.environment,
+            "ORCHESTRATOR_MIGRATIONS": str(self.schema.directory),
+            "ORCHESTRATOR_MIGRATE_PHASE": phase,
+        }
 
 
 def plan(settings: Migrate, tree: Path) -> Plan:
     """Check a release's migrations and both commands before anything runs (InputError if not)."""
     tree = Path(tree).resolve()
     if not tree.is_dir():
-        raise InputError(f"--migrations {tree} is not a directory: give the release's source tree "
-                         f"(the one holding {settings.directory} and the migration commands)")
+        raise InputError(
+            f"--migrations {tree} is not a directory: give the release's source tree "
+            f"(the one holding {settings.directory} and the migration commands)"
+        )
     schema = read(tree / settings.directory)
     for phase in PHASES:
         check_command(settings.command(phase).command, tree, field=f"[migrate] {phase}")

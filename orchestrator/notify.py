@@ -29,9 +29,9 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 from urllib.parse import urlsplit
 
 SCHEMA = 1
@@ -56,8 +56,8 @@ class Settings:
 class Delivery:
     deploy_id: int | None
     event: str
-    url: str         # without its path and query: they may hold a token
-    outcome: str     # delivered, failed, dropped
+    url: str  # without its path and query: they may hold a token
+    outcome: str  # delivered, failed, dropped
     attempts: int
     status: int | None
     error: str | None
@@ -67,7 +67,11 @@ class Delivery:
 
 def shown_url(url: str) -> str:
     parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}/…" if parts.path.strip("/") or parts.query else f"{parts.scheme}://{parts.netloc}/"
+    return (
+        f"{parts.scheme}://{parts.netloc}/…"
+        if parts.path.strip("/") or parts.query
+        else f"{parts.scheme}://{parts.netloc}/"
+    )
 
 
 class Notifier:
@@ -84,7 +88,9 @@ class Notifier:
         for url in settings.urls if settings else ():
             q: queue.Queue = queue.Queue(maxsize=QUEUE_SIZE)
             self._queues[url] = q
-            thread = threading.Thread(target=self._send_all, args=(url, q), name=f"notify {shown_url(url)}", daemon=True)
+            thread = threading.Thread(
+                target=self._send_all, args=(url, q), name=f"notify {shown_url(url)}", daemon=True
+            )
             thread.start()
             self._threads.append(thread)
 
@@ -92,15 +98,37 @@ class Notifier:
         """Queue ``event`` for every URL that wants it; never blocks."""
         if self.settings is None or event not in self.settings.events:
             return
-        body = json.dumps({"schema": SCHEMA, "event": event, "id": str(uuid.uuid4()), "at": time.time(),
-                           "deploy": deploy, "text": text, **fields}, sort_keys=True, default=str).encode()
+        body = json.dumps(
+            {
+                "schema": SCHEMA,
+                "event": event,
+                "id": str(uuid.uuid4()),
+                "at": time.time(),
+                "deploy": deploy,
+                "text": text,
+                **fields,
+            },
+            sort_keys=True,
+            default=str,
+        ).encode()
         for url, q in self._queues.items():
             item = (event, deploy.get("id"), body, time.time())
             try:
                 q.put_nowait(item)
             except queue.Full:
-                self.record(Delivery(deploy.get("id"), event, shown_url(url), "dropped", 0, None,
-                                     f"the queue of {QUEUE_SIZE} undelivered events was full", item[3], time.time()))
+                self.record(
+                    Delivery(
+                        deploy.get("id"),
+                        event,
+                        shown_url(url),
+                        "dropped",
+                        0,
+                        None,
+                        f"the queue of {QUEUE_SIZE} undelivered events was full",
+                        item[3],
+                        time.time(),
+                    )
+                )
 
     def close(self, wait: float | None = None) -> None:
         """Let the queues drain for at most ``wait`` seconds (default: one try's timeout), then drop the rest."""
@@ -117,14 +145,36 @@ class Notifier:
                     event, deploy_id, _, queued = q.get_nowait()
                 except queue.Empty:
                     break
-                self.record(Delivery(deploy_id, event, shown_url(url), "dropped", 0, None,
-                                     "the orchestrator exited before it could be sent", queued, time.time()))
+                self.record(
+                    Delivery(
+                        deploy_id,
+                        event,
+                        shown_url(url),
+                        "dropped",
+                        0,
+                        None,
+                        "the orchestrator exited before it could be sent",
+                        queued,
+                        time.time(),
+                    )
+                )
                 q.task_done()
         for thread in self._threads:
             thread.join(timeout=0.5)
         for url, (event, deploy_id, _, queued) in list(self._inflight.items()):
-            self.record(Delivery(deploy_id, event, shown_url(url), "dropped", 0, None,
-                                 "still being sent when the orchestrator exited", queued, time.time()))
+            self.record(
+                Delivery(
+                    deploy_id,
+                    event,
+                    shown_url(url),
+                    "dropped",
+                    0,
+                    None,
+                    "still being sent when the orchestrator exited",
+                    queued,
+                    time.time(),
+                )
+            )
 
     def _send_all(self, url: str, q: queue.Queue) -> None:
         while not self._stop.is_set():
@@ -144,8 +194,11 @@ class Notifier:
                 q.task_done()
 
     def _deliver(self, url: str, event: str, deploy_id: int | None, body: bytes, queued: float) -> Delivery:
-        headers = {"Content-Type": "application/json", "User-Agent": "orchestrator-webhook/1",
-                   "X-Orchestrator-Event": event}
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "orchestrator-webhook/1",
+            "X-Orchestrator-Event": event,
+        }
         if self.secret:
             headers[SIGNATURE_HEADER] = "sha256=" + hmac.new(self.secret, body, hashlib.sha256).hexdigest()
         pause, status, error = FIRST_BACKOFF, None, None
@@ -160,8 +213,9 @@ class Notifier:
                 with urllib.request.urlopen(request, timeout=self.settings.timeout) as response:
                     status, error = response.status, None
                     if 200 <= status < 300:
-                        return Delivery(deploy_id, event, shown_url(url), "delivered", attempts, status, None,
-                                        queued, time.time())
+                        return Delivery(
+                            deploy_id, event, shown_url(url), "delivered", attempts, status, None, queued, time.time()
+                        )
             except urllib.error.HTTPError as exc:
                 status, error = exc.code, f"HTTP {exc.code} {exc.reason}"
             except (OSError, ValueError) as exc:  # refused, timed out, reset, bad reply

@@ -13,19 +13,18 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Callable, Iterator
 
 from orchestrator import bluegreen as bluegreen_lib
 from orchestrator import deploy as deploy_lib
 from orchestrator import gate as gate_lib
-from orchestrator import maintenance
+from orchestrator import maintenance, roster, vcs
 from orchestrator import migrations as migrations_lib
 from orchestrator import notify as notify_lib
-from orchestrator import roster, vcs
 from orchestrator.config import Config, Stage
 from orchestrator.errors import DeployFailed, InputError, MixedFleet, OrchestratorError
 from orchestrator.history import GOOD, History
@@ -60,7 +59,7 @@ class SchemaMovedOn(InputError):
 class Trigger:
     """Why a pipeline runs: a batch of flags, or a person."""
 
-    source: str                  # hg, git, manual, recovery
+    source: str  # hg, git, manual, recovery
     revision: str | None = None  # a revision to build (manual --rev); None: newest on the branch
     pushed: float | None = None
     claimed: float | None = None
@@ -83,8 +82,12 @@ class Reporter:
             return
         try:
             record = history.get(deploy_id)
-            about = {"id": deploy_id, "trigger": record.trigger if record else None,
-                     "revision": record.revision if record else None, "release": record.release_id if record else None}
+            about = {
+                "id": deploy_id,
+                "trigger": record.trigger if record else None,
+                "revision": record.revision if record else None,
+                "release": record.release_id if record else None,
+            }
             self.notifier.send(event, about, text, **fields)
         except Exception as exc:  # a notification is never worth a deploy
             self.say(f"warning: the {event} notification was not sent: {type(exc).__name__}: {exc}")
@@ -101,10 +104,22 @@ class Reporter:
         if record is None or record.outcome == "running":
             return
         where = f" at {record.stage}" if record.outcome not in ("deployed", "unchanged") else ""
-        text = (f"deploy #{record.id} of {record.release_id or (record.revision or '')[:12] or '?'}: "
-                f"{record.outcome}{where}" + (f": {record.message}" if record.message else ""))
-        self.notify("deploy_finished", history, record.id, text[:3000], outcome=record.outcome, stage=record.stage,
-                    message=record.message, nodes=record.nodes, times=record.times, verdicts=record.verdicts)
+        text = (
+            f"deploy #{record.id} of {record.release_id or (record.revision or '')[:12] or '?'}: "
+            f"{record.outcome}{where}" + (f": {record.message}" if record.message else "")
+        )
+        self.notify(
+            "deploy_finished",
+            history,
+            record.id,
+            text[:3000],
+            outcome=record.outcome,
+            stage=record.stage,
+            message=record.message,
+            nodes=record.nodes,
+            times=record.times,
+            verdicts=record.verdicts,
+        )
 
     def verdict(self, node: str, report: dict) -> None:
         """One line per judged node, as its bake ends: the bake module's own summary."""
@@ -148,8 +163,15 @@ def run_stage(name: str, stage: Stage, cwd: Path, log: Path, env: dict[str, str]
     It runs in a process group of its own so that a timeout stops everything it started.
     """
     with open(log, "wb") as out:
-        proc = subprocess.Popen(["sh", "-c", stage.command], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            ["sh", "-c", stage.command],
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         try:
             rc = proc.wait(timeout=stage.timeout)
         except subprocess.TimeoutExpired:
@@ -163,12 +185,17 @@ def run_stage(name: str, stage: Stage, cwd: Path, log: Path, env: dict[str, str]
 def find_artifact(workspace: Path, pattern: str) -> Path:
     matches = sorted(Path(p) for p in glob.glob(str(workspace / pattern)) if Path(p).is_file())
     if not matches:
-        raise StageFailed("artifact", f"the build produced no file matching {pattern!r}; "
-                                      "fix [build] artifact in orchestrator.toml or the build")
+        raise StageFailed(
+            "artifact",
+            f"the build produced no file matching {pattern!r}; fix [build] artifact in orchestrator.toml or the build",
+        )
     if len(matches) > 1:
         names = ", ".join(str(m.relative_to(workspace)) for m in matches)
-        raise StageFailed("artifact", f"the build produced {len(matches)} files matching {pattern!r} ({names}); "
-                                      "make the glob match exactly one WAR")
+        raise StageFailed(
+            "artifact",
+            f"the build produced {len(matches)} files matching {pattern!r} ({names}); "
+            "make the glob match exactly one WAR",
+        )
     return matches[0]
 
 
@@ -198,9 +225,17 @@ def recorded(history: History, deploy_id: int, report: Reporter | None = None) -
             report.tell_finished(history, deploy_id)
 
 
-def run(config: Config, trigger: Trigger, *, history: History, report: Reporter | None = None,
-        lock_wait: bool = True, should_stop: Callable[[], bool] = lambda: False, serial: str | None = None,
-        strategy: str | None = None) -> int:
+def run(
+    config: Config,
+    trigger: Trigger,
+    *,
+    history: History,
+    report: Reporter | None = None,
+    lock_wait: bool = True,
+    should_stop: Callable[[], bool] = lambda: False,
+    serial: str | None = None,
+    strategy: str | None = None,
+) -> int:
     """Build, test and deploy one revision; returns the history id. Raises after recording."""
     report = report or Reporter()
     deploy_id = history.start(trigger.source, pushed=trigger.pushed, claimed=trigger.claimed, flags=trigger.flags)
@@ -209,8 +244,10 @@ def run(config: Config, trigger: Trigger, *, history: History, report: Reporter 
         where["stage"] = "export"
         revision = vcs.resolve(config.repository, branch=config.branch, rev=trigger.revision)
         history.update(deploy_id, revision=revision, branch=config.branch if trigger.revision is None else None)
-        if trigger.revision is None and (_already_live(history, revision, deploy_id, report)
-                                         or _already_answered(history, revision, deploy_id, trigger, report)):
+        if trigger.revision is None and (
+            _already_live(history, revision, deploy_id, report)
+            or _already_answered(history, revision, deploy_id, trigger, report)
+        ):
             return deploy_id
         report.say(f"deploy #{deploy_id}: revision {revision[:12]}, exporting")
         src = work / "src"
@@ -237,9 +274,20 @@ def run(config: Config, trigger: Trigger, *, history: History, report: Reporter 
         history.mark(deploy_id, "tested")
         where["stage"] = "artifact"
         war = find_artifact(src, config.artifact)
-        deploy_war(war, inventory=config.inventory, state_dir=config.state_dir, history=history, deploy_id=deploy_id,
-                   serial=serial, report=report, lock_wait=lock_wait, should_stop=should_stop, where=where,
-                   strategy=strategy, migrations=migrations)
+        deploy_war(
+            war,
+            inventory=config.inventory,
+            state_dir=config.state_dir,
+            history=history,
+            deploy_id=deploy_id,
+            serial=serial,
+            report=report,
+            lock_wait=lock_wait,
+            should_stop=should_stop,
+            where=where,
+            strategy=strategy,
+            migrations=migrations,
+        )
         shutil.rmtree(src, ignore_errors=True)
     return deploy_id
 
@@ -254,7 +302,9 @@ def _already_live(history: History, revision: str, deploy_id: int, report: Repor
     live = history.last_deployed()
     if live is None or live.revision != revision:
         return False
-    message = f"revision {revision[:12]} is already live (deploy #{live.id}, release {live.release_id}): nothing to deploy"
+    message = (
+        f"revision {revision[:12]} is already live (deploy #{live.id}, release {live.release_id}): nothing to deploy"
+    )
     report.say(f"deploy #{deploy_id}: {message}")
     _finish(history, deploy_id, "unchanged", "export", message, "")
     return True
@@ -272,18 +322,31 @@ def _already_answered(history: History, revision: str, deploy_id: int, trigger: 
     finished = last.times.get("finished") if last is not None else None
     if finished is None or trigger.last_pushed is None or trigger.last_pushed > finished:
         return False
-    message = (f"revision {revision[:12]} was asked for while deploy #{last.id} rolled it out ({last.outcome}): "
-               f"nothing new to deploy; push a fix, or 'orchestrator deploy --rev {revision[:12]}' to try it again")
+    message = (
+        f"revision {revision[:12]} was asked for while deploy #{last.id} rolled it out ({last.outcome}): "
+        f"nothing new to deploy; push a fix, or 'orchestrator deploy --rev {revision[:12]}' to try it again"
+    )
     report.say(f"deploy #{deploy_id}: {message}")
     _finish(history, deploy_id, "unchanged", "export", message, "")
     return True
 
 
-def deploy_war(war: Path, *, inventory: Path, state_dir: Path, history: History, deploy_id: int,
-               serial: str | None = None, report: Reporter | None = None, lock_wait: bool = True,
-               should_stop: Callable[[], bool] = lambda: False, where: dict | None = None,
-               known_good: str | None = None, strategy: str | None = None,
-               migrations: migrations_lib.Plan | None = None) -> deploy_lib.DeployResult:
+def deploy_war(
+    war: Path,
+    *,
+    inventory: Path,
+    state_dir: Path,
+    history: History,
+    deploy_id: int,
+    serial: str | None = None,
+    report: Reporter | None = None,
+    lock_wait: bool = True,
+    should_stop: Callable[[], bool] = lambda: False,
+    where: dict | None = None,
+    known_good: str | None = None,
+    strategy: str | None = None,
+    migrations: migrations_lib.Plan | None = None,
+) -> deploy_lib.DeployResult:
     """Check, store and roll out one WAR under the deploy lock, recording the result in ``deploy_id``.
 
     ``known_good`` (why the release is trusted) skips the judge: see ``deploy.deploy``.
@@ -305,35 +368,52 @@ def deploy_war(war: Path, *, inventory: Path, state_dir: Path, history: History,
         store.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(plan.war.path, store.with_suffix(".tmp"))
         os.replace(store.with_suffix(".tmp"), store)
-    plan = deploy_lib.DeployPlan(deploy_lib.War(store, plan.war.sha256, plan.war.version, plan.war.release_id),
-                                 plan.fleet, plan.serial)
+    plan = deploy_lib.DeployPlan(
+        deploy_lib.War(store, plan.war.sha256, plan.war.version, plan.war.release_id), plan.fleet, plan.serial
+    )
     history.update(deploy_id, release_id=plan.war.release_id, sha256=plan.war.sha256)
     where["stage"] = "lock"
-    lock = DeployLock(state_dir).acquire(f"deploy #{deploy_id} of {plan.war.release_id}", wait=lock_wait,
-                                         on_wait=lambda who: report.say(f"waiting for the deploy lock, held by {who}"),
-                                         should_stop=should_stop)
+    lock = DeployLock(state_dir).acquire(
+        f"deploy #{deploy_id} of {plan.war.release_id}",
+        wait=lock_wait,
+        on_wait=lambda who: report.say(f"waiting for the deploy lock, held by {who}"),
+        should_stop=should_stop,
+    )
     with lock:
         orphans = stop_orphaned_runs(state_dir)
         if orphans:
-            report.say(f"stopped {len(orphans)} deploy run(s) left behind by an orchestrator that died "
-                       f"(pids {', '.join(map(str, orphans))}); this deploy puts every node right")
+            report.say(
+                f"stopped {len(orphans)} deploy run(s) left behind by an orchestrator that died "
+                f"(pids {', '.join(map(str, orphans))}); this deploy puts every node right"
+            )
         in_maintenance = maintenance.recorded(state_dir)
         if in_maintenance:
-            report.say(f"note: {maintenance.describe(in_maintenance)}. The deploy goes ahead behind the page: each "
-                       "node is health-checked on the node itself, and not baked (no user traffic reaches it to judge)")
+            report.say(
+                f"note: {maintenance.describe(in_maintenance)}. The deploy goes ahead behind the page: each "
+                "node is health-checked on the node itself, and not baked (no user traffic reaches it to judge)"
+            )
         if migrations is not None:
             _migrate(migrations, "expand", history, deploy_id, state_dir, report, where)
         where["stage"] = "deploy"
         history.mark(deploy_id, "deploy_started")
         report.say(f"deploy #{deploy_id}: rolling out {plan.war.release_id} (sha256 {plan.war.sha256[:16]}…)")
-        report.notify("deploy_started", history, deploy_id,
-                      f"deploy #{deploy_id}: rolling out {plan.war.release_id} to {', '.join(plan.fleet.appservers)} "
-                      f"({plan.fleet.strategy})", release=plan.war.release_id, sha256=plan.war.sha256,
-                      nodes=list(plan.fleet.appservers), strategy=plan.fleet.strategy,
-                      rollback_of=known_good)
+        report.notify(
+            "deploy_started",
+            history,
+            deploy_id,
+            f"deploy #{deploy_id}: rolling out {plan.war.release_id} to {', '.join(plan.fleet.appservers)} "
+            f"({plan.fleet.strategy})",
+            release=plan.war.release_id,
+            sha256=plan.war.sha256,
+            nodes=list(plan.fleet.appservers),
+            strategy=plan.fleet.strategy,
+            rollback_of=known_good,
+        )
         if not plan.war.version:
-            report.say(f"warning: {war.name} has no Implementation-Version and deploy_allow_unversioned is set: "
-                       "the health gate asks each node for a 200 only, not for this release")
+            report.say(
+                f"warning: {war.name} has no Implementation-Version and deploy_allow_unversioned is set: "
+                "the health gate asks each node for a 200 only, not for this release"
+            )
         last_good = history.last_known_good(besides=plan.war.release_id)
         keep = [last_good.release_id] if last_good else []
         bluegreen = plan.fleet.strategy == "bluegreen"
@@ -341,14 +421,26 @@ def deploy_war(war: Path, *, inventory: Path, state_dir: Path, history: History,
             # this deploy stops the idle slots itself before it uses them
             bluegreen_lib.cancel_promote(state_dir)
         try:
-            result = deploy_lib.deploy(plan, state_dir=state_dir, on_phase=report.on_phase, on_verdict=report.verdict,
-                                       on_incident=report.incident,
-                                       keep_releases=keep, known_good=known_good, bake=not in_maintenance,
-                                       on_gate=lambda state: _gate(report, history, deploy_id, state),
-                                       on_switched=lambda node, old, new: report.notify(
-                                           "node_switched", history, deploy_id,
-                                           f"deploy #{deploy_id}: {node} serves {new} (was {old or 'empty'})",
-                                           node=node, old=old or None, new=new))
+            result = deploy_lib.deploy(
+                plan,
+                state_dir=state_dir,
+                on_phase=report.on_phase,
+                on_verdict=report.verdict,
+                on_incident=report.incident,
+                keep_releases=keep,
+                known_good=known_good,
+                bake=not in_maintenance,
+                on_gate=lambda state: _gate(report, history, deploy_id, state),
+                on_switched=lambda node, old, new: report.notify(
+                    "node_switched",
+                    history,
+                    deploy_id,
+                    f"deploy #{deploy_id}: {node} serves {new} (was {old or 'empty'})",
+                    node=node,
+                    old=old or None,
+                    new=new,
+                ),
+            )
         except DeployFailed as exc:
             partial = exc.result
             _record_nodes(history, deploy_id, partial)
@@ -357,17 +449,37 @@ def deploy_war(war: Path, *, inventory: Path, state_dir: Path, history: History,
             if known_good is None:
                 # a trusted release that fails (a rollback) keeps its standing: the fault may be the node's
                 reason = partial.rejection() or str(exc)
-                history.set_release(plan.war.release_id, "rejected", version=plan.war.version, sha256=plan.war.sha256,
-                                    deploy_id=deploy_id, reason=reason)
-                report.notify("release_rejected", history, deploy_id, f"release {plan.war.release_id} rejected: {reason}",
-                              release=plan.war.release_id, reason=reason, verdicts=partial.verdicts)
+                history.set_release(
+                    plan.war.release_id,
+                    "rejected",
+                    version=plan.war.version,
+                    sha256=plan.war.sha256,
+                    deploy_id=deploy_id,
+                    reason=reason,
+                )
+                report.notify(
+                    "release_rejected",
+                    history,
+                    deploy_id,
+                    f"release {plan.war.release_id} rejected: {reason}",
+                    release=plan.war.release_id,
+                    reason=reason,
+                    verdicts=partial.verdicts,
+                )
             if not partial.updated:
                 raise _said_if_mixed(exc, partial, state_dir) from None
             if plan.fleet.failure_policy == "rollback":
                 outcome = _roll_back_updated(partial, state_dir, report, keep)
-                report.notify("rolled_back", history, deploy_id, f"deploy #{deploy_id}: {outcome}",
-                              release=plan.war.release_id, nodes=partial.updated,
-                              to={n: partial.releases.get(n, {}).get("old") for n in partial.updated}, outcome=outcome)
+                report.notify(
+                    "rolled_back",
+                    history,
+                    deploy_id,
+                    f"deploy #{deploy_id}: {outcome}",
+                    release=plan.war.release_id,
+                    nodes=partial.updated,
+                    to={n: partial.releases.get(n, {}).get("old") for n in partial.updated},
+                    outcome=outcome,
+                )
                 if bluegreen and plan.fleet.keep_seconds > 0:
                     # the slots it switched back from run the rejected release: out of the way soon
                     bluegreen_lib.schedule_promote(plan.fleet.inventory, state_dir, plan.fleet.keep_seconds)
@@ -387,33 +499,51 @@ def deploy_war(war: Path, *, inventory: Path, state_dir: Path, history: History,
             except StageFailed as exc:
                 contract_failed = ContractFailed(
                     f"{exc}. {plan.war.release_id} is live on every node; the schema still holds what the old "
-                    "release used. The next deploy runs the contract phase again")
+                    "release used. The next deploy runs the contract phase again"
+                )
                 contract_failed.tail, contract_failed.result = exc.tail, result
             else:
-                history.record_contracts(deploy_id, plan.war.release_id, [m.file for m in migrations.schema.of("contract")])
+                history.record_contracts(
+                    deploy_id, plan.war.release_id, [m.file for m in migrations.schema.of("contract")]
+                )
         said = [*result.incidents, *([str(contract_failed)] if contract_failed else [])]
-        history.update(deploy_id, artifacts=str(result.run.artifacts), outcome="deployed",
-                       stage="contract" if contract_failed else "done", message="; ".join(said) or None,
-                       output_tail=contract_failed.tail if contract_failed else None)
+        history.update(
+            deploy_id,
+            artifacts=str(result.run.artifacts),
+            outcome="deployed",
+            stage="contract" if contract_failed else "done",
+            message="; ".join(said) or None,
+            output_tail=contract_failed.tail if contract_failed else None,
+        )
         history.mark(deploy_id, "finished")
         if bluegreen and result.updated and plan.fleet.keep_seconds > 0:
             bluegreen_lib.schedule_promote(plan.fleet.inventory, state_dir, plan.fleet.keep_seconds)
             until = datetime.fromtimestamp(time.time() + plan.fleet.keep_seconds)
-            report.say(f"the old slots keep running until {until:%H:%M:%S} (bluegreen_keep_seconds "
-                       f"{plan.fleet.keep_seconds:g}): 'orchestrator rollback' before then only switches HAProxy back; "
-                       "'orchestrator promote --old-slots' stops them now")
+            report.say(
+                f"the old slots keep running until {until:%H:%M:%S} (bluegreen_keep_seconds "
+                f"{plan.fleet.keep_seconds:g}): 'orchestrator rollback' before then only switches HAProxy back; "
+                "'orchestrator promote --old-slots' stops them now"
+            )
         # a rollback to a release the ledger knows as good keeps its standing (verified stays verified)
         standing = history.release(plan.war.release_id) if known_good is not None else None
         if standing is None:
-            history.set_release(plan.war.release_id, "verified" if result.verified else "deployed",
-                                version=plan.war.version, sha256=plan.war.sha256, deploy_id=deploy_id,
-                                reason=None if result.verified or not result.verdicts else result.unverified())
+            history.set_release(
+                plan.war.release_id,
+                "verified" if result.verified else "deployed",
+                version=plan.war.version,
+                sha256=plan.war.sha256,
+                deploy_id=deploy_id,
+                reason=None if result.verified or not result.verdicts else result.unverified(),
+            )
         else:
             history.set_release(plan.war.release_id, standing.status, deploy_id=deploy_id, reason=standing.reason)
         if migrations is not None:
-            history.set_schema(plan.war.release_id, files=migrations.schema.files,
-                               expand=migrations.schema.expand_version,
-                               contract=None if contract_failed else migrations.schema.version)
+            history.set_schema(
+                plan.war.release_id,
+                files=migrations.schema.files,
+                expand=migrations.schema.expand_version,
+                contract=None if contract_failed else migrations.schema.version,
+            )
     if contract_failed is not None:
         raise contract_failed
     return result
@@ -423,24 +553,47 @@ def _gate(report: Reporter, history: History, deploy_id: int, state: dict) -> No
     """The roll stopped between batches, or went on: said, and told when it stops."""
     report.gate(state)
     if state.get("waiting"):
-        report.notify("paused", history, deploy_id, f"deploy #{deploy_id}: {gate_lib.describe(state)}",
-                      waiting=state["waiting"], by=state.get("by"), before=state.get("next"),
-                      since=state.get("since"), timeout_at=state.get("timeout_at"), on_timeout=state.get("on_timeout"))
+        report.notify(
+            "paused",
+            history,
+            deploy_id,
+            f"deploy #{deploy_id}: {gate_lib.describe(state)}",
+            waiting=state["waiting"],
+            by=state.get("by"),
+            before=state.get("next"),
+            since=state.get("since"),
+            timeout_at=state.get("timeout_at"),
+            on_timeout=state.get("on_timeout"),
+        )
 
 
-def _migrate(migrations: migrations_lib.Plan, phase: str, history: History, deploy_id: int, state_dir: Path,
-             report: Reporter, where: dict) -> None:
+def _migrate(
+    migrations: migrations_lib.Plan,
+    phase: str,
+    history: History,
+    deploy_id: int,
+    state_dir: Path,
+    report: Reporter,
+    where: dict,
+) -> None:
     """Run one phase's command in the release's tree: its output kept like the build's, its times recorded."""
     where["stage"] = phase
     pending = migrations.schema.of(phase)
     history.mark(deploy_id, f"{phase}_started")
-    report.say(f"deploy #{deploy_id}: {phase}: {migrations.settings.command(phase).command} "
-               f"({len(pending)} {phase} migration(s) in {migrations.schema.directory.name}/; the command applies the pending ones)")
+    report.say(
+        f"deploy #{deploy_id}: {phase}: {migrations.settings.command(phase).command} "
+        f"({len(pending)} {phase} migration(s) in {migrations.schema.directory.name}/; the command applies the pending ones)"
+    )
     work = state_dir / "work" / str(deploy_id)
     work.mkdir(parents=True, exist_ok=True)
     began = time.monotonic()
-    run_stage(phase, migrations.settings.command(phase), migrations.tree, work / f"{phase}.log",
-              migrations.command_env(dict(os.environ), phase))
+    run_stage(
+        phase,
+        migrations.settings.command(phase),
+        migrations.tree,
+        work / f"{phase}.log",
+        migrations.command_env(dict(os.environ), phase),
+    )
     history.mark(deploy_id, "expanded" if phase == "expand" else "contracted")
     report.say(f"deploy #{deploy_id}: {phase} done in {time.monotonic() - began:.1f}s")
 
@@ -470,28 +623,38 @@ def _roll_back_updated(failed: deploy_lib.DeployResult, state_dir: Path, report:
     for release, nodes in by_release.items():
         store = stored_war(state_dir, release)
         if not release or not store.is_file():
-            said.append(f"{', '.join(nodes)} stay on {failed.war.release_id}: their old release "
-                        f"{release or '(none)'} is not in {store.parent}; roll back with playbooks/rollback.yml")
+            said.append(
+                f"{', '.join(nodes)} stay on {failed.war.release_id}: their old release "
+                f"{release or '(none)'} is not in {store.parent}; roll back with playbooks/rollback.yml"
+            )
             continue
         if failed.fleet.strategy == "bluegreen":
             try:
                 bluegreen_lib.switch_back(failed.fleet, release, None, state_dir=state_dir, limit=nodes)
             except bluegreen_lib.SwitchRefused as exc:
-                report.say(f"cannot switch {', '.join(nodes)} back to their old slots ({exc}): rolling them back instead")
+                report.say(
+                    f"cannot switch {', '.join(nodes)} back to their old slots ({exc}): rolling them back instead"
+                )
             except OrchestratorError as exc:
                 said.append(f"switching {', '.join(nodes)} back to {release} failed: {exc}")
                 continue
             else:
-                said.append(f"{', '.join(nodes)} switched back to {release} (their old slots, still running): "
-                            "the whole fleet is on it again")
+                said.append(
+                    f"{', '.join(nodes)} switched back to {release} (their old slots, still running): "
+                    "the whole fleet is on it again"
+                )
                 continue
         report.say(f"rolling {', '.join(nodes)} back to {release}")
         try:
             # the release the fleet ran before: not judged again (the judge just failed the one it replaces)
-            deploy_lib.deploy(deploy_lib.plan(store, inventory=failed.fleet.inventory, strategy=failed.fleet.strategy),
-                              state_dir=state_dir,
-                              on_phase=report.on_phase, limit=nodes, keep_releases=keep,
-                              known_good=f"the release the fleet ran before {failed.deploy_id}")
+            deploy_lib.deploy(
+                deploy_lib.plan(store, inventory=failed.fleet.inventory, strategy=failed.fleet.strategy),
+                state_dir=state_dir,
+                on_phase=report.on_phase,
+                limit=nodes,
+                keep_releases=keep,
+                known_good=f"the release the fleet ran before {failed.deploy_id}",
+            )
         except OrchestratorError as exc:
             said.append(f"rolling {', '.join(nodes)} back to {release} failed too: {exc}")
             continue
@@ -499,9 +662,17 @@ def _roll_back_updated(failed: deploy_lib.DeployResult, state_dir: Path, report:
     return "; ".join(said)
 
 
-def rollback(*, inventory: Path, state_dir: Path, history: History, to: str | None = None,
-             report: Reporter | None = None, lock_wait: bool = True, strategy: str | None = None,
-             force: bool = False) -> tuple[int, str]:
+def rollback(
+    *,
+    inventory: Path,
+    state_dir: Path,
+    history: History,
+    to: str | None = None,
+    report: Reporter | None = None,
+    lock_wait: bool = True,
+    strategy: str | None = None,
+    force: bool = False,
+) -> tuple[int, str]:
     """Roll the fleet to ``to``, or to the last known-good release before the current one.
 
     Rolls like a deploy (drain, health gate, enable; a node missing the release gets it from
@@ -516,9 +687,11 @@ def rollback(*, inventory: Path, state_dir: Path, history: History, to: str | No
     if to is None:
         target = history.last_known_good(besides=current.release_id if current else None)
         if target is None:
-            raise InputError("no earlier release to roll back to: the release ledger knows "
-                             + (f"only {current.release_id}" if current else "no deployed release")
-                             + " (orchestrator releases lists it)")
+            raise InputError(
+                "no earlier release to roll back to: the release ledger knows "
+                + (f"only {current.release_id}" if current else "no deployed release")
+                + " (orchestrator releases lists it)"
+            )
     else:
         target = history.release(to)
         if target is None:
@@ -532,19 +705,39 @@ def rollback(*, inventory: Path, state_dir: Path, history: History, to: str | No
     deploy_id = history.start("rollback")
     with recorded(history, deploy_id, report) as where:
         report.say(f"rolling back to {target.release_id}" + (f" from {current.release_id}" if current else ""))
-        trusted = (f"{target.status} in the ledger (deploy #{target.deploy_id})" if target.status in GOOD else None)
+        trusted = f"{target.status} in the ledger (deploy #{target.deploy_id})" if target.status in GOOD else None
         fleet = load_fleet(inventory).with_strategy(strategy)
-        if not (fleet.strategy == "bluegreen" and _switched_back(fleet, target, history, deploy_id, state_dir, report,
-                                                                  lock_wait, where)):
-            deploy_war(store, inventory=inventory, state_dir=state_dir, history=history, deploy_id=deploy_id,
-                       report=report, lock_wait=lock_wait, where=where, known_good=trusted, strategy=fleet.strategy)
+        if not (
+            fleet.strategy == "bluegreen"
+            and _switched_back(fleet, target, history, deploy_id, state_dir, report, lock_wait, where)
+        ):
+            deploy_war(
+                store,
+                inventory=inventory,
+                state_dir=state_dir,
+                history=history,
+                deploy_id=deploy_id,
+                report=report,
+                lock_wait=lock_wait,
+                where=where,
+                known_good=trusted,
+                strategy=fleet.strategy,
+            )
         if current is not None and current.release_id != target.release_id:
-            history.set_release(current.release_id, "rolled_back", reason=f"rolled back to {target.release_id} (deploy #{deploy_id})")
-        report.notify("rolled_back", history, deploy_id,
-                      f"rollback #{deploy_id}: the fleet is on {target.release_id}"
-                      + (f" again, from {current.release_id}" if current else ""),
-                      release=current.release_id if current else None, to=target.release_id,
-                      nodes=list(fleet.appservers), outcome="the whole fleet is on it")
+            history.set_release(
+                current.release_id, "rolled_back", reason=f"rolled back to {target.release_id} (deploy #{deploy_id})"
+            )
+        report.notify(
+            "rolled_back",
+            history,
+            deploy_id,
+            f"rollback #{deploy_id}: the fleet is on {target.release_id}"
+            + (f" again, from {current.release_id}" if current else ""),
+            release=current.release_id if current else None,
+            to=target.release_id,
+            nodes=list(fleet.appservers),
+            outcome="the whole fleet is on it",
+        )
     return deploy_id, target.release_id
 
 
@@ -564,19 +757,24 @@ def refuse_if_schema_moved_on(history: History, target) -> None:
         f"rollback to {target.release_id} refused: contract migration {first.migration}{others} ran with "
         f"{first.release_id} (deploy #{first.deploy_id}) after {target.release_id} was built, and took away what "
         f"{target.release_id} uses. Roll forward instead (a release that reverts the change in code, with an expand "
-        "migration that brings back what it needs), or pass --force if you know it runs on today's schema")
+        "migration that brings back what it needs), or pass --force if you know it runs on today's schema"
+    )
 
 
-def _switched_back(fleet, target, history: History, deploy_id: int, state_dir: Path, report: Reporter,
-                   lock_wait: bool, where: dict) -> bool:
+def _switched_back(
+    fleet, target, history: History, deploy_id: int, state_dir: Path, report: Reporter, lock_wait: bool, where: dict
+) -> bool:
     """Roll back by switching every node to its idle slot, if they all still run ``target``.
 
     False (nothing switched) when a node's idle slot cannot take it: the window is over, or the
     slot holds another release; the caller then rolls the release out like a deploy.
     """
     where["stage"] = "lock"
-    with DeployLock(state_dir).acquire(f"rollback #{deploy_id} to {target.release_id}", wait=lock_wait,
-                                       on_wait=lambda who: report.say(f"waiting for the deploy lock, held by {who}")):
+    with DeployLock(state_dir).acquire(
+        f"rollback #{deploy_id} to {target.release_id}",
+        wait=lock_wait,
+        on_wait=lambda who: report.say(f"waiting for the deploy lock, held by {who}"),
+    ):
         where["stage"] = "deploy"
         history.update(deploy_id, release_id=target.release_id, sha256=target.sha256)
         history.mark(deploy_id, "deploy_started")
@@ -585,18 +783,34 @@ def _switched_back(fleet, target, history: History, deploy_id: int, state_dir: P
 
         def timed(event) -> None:
             if event.kind == "runner_on_ok" and event.phase == "enable" and event.task.startswith("enable | Switch"):
-                switch_seconds[event.host] = max(float(r.get("up_seconds", 0)) + float(r.get("drain_seconds", 0))
-                                                 for r in (event.result.get("results") or [event.result]))
+                switch_seconds[event.host] = max(
+                    float(r.get("up_seconds", 0)) + float(r.get("drain_seconds", 0))
+                    for r in (event.result.get("results") or [event.result])
+                )
+
         try:
             bluegreen_lib.switch_back(fleet, target.release_id, target.version, state_dir=state_dir, on_event=timed)
         except bluegreen_lib.SwitchRefused as exc:
             report.say(f"cannot switch back to the old slots ({exc}): rolling {target.release_id} out instead")
             return False
         seconds = time.monotonic() - began
-    history.record_nodes(deploy_id, [{"node": n, "old": None, "new": target.release_id, "outcome": "done",
-                                      "phases": {"enable": switch_seconds.get(n)}} for n in fleet.appservers])
-    message = (f"switched back to the old slots, still running {target.release_id}: no JVM started "
-               f"(HAProxy switch {max(switch_seconds.values(), default=0):.2f}s, {seconds:.1f}s in all)")
+    history.record_nodes(
+        deploy_id,
+        [
+            {
+                "node": n,
+                "old": None,
+                "new": target.release_id,
+                "outcome": "done",
+                "phases": {"enable": switch_seconds.get(n)},
+            }
+            for n in fleet.appservers
+        ],
+    )
+    message = (
+        f"switched back to the old slots, still running {target.release_id}: no JVM started "
+        f"(HAProxy switch {max(switch_seconds.values(), default=0):.2f}s, {seconds:.1f}s in all)"
+    )
     history.update(deploy_id, outcome="deployed", stage="done", message=message)
     history.mark(deploy_id, "finished")
     history.set_release(target.release_id, target.status, deploy_id=deploy_id, reason=target.reason)
@@ -617,7 +831,14 @@ def _record_nodes(history: History, deploy_id: int, result: deploy_lib.DeployRes
     for name in result.fleet.appservers:
         progress = result.nodes.get(name)
         change = result.releases.get(name, {})
-        nodes.append({"node": name, "old": change.get("old"), "new": change.get("new"), "slot": change.get("slot"),
-                      "outcome": progress.phase if progress else "untouched",
-                      "phases": {p: progress.seconds(p) for p in progress.spans} if progress else {}})
+        nodes.append(
+            {
+                "node": name,
+                "old": change.get("old"),
+                "new": change.get("new"),
+                "slot": change.get("slot"),
+                "outcome": progress.phase if progress else "untouched",
+                "phases": {p: progress.seconds(p) for p in progress.spans} if progress else {},
+            }
+        )
     history.record_nodes(deploy_id, nodes)

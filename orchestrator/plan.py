@@ -46,9 +46,9 @@ def min_up(min_healthy, nodes: int) -> int:
 @dataclass(frozen=True)
 class Step:
     number: int
-    batch: list[str]          # nodes switched in this step (rolling: out of rotation meanwhile)
-    in_rotation: list[str]    # the nodes that serve throughout the step (UP now)
-    refused: bool             # the capacity guard would refuse this step
+    batch: list[str]  # nodes switched in this step (rolling: out of rotation meanwhile)
+    in_rotation: list[str]  # the nodes that serve throughout the step (UP now)
+    refused: bool  # the capacity guard would refuse this step
 
 
 @dataclass(frozen=True)
@@ -57,11 +57,11 @@ class Plan:
     serial: object
     min_up: int
     steps: list[Step]
-    current: dict[str, str]               # node -> release it runs now
-    haproxy: dict[str, dict[str, str]]    # load balancer -> node -> status
-    skipped: list[str]                    # nodes already on the release (checked, not switched)
-    joining: list[str]                    # in the inventory, not yet behind the load balancers
-    leaving: list[str]                    # behind a load balancer, no longer in the inventory
+    current: dict[str, str]  # node -> release it runs now
+    haproxy: dict[str, dict[str, str]]  # load balancer -> node -> status
+    skipped: list[str]  # nodes already on the release (checked, not switched)
+    joining: list[str]  # in the inventory, not yet behind the load balancers
+    leaving: list[str]  # behind a load balancer, no longer in the inventory
     # blue/green: node -> (its live slot, the idle one the release starts in); empty for rolling
     slots: dict[str, tuple[str, str]]
 

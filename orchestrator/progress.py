@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from orchestrator.runner import DEPLOY_PHASES, Event
 
@@ -113,5 +113,5 @@ class DeployProgress:
 
 def _stamp(seconds: float, like: datetime) -> datetime:
     """A module's time.time() as a datetime comparable with the events' (aware UTC, or naive)."""
-    stamp = datetime.fromtimestamp(float(seconds), timezone.utc)
+    stamp = datetime.fromtimestamp(float(seconds), UTC)
     return stamp if like.tzinfo else stamp.replace(tzinfo=None)

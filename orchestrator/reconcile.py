@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Callable
 
 from orchestrator.config import Config
 from orchestrator.errors import DeployFailed
@@ -19,9 +19,12 @@ def run(config: Config, *, say: Callable[[str], None] = print, strategy: str | N
         if orphans:
             say(f"stopped {len(orphans)} deploy run(s) left behind (pids {', '.join(map(str, orphans))})")
         say("reconciling: every node on a release it can serve, and in rotation")
-        result = run_playbook(playbook("reconcile.yml"), inventory=config.inventory,
-                              run_dir=config.state_dir / "reconcile" / f"{datetime.now():%Y%m%dT%H%M%S}",
-                              extravars={"deploy_strategy": strategy} if strategy else None)
+        result = run_playbook(
+            playbook("reconcile.yml"),
+            inventory=config.inventory,
+            run_dir=config.state_dir / "reconcile" / f"{datetime.now():%Y%m%dT%H%M%S}",
+            extravars={"deploy_strategy": strategy} if strategy else None,
+        )
     if not result.ok:
         detail = "; ".join(f"{e.host}: {e.message}" for e in result.failures) or result.status
         raise DeployFailed(f"reconcile failed: {detail} (artifacts in {result.artifacts})")

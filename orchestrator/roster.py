@@ -20,8 +20,16 @@ from orchestrator.inventory import APP_GROUP
 
 RETIRING_GROUP = "retiring"
 # Variables Ansible makes up for every host; they are recomputed for the retiring inventory.
-_MAGIC = {"groups", "group_names", "omit", "playbook_dir", "ansible_facts", "ansible_version", "ansible_config_file",
-          "ansible_playbook_python"}
+_MAGIC = {
+    "groups",
+    "group_names",
+    "omit",
+    "playbook_dir",
+    "ansible_facts",
+    "ansible_version",
+    "ansible_config_file",
+    "ansible_playbook_python",
+}
 
 
 def roster_path(state_dir: Path) -> Path:
@@ -39,8 +47,9 @@ def host_variables(inventory: Path) -> dict[str, dict]:
     hosts = {}
     for name in manager.get_groups_dict().get(APP_GROUP, []):
         found = variables.get_vars(host=manager.get_host(name), include_hostvars=False)
-        hosts[name] = {k: v for k, v in found.items()
-                       if k not in _MAGIC and not k.startswith("inventory_") and _writable(v)}
+        hosts[name] = {
+            k: v for k, v in found.items() if k not in _MAGIC and not k.startswith("inventory_") and _writable(v)
+        }
     return hosts
 
 
@@ -126,6 +135,7 @@ def write_retiring_inventory(hosts: list[str], state_dir: Path, path: Path, keep
         if name in keep_running:
             entries[name].update(webapp_retire_stop_tomcat=False, webapp_retire_keep_reason=keep_running[name])
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, json.dumps({"all": {"children": {RETIRING_GROUP: {"hosts": entries}}}}, indent=2) + "\n",
-                 mode=0o600)
+    write_atomic(
+        path, json.dumps({"all": {"children": {RETIRING_GROUP: {"hosts": entries}}}}, indent=2) + "\n", mode=0o600
+    )
     return path

@@ -12,10 +12,11 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import ansible_runner
 
@@ -27,8 +28,21 @@ from orchestrator.project import project_dir
 RUN_MARKER = "ORCHESTRATOR_RUN_DIR"
 
 # Task names are "<phase> | what it does"; these are the phases a node goes through.
-DEPLOY_PHASES = ("ship", "reach", "capacity", "drain", "stop", "install", "start", "verify", "enable", "bake", "rescue",
-                 "add", "remove")
+DEPLOY_PHASES = (
+    "ship",
+    "reach",
+    "capacity",
+    "drain",
+    "stop",
+    "install",
+    "start",
+    "verify",
+    "enable",
+    "bake",
+    "rescue",
+    "add",
+    "remove",
+)
 
 
 @dataclass(frozen=True)
@@ -45,7 +59,7 @@ class Event:
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def from_runner(cls, data: dict[str, Any]) -> "Event":
+    def from_runner(cls, data: dict[str, Any]) -> Event:
         event_data = data.get("event_data") or {}
         created = data.get("created")
         return cls(
@@ -123,13 +137,16 @@ def run_playbook(
         if on_event is not None:
             try:
                 on_event(event)
-            except Exception:  # noqa: BLE001 - see below
+            except Exception:
                 # An exception here would end ansible-runner's run in the middle of a node, with
                 # it drained. What watches the run must never stop it: said once, and the run goes on.
                 if not observer_failed:
                     observer_failed.append(event.task)
-                    print(f"orchestrator: reading the deploy's events failed at task '{event.task}' (the deploy "
-                          f"goes on; its report may be incomplete):\n{traceback.format_exc()}", file=sys.stderr)
+                    print(
+                        f"orchestrator: reading the deploy's events failed at task '{event.task}' (the deploy "
+                        f"goes on; its report may be incomplete):\n{traceback.format_exc()}",
+                        file=sys.stderr,
+                    )
         return True  # keep the event in the artifacts
 
     project = project_dir()

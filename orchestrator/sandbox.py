@@ -142,18 +142,28 @@ class Sandbox:
         write_atomic(self.directory / "sandbox.json", json.dumps(data, indent=2) + "\n")
 
     @classmethod
-    def load(cls, directory: Path) -> "Sandbox":
+    def load(cls, directory: Path) -> Sandbox:
         path = Path(directory) / "sandbox.json"
         try:
             data = json.loads(path.read_text())
         except FileNotFoundError:
-            raise SandboxError(f"no sandbox in {directory} ({path} is missing): run 'orchestrator sandbox up' first") from None
+            raise SandboxError(
+                f"no sandbox in {directory} ({path} is missing): run 'orchestrator sandbox up' first"
+            ) from None
         except ValueError as exc:
-            raise SandboxError(f"{path} is not valid JSON ({exc}): run 'orchestrator sandbox up' to rewrite it") from None
-        return cls(directory=Path(data["directory"]), inventory=Path(data["inventory"]),
-                   nodes=int(data["nodes"]), net=int(data["net"]), bake_seconds=float(data.get("bake_seconds", 0)),
-                   ssh=bool(data.get("ssh", False)), strategy=str(data.get("strategy", "rolling")),
-                   database=bool(data.get("database", False)))
+            raise SandboxError(
+                f"{path} is not valid JSON ({exc}): run 'orchestrator sandbox up' to rewrite it"
+            ) from None
+        return cls(
+            directory=Path(data["directory"]),
+            inventory=Path(data["inventory"]),
+            nodes=int(data["nodes"]),
+            net=int(data["net"]),
+            bake_seconds=float(data.get("bake_seconds", 0)),
+            ssh=bool(data.get("ssh", False)),
+            strategy=str(data.get("strategy", "rolling")),
+            database=bool(data.get("database", False)),
+        )
 
 
 def check_prerequisites() -> None:
@@ -167,8 +177,10 @@ def check_prerequisites() -> None:
     if shutil.which("java") is None:
         missing.append("a Java runtime (default-jre-headless)")
     if missing:
-        raise SandboxError(f"the sandbox needs {', '.join(missing)}: install with "
-                           "'apt-get install haproxy tomcat10 mercurial default-jdk-headless' (or run ./scripts/setup)")
+        raise SandboxError(
+            f"the sandbox needs {', '.join(missing)}: install with "
+            "'apt-get install haproxy tomcat10 mercurial default-jdk-headless' (or run ./scripts/setup)"
+        )
 
 
 def render_inventory(box: Sandbox) -> dict[str, str]:
@@ -194,8 +206,12 @@ def render_inventory(box: Sandbox) -> dict[str, str]:
         hosts += [f"        {name}:", f"          ansible_host: {box.node_address(i)}"]
     if box.db is not None:
         # where playbooks/migrate.yml runs the migration commands (once, on the group's first host)
-        hosts[hosts.index("    appservers:"):hosts.index("    appservers:")] = [
-            "    migrators:", "      hosts:", "        db1:", f"          ansible_host: {box.db.address}"]
+        hosts[hosts.index("    appservers:") : hosts.index("    appservers:")] = [
+            "    migrators:",
+            "      hosts:",
+            "        db1:",
+            f"          ansible_host: {box.db.address}",
+        ]
     if box.ssh:
         hosts += [
             "      vars:",
@@ -236,10 +252,14 @@ webapp_bake_warmup_seconds: 1
 """
     if box.db is not None:
         db = box.db
-        appservers = appservers.replace('-Dtomcat.util.scan.StandardJarScanFilter.jarsToSkip=*.jar"', (
-            "-Dtomcat.util.scan.StandardJarScanFilter.jarsToSkip=*.jar"
-            f" -Dsample.db.url={db.jdbc_url} -Dsample.db.user={sandbox_db.USER}"
-            f" -Dsample.db.passwordFile={db.password_file} -Dsample.node={{{{ inventory_hostname }}}}\""))
+        appservers = appservers.replace(
+            '-Dtomcat.util.scan.StandardJarScanFilter.jarsToSkip=*.jar"',
+            (
+                "-Dtomcat.util.scan.StandardJarScanFilter.jarsToSkip=*.jar"
+                f" -Dsample.db.url={db.jdbc_url} -Dsample.db.user={sandbox_db.USER}"
+                f' -Dsample.db.passwordFile={db.password_file} -Dsample.node={{{{ inventory_hostname }}}}"'
+            ),
+        )
     return {
         "hosts.yml": "\n".join(hosts) + "\n",
         "group_vars/loadbalancers.yml": loadbalancers,
@@ -257,7 +277,7 @@ branch = "default"
 directory = "{box.spool}"
 
 [build]
-command = './build.sh --version "$(cat VERSION)"{' --with-jdbc' if box.database else ''} --out build/app.war'
+command = './build.sh --version "$(cat VERSION)"{" --with-jdbc" if box.database else ""} --out build/app.war'
 timeout = 300
 artifact = "build/*.war"
 
@@ -267,16 +287,20 @@ timeout = 300
 
 [deploy]
 inventory = "{box.inventory}"
-state_directory = "{box.directory / 'state'}"
+state_directory = "{box.directory / "state"}"
 rescan_seconds = 5
-""" + ("" if box.db is None else f"""
+""" + (
+        ""
+        if box.db is None
+        else f"""
 [migrate]
 directory = "db/migrations"
 expand = "db/migrate expand"
 contract = "db/migrate contract"
 timeout = 120
 environment = "{box.db.env_file}"
-""")
+"""
+    )
 
 
 def _hg(*args: str, cwd: Path) -> None:
@@ -298,7 +322,9 @@ def make_repository(box: Sandbox) -> None:
     if (box.clone / ".hg").is_dir():
         return
     _hg("clone", "-q", str(box.central), str(box.clone), cwd=box.directory)
-    write_atomic(box.clone / ".hg" / "hgrc", f"[paths]\ndefault = {box.central}\n[ui]\nusername = sandbox <sandbox@localhost>\n")
+    write_atomic(
+        box.clone / ".hg" / "hgrc", f"[paths]\ndefault = {box.central}\n[ui]\nusername = sandbox <sandbox@localhost>\n"
+    )
     app = project_dir() / "examples" / "webapp"
     for item in ("src", "web", *(("db",) if box.database else ())):
         shutil.copytree(app / item, box.clone / item)
@@ -313,8 +339,11 @@ def make_repository(box: Sandbox) -> None:
 
 def _keygen(path: Path) -> None:
     if not path.exists():
-        done = subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "orchestrator-sandbox", "-f", str(path)],
-                              capture_output=True, text=True)
+        done = subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "orchestrator-sandbox", "-f", str(path)],
+            capture_output=True,
+            text=True,
+        )
         if done.returncode != 0:
             raise SandboxError(f"ssh-keygen failed: {done.stderr.strip()}")
 
@@ -335,20 +364,26 @@ def start_sshd(box: Sandbox) -> None:
     for i, name in enumerate(box.node_names, start=1):
         host_key = box.ssh_dir / f"host-{name}"
         _keygen(host_key)
-        known.append(f"[{box.node_address(i)}]:{SSH_PORT} {' '.join(host_key.with_suffix('.pub').read_text().split()[:2])}")
+        known.append(
+            f"[{box.node_address(i)}]:{SSH_PORT} {' '.join(host_key.with_suffix('.pub').read_text().split()[:2])}"
+        )
         config = Path(sshd_marker(box, name))
-        write_atomic(config, f"""# sshd of sandbox node {name}
+        write_atomic(
+            config,
+            f"""# sshd of sandbox node {name}
 ListenAddress {box.node_address(i)}:{SSH_PORT}
 HostKey {host_key}
-PidFile {box.ssh_dir / f'sshd-{name}.pid'}
-AuthorizedKeysFile {box.ssh_dir / 'authorized_keys'}
+PidFile {box.ssh_dir / f"sshd-{name}.pid"}
+AuthorizedKeysFile {box.ssh_dir / "authorized_keys"}
 PermitRootLogin prohibit-password
 PasswordAuthentication no
 KbdInteractiveAuthentication no
 UsePAM no
 StrictModes no
 Subsystem sftp internal-sftp
-""", mode=0o600)
+""",
+            mode=0o600,
+        )
         if owned_pid(box.ssh_dir / f"sshd-{name}.pid", str(config)) is None:
             done = subprocess.run([SSHD, "-f", str(config)], capture_output=True, text=True)
             if done.returncode != 0:
@@ -392,8 +427,12 @@ def up(box: Sandbox, *, on_event=None) -> Sandbox:
     write_atomic(box.config, render_config(box))
     box.save()
     make_repository(box)
-    result = run_playbook(playbook("provision.yml"), inventory=box.inventory,
-                          run_dir=box.directory / "runs" / "provision", on_event=on_event)
+    result = run_playbook(
+        playbook("provision.yml"),
+        inventory=box.inventory,
+        run_dir=box.directory / "runs" / "provision",
+        on_event=on_event,
+    )
     if not result.ok:
         detail = "; ".join(f"{e.host}: {e.task}: {e.message}" for e in result.failures) or result.status
         raise SandboxError(f"provisioning the sandbox failed: {detail} (artifacts in {result.artifacts})")
@@ -407,11 +446,11 @@ def _pid_files(box: Sandbox) -> list[tuple[str, Path, str]]:
     if nodes_dir.is_dir():
         for node in sorted(p.name for p in nodes_dir.iterdir()):
             for base in sorted(box.node_dir(node).glob("tomcat*")):
-                what = node + base.name[len("tomcat"):]  # node1, node1-blue
+                what = node + base.name[len("tomcat") :]  # node1, node1-blue
                 files.append((what, base / "temp" / "catalina.pid", f"-Dcatalina.base={base}"))
     if box.ssh_dir.is_dir():
         for config in sorted(box.ssh_dir.glob("sshd-*.conf")):
-            name = config.stem[len("sshd-"):]
+            name = config.stem[len("sshd-") :]
             files.append((f"sshd of {name}", box.ssh_dir / f"sshd-{name}.pid", str(config)))
     # blue/green: the process a deploy leaves to stop the old slots when their window ends
     # (last here: down() stops it first)
@@ -425,7 +464,7 @@ def down(box: Sandbox) -> list[str]:
     # Nodes first: HAProxy stays up while they go, so nothing waits on a dead front.
     for name, pid_file, marker in reversed(_pid_files(box)):
         if name.startswith("sshd of "):
-            pids = stop_sshd(box, name[len("sshd of "):])
+            pids = stop_sshd(box, name[len("sshd of ") :])
             if pids:
                 stopped.append(f"{name} (pids {', '.join(map(str, pids))})")
             continue
@@ -443,7 +482,7 @@ def down(box: Sandbox) -> list[str]:
 
 @dataclass(frozen=True)
 class NodeStatus:
-    name: str          # the node, or with bluegreen its slot's server (node1-blue)
+    name: str  # the node, or with bluegreen its slot's server (node1-blue)
     address: str
     pid: int | None
     release: str
@@ -485,6 +524,15 @@ def status(box: Sandbox) -> tuple[int | None, list[NodeStatus]]:
             health = _health(f"http://{box.node_address(i)}:{box.slot_port(slot)}/health") if pid else "stopped"
             server = f"{name}-{slot}" if slot else name
             row = rows.get(server)
-            nodes.append(NodeStatus(server, box.node_address(i), pid, release, health,
-                                    row["status"] if row else "-", live=not slot or slot == live_slot))
+            nodes.append(
+                NodeStatus(
+                    server,
+                    box.node_address(i),
+                    pid,
+                    release,
+                    health,
+                    row["status"] if row else "-",
+                    live=not slot or slot == live_slot,
+                )
+            )
     return lb_pid, nodes

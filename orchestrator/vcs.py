@@ -75,12 +75,17 @@ def export(repository: Path, revision: str, destination: Path, *, timeout: float
     if kind(repository) == "hg":
         # archive refuses to overwrite; the directory is ours and empty
         destination.rmdir()
-        _run(["hg", "--cwd", str(repository), "archive", "-r", revision, "--type", "files", str(destination)],
-             timeout=timeout)
+        _run(
+            ["hg", "--cwd", str(repository), "archive", "-r", revision, "--type", "files", str(destination)],
+            timeout=timeout,
+        )
         (destination / ".hg_archival.txt").unlink(missing_ok=True)
         return
-    proc = subprocess.Popen(["git", "-C", str(repository), "archive", "--format=tar", revision],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        ["git", "-C", str(repository), "archive", "--format=tar", revision],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         with tarfile.open(fileobj=proc.stdout, mode="r|") as archive:
             archive.extractall(destination, filter="data")
@@ -99,8 +104,12 @@ def contains(repository: Path, revision: str, ancestor: str) -> bool:
         out = _run(["hg", "--cwd", str(repository), "log", "-r", f"{ancestor} and ::{revision}", "-T", "{node}"])
         return bool(out)
     try:
-        done = subprocess.run(["git", "-C", str(repository), "merge-base", "--is-ancestor", ancestor, revision],
-                              capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            ["git", "-C", str(repository), "merge-base", "--is-ancestor", ancestor, revision],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     except FileNotFoundError:
         raise VcsError("git is not installed") from None
     if done.returncode not in (0, 1):

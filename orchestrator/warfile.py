@@ -35,10 +35,15 @@ def manifest_version(archive: zipfile.ZipFile) -> str:
 # "What counts as a WAR"): a deployment descriptor, or a servlet, filter or listener it finds
 # by annotation, or a library that registers them (a web fragment or a ServletContainerInitializer,
 # the way Spring's WARs start).
-ANNOTATIONS = tuple(f"{api}/servlet/annotation/{name}".encode()
-                    for api in ("jakarta", "javax") for name in ("WebServlet", "WebFilter", "WebListener"))
-INITIALIZERS = ("META-INF/services/jakarta.servlet.ServletContainerInitializer",
-                "META-INF/services/javax.servlet.ServletContainerInitializer")
+ANNOTATIONS = tuple(
+    f"{api}/servlet/annotation/{name}".encode()
+    for api in ("jakarta", "javax")
+    for name in ("WebServlet", "WebFilter", "WebListener")
+)
+INITIALIZERS = (
+    "META-INF/services/jakarta.servlet.ServletContainerInitializer",
+    "META-INF/services/javax.servlet.ServletContainerInitializer",
+)
 FRAGMENT = "META-INF/web-fragment.xml"
 # Nested jars larger than this are taken on trust rather than read into memory.
 MAX_NESTED_JAR = 64 << 20
@@ -53,7 +58,7 @@ def not_a_web_application(archive: zipfile.ZipFile) -> str | None:
         return None
     for name in names:
         if name.startswith("WEB-INF/classes/"):
-            inner = name[len("WEB-INF/classes/"):]
+            inner = name[len("WEB-INF/classes/") :]
             if inner in INITIALIZERS:
                 return None
             # an annotation's type name is a plain string in the class file's constant pool
@@ -61,8 +66,10 @@ def not_a_web_application(archive: zipfile.ZipFile) -> str | None:
                 return None
         elif name.startswith("WEB-INF/lib/") and name.endswith(".jar") and _registers_servlets(archive, name):
             return None
-    return ("it has neither WEB-INF/web.xml nor a class annotated @WebServlet, @WebFilter or @WebListener, "
-            "nor a library in WEB-INF/lib that registers one: Tomcat would start it and serve nothing")
+    return (
+        "it has neither WEB-INF/web.xml nor a class annotated @WebServlet, @WebFilter or @WebListener, "
+        "nor a library in WEB-INF/lib that registers one: Tomcat would start it and serve nothing"
+    )
 
 
 def _registers_servlets(archive: zipfile.ZipFile, name: str) -> bool:
@@ -104,7 +111,8 @@ def inspect(path: str, *, require_version: bool = True) -> dict:
             f"{path} has no Implementation-Version in META-INF/MANIFEST.MF: without it the health check "
             "cannot tell the new release from the old one on a node. Add it to the build (jar --manifest "
             "with a line 'Implementation-Version: 1.2.3'; Maven: addDefaultImplementationEntries), or set "
-            "deploy_allow_unversioned: true in the inventory to deploy with that check off")
+            "deploy_allow_unversioned: true in the inventory to deploy with that check off"
+        )
     digest = hashlib.sha256()
     with open(path, "rb") as war:
         for block in iter(lambda: war.read(1 << 20), b""):

@@ -28,9 +28,9 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
@@ -38,11 +38,11 @@ from watchdog.observers import Observer
 from orchestrator import apply as apply_lib
 from orchestrator import flags as flag_lib
 from orchestrator import pipeline, roster
-from orchestrator.spool import Spool
 from orchestrator.config import Config
 from orchestrator.errors import OrchestratorError
 from orchestrator.history import History
 from orchestrator.inventory import fingerprint
+from orchestrator.spool import Spool
 
 # Seconds the inventory's files must be left alone before an edit is applied.
 INVENTORY_SETTLE = 1.0
@@ -82,9 +82,9 @@ class _InventoryEdited(FileSystemEventHandler):
 
 @dataclass(frozen=True)
 class Batch:
-    flags: tuple[Path, ...]            # paths in claimed/
-    valid: tuple[flag_lib.Flag, ...]   # those for the configured branch
-    claimed: float                     # when the watcher took them
+    flags: tuple[Path, ...]  # paths in claimed/
+    valid: tuple[flag_lib.Flag, ...]  # those for the configured branch
+    claimed: float  # when the watcher took them
 
     @property
     def pushed(self) -> float | None:
@@ -100,8 +100,15 @@ def ensure_spool(spool: Path) -> None:
 
 
 class Watcher:
-    def __init__(self, config: Config, *, history: History, say: Callable[[str], None] = print, on_phase=None,
-                 strategy: str | None = None):
+    def __init__(
+        self,
+        config: Config,
+        *,
+        history: History,
+        say: Callable[[str], None] = print,
+        on_phase=None,
+        strategy: str | None = None,
+    ):
         self.config, self.history, self.say, self.on_phase = config, history, say, on_phase
         # rolling or bluegreen for every deploy; None: the inventory's deploy_strategy
         self.strategy = strategy
@@ -125,8 +132,10 @@ class Watcher:
 
     def run(self) -> None:
         self.spool.repair()
-        self.say(f"watching {self.spool.incoming} for pushes to {self.config.branch!r} of {self.config.repository}, "
-                 f"and {self.config.inventory} for new and removed hosts")
+        self.say(
+            f"watching {self.spool.incoming} for pushes to {self.config.branch!r} of {self.config.repository}, "
+            f"and {self.config.inventory} for new and removed hosts"
+        )
         try:
             self._recover()
             while not self.stopping.is_set():
@@ -183,9 +192,15 @@ class Watcher:
         self.inventory_seen = current
         self.say(f"the inventory {self.config.inventory} changed: applying it")
         try:
-            result = apply_lib.apply(self.config.inventory, state_dir=self.config.state_dir, history=self.history,
-                                     say=self.say, on_phase=self.on_phase, should_stop=self.stopping.is_set,
-                                     strategy=self.strategy)
+            result = apply_lib.apply(
+                self.config.inventory,
+                state_dir=self.config.state_dir,
+                history=self.history,
+                say=self.say,
+                on_phase=self.on_phase,
+                should_stop=self.stopping.is_set,
+                strategy=self.strategy,
+            )
         except OrchestratorError as exc:
             self.say(f"apply failed: {exc}; fix it and save the inventory again, or run 'orchestrator apply'")
             return True
@@ -228,14 +243,24 @@ class Watcher:
 
     def _process(self, batch: Batch, *, source: str | None) -> int | None:
         sources = sorted({f.source for f in batch.valid})
-        trigger = pipeline.Trigger(source=source or "+".join(sources), pushed=batch.pushed,
-                                   claimed=batch.claimed, flags=len(batch.flags), last_pushed=batch.last_pushed)
+        trigger = pipeline.Trigger(
+            source=source or "+".join(sources),
+            pushed=batch.pushed,
+            claimed=batch.claimed,
+            flags=len(batch.flags),
+            last_pushed=batch.last_pushed,
+        )
         self.say(f"{len(batch.flags)} flag(s) claimed; deploying the newest revision of {self.config.branch!r}")
         deploy_id = None
         try:
-            deploy_id = pipeline.run(self.config, trigger, history=self.history,
-                                     report=pipeline.Reporter(self.say, self.on_phase, self.notifier), should_stop=self.stopping.is_set,
-                                     strategy=self.strategy)
+            deploy_id = pipeline.run(
+                self.config,
+                trigger,
+                history=self.history,
+                report=pipeline.Reporter(self.say, self.on_phase, self.notifier),
+                should_stop=self.stopping.is_set,
+                strategy=self.strategy,
+            )
             record = self.history.get(deploy_id)
             if record is not None and record.outcome == "deployed":
                 self.say(f"deploy #{deploy_id} is live")
@@ -253,8 +278,12 @@ class Watcher:
         if not leftovers and not running:
             return
         for deploy_id in running:
-            self.history.update(deploy_id, outcome="interrupted", stage=self.history.stage_reached(deploy_id),
-                                message="the watcher stopped during this deploy")
+            self.history.update(
+                deploy_id,
+                outcome="interrupted",
+                stage=self.history.stage_reached(deploy_id),
+                message="the watcher stopped during this deploy",
+            )
             self.history.mark(deploy_id, "finished")
         self.say(f"recovering: {len(running)} interrupted deploy(s), {len(leftovers)} claimed flag(s)")
         from orchestrator import reconcile  # only needed after a crash

@@ -45,8 +45,9 @@ BUILT_AT = "1790000000"
 
 def build_war(out: Path, version: str, *flags: str) -> Path:
     env = dict(os.environ, SOURCE_DATE_EPOCH=os.environ.get("SOURCE_DATE_EPOCH", BUILT_AT))
-    subprocess.run([str(BUILD), "--version", version, "--out", str(out), *flags], check=True,
-                   stdout=subprocess.DEVNULL, env=env)
+    subprocess.run(
+        [str(BUILD), "--version", version, "--out", str(out), *flags], check=True, stdout=subprocess.DEVNULL, env=env
+    )
     return out
 
 
@@ -69,5 +70,6 @@ def wars(tmp_path_factory) -> dict[str, Path]:
 
 def run_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     """The real console entry point, in a child process, as an operator runs it."""
-    return subprocess.run([sys.executable, "-m", "orchestrator", *map(str, args)], capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "orchestrator", *map(str, args)], capture_output=True, text=True, timeout=timeout
+    )

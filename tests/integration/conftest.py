@@ -15,9 +15,8 @@ import pytest
 
 from bench.load import Load, wait_until
 from orchestrator import deploy as deploy_lib
-from orchestrator import pipeline
+from orchestrator import haproxy_admin, pipeline, sandbox
 from orchestrator.history import History
-from orchestrator import haproxy_admin, sandbox
 from orchestrator.processes import owned_pid
 
 # Away from the default sandbox (127.0.1.x) so a developer's sandbox can keep running.
@@ -102,8 +101,11 @@ class Cluster:
         """``load`` started, once HAProxy sees all its connections open (stopped again if they never are)."""
         load.start()
         try:
-            wait_until(lambda: self.frontend_sessions() >= load.connections, timeout=10,
-                       what=f"{load.connections} connections open")
+            wait_until(
+                lambda: self.frontend_sessions() >= load.connections,
+                timeout=10,
+                what=f"{load.connections} connections open",
+            )
         except BaseException:
             load.__exit__(*sys.exc_info())
             raise
@@ -126,8 +128,13 @@ class Cluster:
         if any(self.current_release(n) != plan.war.release_id for n in self.nodes):
             history = History(self.state_dir)
             try:
-                pipeline.deploy_war(war, inventory=self.inventory, state_dir=self.state_dir, history=history,
-                                    deploy_id=history.start("manual"))
+                pipeline.deploy_war(
+                    war,
+                    inventory=self.inventory,
+                    state_dir=self.state_dir,
+                    history=history,
+                    deploy_id=history.start("manual"),
+                )
             finally:
                 history.close()
         for name in self.nodes:
@@ -177,7 +184,7 @@ def without_host(hosts_yml: str, name: str) -> str:
     """A sandbox's hosts.yml with one app server's lines (its name and address) deleted."""
     lines = hosts_yml.splitlines(keepends=True)
     i = lines.index(f"        {name}:\n")
-    return "".join(lines[:i] + lines[i + 2:])
+    return "".join(lines[:i] + lines[i + 2 :])
 
 
 def with_host(hosts_yml: str, name: str, address: str) -> str:
@@ -230,9 +237,10 @@ def three_nodes(tmp_path_factory):
     fast = sandbox.render_inventory(box)["group_vars/appservers.yml"].split("tomcat_java_opts: ")[1].splitlines()[0]
     (box.inventory / "host_vars").mkdir(parents=True)
     (box.inventory / "host_vars" / "node2.yml").write_text(
-        f"tomcat_java_opts: {fast[:-1]} -Dsample.health.fail.version=7\"\n"
+        f'tomcat_java_opts: {fast[:-1]} -Dsample.health.fail.version=7"\n'
         # the sample app is healthy in ~1.5 s: a shorter wait for the failure the tests ask for
-        f"webapp_health_timeout: {FAILING_HEALTH_TIMEOUT}\n")
+        f"webapp_health_timeout: {FAILING_HEALTH_TIMEOUT}\n"
+    )
     try:
         sandbox.up(box)
         yield Cluster(box, box.directory / "state")

@@ -16,9 +16,9 @@ from urllib.parse import urlsplit
 
 @dataclass(frozen=True)
 class Answer:
-    sent: float           # time.monotonic()
+    sent: float  # time.monotonic()
     done: float
-    status: int | None    # None: no HTTP answer (the error says what happened)
+    status: int | None  # None: no HTTP answer (the error says what happened)
     retry_after: str | None
     body: str
     error: str | None = None
@@ -34,7 +34,7 @@ class Prober:
         self._stop = threading.Event()
         self._workers: list[threading.Thread] = []
 
-    def __enter__(self) -> "Prober":
+    def __enter__(self) -> Prober:
         self._workers = [threading.Thread(target=self._run, daemon=True) for _ in range(self.threads)]
         for worker in self._workers:
             worker.start()

@@ -54,7 +54,7 @@ class Receiver:
         self.url = f"http://{address}:{self.server.server_address[1]}/hooks/T0KEN-secret"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    def __enter__(self) -> "Receiver":
+    def __enter__(self) -> Receiver:
         self._thread.start()
         return self
 
@@ -68,8 +68,9 @@ class Receiver:
             return [r.json for r in self.received]
 
 
-def notify_config(cluster, tmp_path: Path, urls: list[str], events: list[str] | None = None,
-                  inventory: str | None = None) -> str:
+def notify_config(
+    cluster, tmp_path: Path, urls: list[str], events: list[str] | None = None, inventory: str | None = None
+) -> str:
     """The sandbox's orchestrator.toml with [notify] added, and another inventory if given (a copy:
     other tests keep theirs); the secret file is SECRET, mode 600."""
     secret = tmp_path / "webhook.secret"
@@ -79,7 +80,11 @@ def notify_config(cluster, tmp_path: Path, urls: list[str], events: list[str] | 
     text = cluster.box.config.read_text()
     if inventory is not None:
         text = text.replace(f'inventory = "{cluster.box.inventory}"', f'inventory = "{inventory}"')
-    config.write_text(text + "\n[notify]\n" + f"urls = {urls!r}\n".replace("'", '"')
-                      + (f"events = {events!r}\n".replace("'", '"') if events else "")
-                      + f'secret_file = "{secret}"\ntimeout = {TIMEOUT}\nretries = 2\n')
+    config.write_text(
+        text
+        + "\n[notify]\n"
+        + f"urls = {urls!r}\n".replace("'", '"')
+        + (f"events = {events!r}\n".replace("'", '"') if events else "")
+        + f'secret_file = "{secret}"\ntimeout = {TIMEOUT}\nretries = 2\n'
+    )
     return str(config)

@@ -36,7 +36,9 @@ def inventory_with(cluster, tmp_path, host: str, setting: str) -> str:
 
 
 def deploy(cluster, war, inventory=None, *extra):
-    result = run_cli("deploy", "--war", war, "-i", inventory or cluster.inventory, "--state-dir", cluster.state_dir, *extra)
+    result = run_cli(
+        "deploy", "--war", war, "-i", inventory or cluster.inventory, "--state-dir", cluster.state_dir, *extra
+    )
     assert "Traceback" not in result.stderr + result.stdout
     return result
 
@@ -80,29 +82,53 @@ def test_bluegreen_on_nodes_provisioned_with_one_slot_names_them_and_the_fix(clu
     assert "playbooks/provision.yml with deploy_strategy set to bluegreen" in result.stderr
 
 
-@pytest.mark.parametrize("host, setting, message", [
-    ("node2", "webapp_drain_timeout: -5", "node2: webapp_drain_timeout must be a number of seconds above 0, is -5"),
-    ("node1", "tomcat_heap: lots", "node1: tomcat_heap must look like 256m or 1g, is lots"),
-    ("node1", "webapp_bake_seconds: 5\nwebapp_bake_5xx_detect_share: 2",
-     "node1: webapp_bake_5xx_detect_share must be a share above 0 and at most 1 (0.25 is 25%), is 2"),
-    ("node2", "webapp_bake_max_5xx_multiple: 3",
-     "node2: webapp_bake_max_5xx_multiple is no longer read: the bake now judges a node against the old release"),
-    ("node1", "webapp_bake_seconds: 5\nwebapp_canary_weight_steps: [50, 300]",
-     "node1: webapp_canary_weight_steps must be a list of HAProxy weights from 1 to 256"),
-    ("node2", "webapp_bake_seconds: 1",
-     "webapp_bake_seconds (1) is shorter than one HAProxy health-check interval (2.0 s)"),
-])
+@pytest.mark.parametrize(
+    "host, setting, message",
+    [
+        ("node2", "webapp_drain_timeout: -5", "node2: webapp_drain_timeout must be a number of seconds above 0, is -5"),
+        ("node1", "tomcat_heap: lots", "node1: tomcat_heap must look like 256m or 1g, is lots"),
+        (
+            "node1",
+            "webapp_bake_seconds: 5\nwebapp_bake_5xx_detect_share: 2",
+            "node1: webapp_bake_5xx_detect_share must be a share above 0 and at most 1 (0.25 is 25%), is 2",
+        ),
+        (
+            "node2",
+            "webapp_bake_max_5xx_multiple: 3",
+            "node2: webapp_bake_max_5xx_multiple is no longer read: the bake now judges a node against the old release",
+        ),
+        (
+            "node1",
+            "webapp_bake_seconds: 5\nwebapp_canary_weight_steps: [50, 300]",
+            "node1: webapp_canary_weight_steps must be a list of HAProxy weights from 1 to 256",
+        ),
+        (
+            "node2",
+            "webapp_bake_seconds: 1",
+            "webapp_bake_seconds (1) is shorter than one HAProxy health-check interval (2.0 s)",
+        ),
+    ],
+)
 def test_setting_out_of_range(cluster, wars, untouched, tmp_path, host, setting, message):
     result = deploy(cluster, wars["v2"], inventory_with(cluster, tmp_path, host, setting))
     assert result.returncode == 2
     assert message in result.stderr
 
 
-@pytest.mark.parametrize("ring, message", [
-    ('""', "haproxy_request_ring is empty on lb1: set it (the haproxy role default is reqs) or webapp_bake_seconds: 0"),
-    # a load balancer whose running configuration predates the ring
-    ("nosuch", "HAProxy has no ring 'nosuch' to read requests from: render its configuration with the haproxy role"),
-])
+@pytest.mark.parametrize(
+    "ring, message",
+    [
+        (
+            '""',
+            "haproxy_request_ring is empty on lb1: set it (the haproxy role default is reqs) or webapp_bake_seconds: 0",
+        ),
+        # a load balancer whose running configuration predates the ring
+        (
+            "nosuch",
+            "HAProxy has no ring 'nosuch' to read requests from: render its configuration with the haproxy role",
+        ),
+    ],
+)
 def test_a_bake_without_haproxys_request_ring(cluster, wars, untouched, tmp_path, ring, message):
     inv = tmp_path / "inventory"
     shutil.copytree(cluster.inventory, inv)
@@ -160,8 +186,14 @@ def test_a_zip_that_is_not_a_web_application_touches_no_node(cluster, untouched,
     # When it is deployed, by the orchestrator or by hand
     if by_hand:
         env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
-        result = subprocess.run(["ansible-playbook", "-i", str(cluster.inventory), "playbooks/deploy.yml",
-                                 "-e", f"war={war}"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+        result = subprocess.run(
+            ["ansible-playbook", "-i", str(cluster.inventory), "playbooks/deploy.yml", "-e", f"war={war}"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         said = " ".join(result.stdout.split())  # Ansible wraps long messages
     else:
         result = deploy(cluster, war)
@@ -172,8 +204,9 @@ def test_a_zip_that_is_not_a_web_application_touches_no_node(cluster, untouched,
 
 
 def test_a_war_without_a_version_is_refused_with_the_fix(cluster, untouched, tmp_path):
-    war = zip_of(tmp_path / "app.war", {"META-INF/MANIFEST.MF": "Manifest-Version: 1.0\n",
-                                         "WEB-INF/web.xml": "<web-app/>"})
+    war = zip_of(
+        tmp_path / "app.war", {"META-INF/MANIFEST.MF": "Manifest-Version: 1.0\n", "WEB-INF/web.xml": "<web-app/>"}
+    )
     result = deploy(cluster, war)
     assert result.returncode == 2, result.stdout + result.stderr
     assert f"{war} has no Implementation-Version" in result.stderr
@@ -186,10 +219,30 @@ def test_a_read_only_state_directory_is_named_with_the_fix(cluster, wars, untouc
     state = tmp_path / "state"
     state.mkdir()
     result = subprocess.run(
-        ["unshare", "--mount", "--propagation", "private", "sh", "-c", 'mount -o bind,ro "$0" "$0" && exec "$@"',
-         str(state), sys.executable, "-m", "orchestrator", "deploy", "--war", str(wars["v2"]),
-         "-i", str(cluster.inventory), "--state-dir", str(state)],
-        capture_output=True, text=True, timeout=120)
+        [
+            "unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            'mount -o bind,ro "$0" "$0" && exec "$@"',
+            str(state),
+            sys.executable,
+            "-m",
+            "orchestrator",
+            "deploy",
+            "--war",
+            str(wars["v2"]),
+            "-i",
+            str(cluster.inventory),
+            "--state-dir",
+            str(state),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     # Then exit 2 names the directory and the fix, before any node is touched (the fixture checks)
     assert result.returncode == 2, result.stdout + result.stderr
     assert f"the state directory {state} cannot be written (Read-only file system" in result.stderr
@@ -197,10 +250,13 @@ def test_a_read_only_state_directory_is_named_with_the_fix(cluster, wars, untouc
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize("groups, missing", [
-    ("    appservers:\n      hosts:\n        n1:\n", "'loadbalancers'"),
-    ("    loadbalancers:\n      hosts:\n        lb1:\n", "'appservers'"),
-])
+@pytest.mark.parametrize(
+    "groups, missing",
+    [
+        ("    appservers:\n      hosts:\n        n1:\n", "'loadbalancers'"),
+        ("    loadbalancers:\n      hosts:\n        lb1:\n", "'appservers'"),
+    ],
+)
 def test_inventory_without_a_group(wars, tmp_path, groups, missing):
     (tmp_path / "hosts.yml").write_text("all:\n  children:\n" + groups)
     result = run_cli("deploy", "--war", wars["v2"], "-i", tmp_path, "--state-dir", tmp_path / "state")
@@ -239,7 +295,9 @@ def test_build_that_produces_no_war(cluster, untouched, tmp_path):
 
 
 def test_build_that_produces_two_wars(cluster, untouched, tmp_path):
-    config = config_with(cluster, tmp_path, "--out build/app.war'", "--out build/app.war && cp build/app.war build/copy.war'")
+    config = config_with(
+        cluster, tmp_path, "--out build/app.war'", "--out build/app.war && cp build/app.war build/copy.war'"
+    )
     result = run_cli("deploy", "--rev", "default", "--config", config)
     assert result.returncode == 1
     assert "produced 2 files matching 'build/*.war' (build/app.war, build/copy.war)" in result.stderr
@@ -254,8 +312,10 @@ def test_apply_with_an_inventory_file_that_does_not_parse(cluster, untouched, tm
     result = run_cli("apply", "-i", inv, "--state-dir", cluster.state_dir)
     assert result.returncode == 2, result.stdout + result.stderr
     # in one line that says where: not Ansible's warning from each plugin it tried
-    assert f"inventory {inv} does not parse: {inv / 'more.yml'}, line 4, column 4: did not find expected key" \
-        in result.stderr, result.stderr
+    assert (
+        f"inventory {inv} does not parse: {inv / 'more.yml'}, line 4, column 4: did not find expected key"
+        in result.stderr
+    ), result.stderr
     assert "WARNING" not in result.stderr and len(result.stderr.splitlines()) == 1, result.stderr
     assert "Traceback" not in result.stderr
 

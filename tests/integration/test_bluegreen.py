@@ -73,8 +73,9 @@ class SlotCluster(Cluster):
 @pytest.fixture(scope="module")
 def bluegreen(tmp_path_factory) -> SlotCluster:
     root = tmp_path_factory.mktemp("bluegreen")
-    box = sandbox.Sandbox(directory=root / "sandbox", inventory=root / "inventory", nodes=2, net=BLUEGREEN_NET,
-                          strategy="bluegreen")
+    box = sandbox.Sandbox(
+        directory=root / "sandbox", inventory=root / "inventory", nodes=2, net=BLUEGREEN_NET, strategy="bluegreen"
+    )
     (box.inventory / "host_vars").mkdir(parents=True)
     (box.inventory / "host_vars" / "node1.yml").write_text(f"webapp_health_timeout: {FAILING_HEALTH_TIMEOUT}\n")
     try:
@@ -85,7 +86,9 @@ def bluegreen(tmp_path_factory) -> SlotCluster:
 
 
 def deploy(cluster: Cluster, war, inventory=None, *extra: str):
-    return run_cli("deploy", "--war", war, "-i", inventory or cluster.inventory, "--state-dir", cluster.state_dir, *extra)
+    return run_cli(
+        "deploy", "--war", war, "-i", inventory or cluster.inventory, "--state-dir", cluster.state_dir, *extra
+    )
 
 
 def with_settings(cluster: Cluster, tmp_path: Path, settings: str) -> Path:
@@ -104,14 +107,17 @@ def test_the_plan_shows_each_node_starting_beside_its_live_slot(bluegreen, wars)
     pids = {(n, s): bluegreen.slot_pid(n, s) for n in bluegreen.nodes for s in bluegreen.box.slots}
 
     # When a blue/green deploy of v2 is planned, the whole fleet in one batch
-    result = run_cli("plan", "--war", wars["v2"], "-i", bluegreen.inventory, "--state-dir", bluegreen.state_dir,
-                     "--serial", "100%")
+    result = run_cli(
+        "plan", "--war", wars["v2"], "-i", bluegreen.inventory, "--state-dir", bluegreen.state_dir, "--serial", "100%"
+    )
 
     # Then it says where the release starts and that every node serves throughout; nothing changed
     assert result.returncode == 0, result.stdout + result.stderr
     starts = ", ".join(f"{n} ({bluegreen.idle_slot(n)}, beside {bluegreen.live_slot(n)})" for n in bluegreen.nodes)
-    assert f"step 1: starts in the idle slot, then switches: {starts}; serving throughout: node1, node2 (2 of 2)" \
-        in result.stdout, result.stdout
+    assert (
+        f"step 1: starts in the idle slot, then switches: {starts}; serving throughout: node1, node2 (2 of 2)"
+        in result.stdout
+    ), result.stdout
     assert {(n, s): bluegreen.slot_pid(n, s) for n in bluegreen.nodes for s in bluegreen.box.slots} == pids
 
 
@@ -167,13 +173,22 @@ def test_reconcile_brings_each_node_back_to_exactly_one_live_slot(bluegreen, war
         node1_idle = f"node1-{bluegreen.idle_slot('node1')}"
     haproxy_admin.set_state(sock, "app", node1_idle, "ready")
     haproxy_admin.set_state(sock, "app", f"node2-{bluegreen.live_slot('node2')}", "maint")
-    wait_until(lambda: bluegreen.haproxy_row(node1_idle)["status"].startswith("UP"), timeout=10,
-               what=f"{node1_idle} in rotation")
+    wait_until(
+        lambda: bluegreen.haproxy_row(node1_idle)["status"].startswith("UP"),
+        timeout=10,
+        what=f"{node1_idle} in rotation",
+    )
 
     # When the nodes are reconciled (what a restarted watcher does after a crash)
     env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
-    done = subprocess.run(["ansible-playbook", "-i", str(bluegreen.inventory), "playbooks/reconcile.yml"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        ["ansible-playbook", "-i", str(bluegreen.inventory), "playbooks/reconcile.yml"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
     # Then every node serves from its live slot alone, on v1
     assert done.returncode == 0, done.stdout[-3000:]
@@ -200,8 +215,12 @@ def test_a_watcher_killed_mid_switch_comes_back_with_one_live_slot_per_node(blue
         host_vars.write_text(settings + "webapp_bake_seconds: 60\n")
         old_slot, new_slot = bluegreen.live_slot("node1"), bluegreen.idle_slot("node1")
         revision = commit_and_push(bluegreen, "41")
-        wait_until(lambda: bluegreen.slot_status("node1", new_slot) != "MAINT", timeout=DEPLOY_TIMEOUT,
-                   interval=0.02, what=f"node1-{new_slot} put in rotation beside node1-{old_slot}")
+        wait_until(
+            lambda: bluegreen.slot_status("node1", new_slot) != "MAINT",
+            timeout=DEPLOY_TIMEOUT,
+            interval=0.02,
+            what=f"node1-{new_slot} put in rotation beside node1-{old_slot}",
+        )
 
         # When the watcher and its ansible-playbook are killed -9 (a power cut, as far as they know)
         w.stop(signal.SIGKILL)
@@ -219,6 +238,7 @@ def test_a_watcher_killed_mid_switch_comes_back_with_one_live_slot_per_node(blue
         def recovered():
             new = [r for r in rows(bluegreen) if r.id > interrupted.id]
             return new if new and new[0].outcome != "running" else None
+
         [redo] = wait_until(recovered, timeout=DEPLOY_TIMEOUT, interval=0.5, what="the recovery deploy")
         assert "reconciled" in restarted.output()
         assert redo.trigger == "recovery" and redo.revision == revision and redo.outcome == "deployed", redo
@@ -333,6 +353,9 @@ def test_after_the_window_the_old_slots_are_stopped(bluegreen, wars, tmp_path):
 
     # Then the old slots stop once the window is over (the process the deploy left does it),
     # and the new ones go on serving
-    wait_until(lambda: all(bluegreen.slot_pid(n, s) is None for n, s in old.items()), timeout=60,
-               what="the old slots to stop after their window")
+    wait_until(
+        lambda: all(bluegreen.slot_pid(n, s) is None for n, s in old.items()),
+        timeout=60,
+        what="the old slots to stop after their window",
+    )
     bluegreen.assert_serving("2")

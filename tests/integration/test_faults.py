@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -34,12 +34,12 @@ class Sampler:
                 status = self.cluster.haproxy_row(self.server)["status"]
             except haproxy_admin.HAProxyAdminError:
                 continue  # the socket changing hands during a reload
-            self.samples.append((datetime.now(timezone.utc), status))
+            self.samples.append((datetime.now(UTC), status))
 
     def between(self, start: datetime, end: datetime) -> list[str]:
         return [status for at, status in self.samples if start <= at <= end]
 
-    def __enter__(self) -> "Sampler":
+    def __enter__(self) -> Sampler:
         self._thread.start()
         return self
 
@@ -56,9 +56,15 @@ def deploy(cluster, war, on_phase) -> tuple[object, list[str], int]:
     deploy_id = history.start("manual")
     try:
         with pipeline.recorded(history, deploy_id) as where:
-            result = pipeline.deploy_war(war, inventory=cluster.inventory, state_dir=cluster.state_dir, history=history,
-                                         deploy_id=deploy_id, where=where,
-                                         report=pipeline.Reporter(said.append, on_phase))
+            result = pipeline.deploy_war(
+                war,
+                inventory=cluster.inventory,
+                state_dir=cluster.state_dir,
+                history=history,
+                deploy_id=deploy_id,
+                where=where,
+                report=pipeline.Reporter(said.append, on_phase),
+            )
     except DeployFailed as exc:
         result = exc
     finally:
@@ -83,8 +89,12 @@ def test_reloads_by_signal_during_drain_and_restart_never_put_a_node_in_rotation
     def on_phase(node, phase):
         if (node.name, phase) == ("node1", "drain"):
             # the moment the drain takes hold (DRAIN, or MAINT when nothing was in flight)
-            seen = wait_until(lambda: (s := cluster.haproxy_row("node1")["status"]).startswith(("DRAIN", "MAINT")) and s,
-                              timeout=10, interval=0.002, what="node1 draining")
+            seen = wait_until(
+                lambda: (s := cluster.haproxy_row("node1")["status"]).startswith(("DRAIN", "MAINT")) and s,
+                timeout=10,
+                interval=0.002,
+                what="node1 draining",
+            )
             cluster.reload_haproxy()
             reloads.append(f"node1 {seen}")
         elif (node.name, phase) == ("node1", "start"):
@@ -148,7 +158,9 @@ def test_another_nodes_jvm_killed_mid_deploy_is_named(cluster, wars):
     assert report.failed <= LOAD_CONNECTIONS, report.line()
 
 
-def test_a_jvm_that_dies_in_its_health_gate_fails_it_at_once_and_a_reload_during_the_rescue_changes_nothing(cluster, wars):
+def test_a_jvm_that_dies_in_its_health_gate_fails_it_at_once_and_a_reload_during_the_rescue_changes_nothing(
+    cluster, wars
+):
     # Given two nodes on v1
     cluster.given_release(wars["v1"])
     events = {}
@@ -195,5 +207,8 @@ def fleet_back_in_rotation(cluster):
     from orchestrator import sandbox
 
     sandbox.up(cluster.box)  # starts the Tomcat a failed test left dead
-    wait_until(lambda: all(cluster.haproxy_row(n)["status"].startswith("UP") for n in cluster.nodes),
-               timeout=60, what="every node UP")
+    wait_until(
+        lambda: all(cluster.haproxy_row(n)["status"].startswith("UP") for n in cluster.nodes),
+        timeout=60,
+        what="every node UP",
+    )

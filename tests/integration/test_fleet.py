@@ -19,8 +19,10 @@ from tests.integration.conftest import with_host, without_host
 
 
 def snapshot(cluster):
-    return {n: (cluster.tomcat_pid(n), cluster.current_release(n), cluster.haproxy_row(n)["status"][:2])
-            for n in cluster.nodes}
+    return {
+        n: (cluster.tomcat_pid(n), cluster.current_release(n), cluster.haproxy_row(n)["status"][:2])
+        for n in cluster.nodes
+    }
 
 
 def test_plan_for_three_nodes_and_serial_2_changes_nothing(three_nodes, wars):
@@ -28,8 +30,9 @@ def test_plan_for_three_nodes_and_serial_2_changes_nothing(three_nodes, wars):
     cluster.given_release(wars["v1"])
     before = snapshot(cluster)
 
-    result = run_cli("plan", "--war", wars["v2"], "-i", cluster.inventory, "--state-dir", cluster.state_dir,
-                     "--serial", "2")
+    result = run_cli(
+        "plan", "--war", wars["v2"], "-i", cluster.inventory, "--state-dir", cluster.state_dir, "--serial", "2"
+    )
 
     assert result.returncode == 0, result.stderr
     out = result.stdout
@@ -47,8 +50,11 @@ def test_capacity_guard_refuses_when_a_node_is_already_down(three_nodes, wars, t
     node3 = cluster.tomcat_pid("node3")
     terminate(node3)
     try:
-        wait_until(lambda: cluster.haproxy_row("node3")["status"].startswith("DOWN"), timeout=30,
-                   what="HAProxy to see node3 DOWN")
+        wait_until(
+            lambda: cluster.haproxy_row("node3")["status"].startswith("DOWN"),
+            timeout=30,
+            what="HAProxy to see node3 DOWN",
+        )
         inv = tmp_path / "inventory"
         shutil.copytree(cluster.inventory, inv)
         (inv / "group_vars" / "all.yml").write_text("deploy_min_healthy: 2\n")
@@ -72,8 +78,7 @@ def test_capacity_guard_refuses_when_a_node_is_already_down(three_nodes, wars, t
             assert cluster.node_health(name)["version"] == "1"
     finally:
         cluster.start_tomcat("node3")
-        wait_until(lambda: cluster.haproxy_row("node3")["status"].startswith("UP"), timeout=60,
-                   what="node3 back UP")
+        wait_until(lambda: cluster.haproxy_row("node3")["status"].startswith("UP"), timeout=60, what="node3 back UP")
 
 
 def test_a_host_removed_from_the_inventory_and_added_back_under_load(three_nodes, wars, tmp_path):
@@ -87,8 +92,11 @@ def test_a_host_removed_from_the_inventory_and_added_back_under_load(three_nodes
     original = hosts.read_text()
     log_path = tmp_path / "watch.log"
     with open(log_path, "w") as log:
-        watcher = subprocess.Popen([sys.executable, "-m", "orchestrator", "watch", "--config", str(cluster.box.config)],
-                                   stdout=log, stderr=subprocess.STDOUT)
+        watcher = subprocess.Popen(
+            [sys.executable, "-m", "orchestrator", "watch", "--config", str(cluster.box.config)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     said = lambda: log_path.read_text()  # noqa: E731
     try:
         wait_until(lambda: "for new and removed hosts" in said(), timeout=60, what="the watcher to start")
@@ -97,8 +105,11 @@ def test_a_host_removed_from_the_inventory_and_added_back_under_load(three_nodes
         # When node3's lines are deleted from the inventory, under load
         with cluster.load() as load:
             hosts.write_text(without_host(original, "node3"))
-            wait_until(lambda: "the fleet matches the inventory: node1, node2" in said(), timeout=180,
-                       what="the watcher to retire node3")
+            wait_until(
+                lambda: "the fleet matches the inventory: node1, node2" in said(),
+                timeout=180,
+                what="the watcher to retire node3",
+            )
         # Then node3 is out of HAProxy and stopped, the others untouched, and no request failed
         assert "node3" not in cluster.backend(), said()
         assert cluster.tomcat_pid("node3") is None
@@ -108,8 +119,11 @@ def test_a_host_removed_from_the_inventory_and_added_back_under_load(three_nodes
         # When the lines are put back, under load
         with cluster.load() as load:
             hosts.write_text(original)
-            wait_until(lambda: "the fleet matches the inventory: node1, node2, node3" in said(), timeout=240,
-                       what="the watcher to add node3")
+            wait_until(
+                lambda: "the fleet matches the inventory: node1, node2, node3" in said(),
+                timeout=240,
+                what="the watcher to add node3",
+            )
             # Then node3 serves the last known-good release through HAProxy
             wait_until(lambda: int(cluster.backend()["node3"]["stot"]) > 0, timeout=30, what="requests served by node3")
         assert load.report.failed == 0, load.report
@@ -178,12 +192,20 @@ def test_provisioning_by_hand_never_puts_a_node_without_a_release_in_rotation(th
     env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
     root = Path(__file__).resolve().parents[2]
     try:
-        result = subprocess.run(["ansible-playbook", "-i", str(inv), "playbooks/provision.yml"], cwd=root, env=env,
-                                capture_output=True, text=True, timeout=600)
+        result = subprocess.run(
+            ["ansible-playbook", "-i", str(inv), "playbooks/provision.yml"],
+            cwd=root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
 
         # Then the load balancer refuses: node4 is in no backend and haproxy.cfg is unchanged
         assert result.returncode != 0, result.stdout[-3000:]
-        assert "node4 would enter the rotation of lb1 the moment HAProxy reloads" in result.stdout, result.stdout[-3000:]
+        assert "node4 would enter the rotation of lb1 the moment HAProxy reloads" in result.stdout, result.stdout[
+            -3000:
+        ]
         assert "orchestrator apply" in result.stdout
         assert "node4" not in cluster.backend()
         assert Path(cluster.box.haproxy_dir / "haproxy.cfg").read_text() == config

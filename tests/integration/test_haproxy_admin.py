@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 import pytest
 
@@ -38,8 +38,11 @@ def started(directory, config: str) -> Iterator[int]:
     subprocess.run(["haproxy", "-W", "-D", "-p", str(pid_file), "-f", str(cfg)], check=True)
     try:
         # the daemon may bind its socket before it has written its PID file: wait for both
-        wait_until(lambda: (directory / "admin.sock").exists() and owned_pid(pid_file, str(cfg)) is not None,
-                   timeout=10, what="admin socket and PID file")
+        wait_until(
+            lambda: (directory / "admin.sock").exists() and owned_pid(pid_file, str(cfg)) is not None,
+            timeout=10,
+            what="admin socket and PID file",
+        )
         yield owned_pid(pid_file, str(cfg))
     finally:
         pid = owned_pid(pid_file, str(cfg))
@@ -109,7 +112,9 @@ def test_states_saved_survive_a_bare_reload_signal(tmp_path, saver):
         if saver == "save_server_states":
             assert haproxy_admin.save_server_states(sock, state) == 2
         else:
-            subprocess.run([str(ROOT / "roles" / "haproxy" / "files" / "haproxy-save-server-state"), sock, state], check=True)
+            subprocess.run(
+                [str(ROOT / "roles" / "haproxy" / "files" / "haproxy-save-server-state"), sock, state], check=True
+            )
         reload_by_signal(sock, master)
         # Then the new worker has them
         assert haproxy_admin.server_stat(sock, "app", "s1")["status"].startswith("MAINT")

@@ -12,6 +12,7 @@ from orchestrator import deploy as deploy_lib
 from tests.conftest import run_cli
 from tests.integration.conftest import baking_inventory
 
+
 def deploy(cluster, war, inventory):
     return run_cli("deploy", "--war", war, "-i", inventory, "--state-dir", cluster.state_dir)
 
@@ -35,6 +36,7 @@ def wars_version(cluster, war) -> str:
 
 
 # --- at full load ------------------------------------------------------------------------------
+
 
 def test_a_build_that_fails_a_fifth_of_requests_is_rejected_during_its_bake(cluster, wars, tmp_path):
     # Given two nodes on v1, and a build that answers 500 to every fifth request
@@ -75,10 +77,14 @@ def test_a_build_that_fails_a_fifth_of_requests_is_rejected_during_its_bake(clus
 
 # --- at about 10 requests/s --------------------------------------------------------------------
 
+
 # (a build whose every page is a 500 is rejected at this load too: pushed, in test_push_to_live.py)
-@pytest.mark.parametrize("build, rejected_for", [
-    ("slow", "response time"),          # every page 300 ms slower
-])
+@pytest.mark.parametrize(
+    "build, rejected_for",
+    [
+        ("slow", "response time"),  # every page 300 ms slower
+    ],
+)
 def test_at_light_load_a_bad_build_is_rejected_on_the_canary(cluster, wars, tmp_path, build, rejected_for):
     # Given two nodes on v1 serving about 10 requests/s
     cluster.given_release(wars["v1"])
@@ -94,7 +100,9 @@ def test_at_light_load_a_bad_build_is_rejected_on_the_canary(cluster, wars, tmp_
     assert cluster.tomcat_pid("node2") == node2_pid
     assert cluster.node_health("node1")["version"] == "1"
     cluster.assert_all_in_rotation()
-    assert report.versions.get(wars_version(cluster, wars[build]), 0) + report.statuses.get("500", 0) < 40, report.line()
+    assert report.versions.get(wars_version(cluster, wars[build]), 0) + report.statuses.get("500", 0) < 40, (
+        report.line()
+    )
 
 
 # A build as good as the old one at light load passes only once the evidence is in (its canary's

@@ -24,7 +24,9 @@ def test_maintenance_answers_503_with_retry_after_across_a_reload_and_a_deploy_t
 
         # When maintenance goes on
         began = time.monotonic()
-        on = run_cli("maintenance", "on", "--config", config, "--message", "Back at 10:30 <UTC>", "--retry-after", "120")
+        on = run_cli(
+            "maintenance", "on", "--config", config, "--message", "Back at 10:30 <UTC>", "--retry-after", "120"
+        )
         on_returned = time.monotonic()
         assert on.returncode == 0, on.stderr
         wait_until(lambda: len(probe.sent_between(on_returned)) > 100, timeout=10, what="answers during maintenance")

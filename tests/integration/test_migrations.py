@@ -45,8 +45,9 @@ def db_cluster():
     # which pytest's private tmp is not
     root = Path(tempfile.mkdtemp(prefix="orchestrator-migrations-"))
     root.chmod(0o711)
-    box = sandbox.Sandbox(directory=root / "sandbox", inventory=root / "inventory", nodes=2, net=NET,
-                          bake_seconds=0, database=True)
+    box = sandbox.Sandbox(
+        directory=root / "sandbox", inventory=root / "inventory", nodes=2, net=NET, bake_seconds=0, database=True
+    )
     try:
         sandbox.up(box)
         yield Cluster(box, box.directory / "state")
@@ -65,14 +66,21 @@ def release_tree(base: Path, version: str, migrations: list[str], columns: str, 
         (tree / "db" / "columns").write_text(columns + "\n")
     war = base / f"app-{version}.war"
     if not war.exists():
-        subprocess.run([str(tree / "build.sh"), "--version", version, "--with-jdbc", "--schema", str(schema), "--out", str(war)],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [str(tree / "build.sh"), "--version", version, "--with-jdbc", "--schema", str(schema), "--out", str(war)],
+            check=True,
+            capture_output=True,
+        )
     return tree, war
 
 
 def orchestrator(cluster: Cluster, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "orchestrator", *args, "--config", str(cluster.box.config)],
-                          capture_output=True, text=True, timeout=DEPLOY_TIMEOUT)
+    return subprocess.run(
+        [sys.executable, "-m", "orchestrator", *args, "--config", str(cluster.box.config)],
+        capture_output=True,
+        text=True,
+        timeout=DEPLOY_TIMEOUT,
+    )
 
 
 def deploy(cluster: Cluster, war: Path, tree: Path, *extra: str) -> subprocess.CompletedProcess:
@@ -94,8 +102,9 @@ def applied(cluster: Cluster) -> list[str]:
 
 
 def columns(cluster: Cluster) -> list[str]:
-    return cluster.box.db.psql("SELECT column_name FROM information_schema.columns WHERE table_name = 'visits' "
-                               "ORDER BY ordinal_position").splitlines()
+    return cluster.box.db.psql(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = 'visits' ORDER BY ordinal_position"
+    ).splitlines()
 
 
 def newest(cluster: Cluster):
@@ -115,7 +124,9 @@ def db_load(cluster: Cluster):
     return cluster.paced_load(connections=8, delay_ms=15)
 
 
-def test_release_2_expands_under_release_1_and_release_3_contracts_after_the_last_bake_under_load(db_cluster, tmp_path_factory):
+def test_release_2_expands_under_release_1_and_release_3_contracts_after_the_last_bake_under_load(
+    db_cluster, tmp_path_factory
+):
     base = tmp_path_factory.mktemp("releases")
     # Given release 1 live, its table made by its expand migration
     tree1, war1 = release_tree(base, "1", [], "node", 1)
@@ -141,17 +152,28 @@ def test_release_2_expands_under_release_1_and_release_3_contracts_after_the_las
     assert done.returncode == 0, done.stdout + done.stderr
     assert load.report.failed == 0 and load.report.requests > 1000, load.report.line()
     assert columns(db_cluster) == ["id", "at", "version"]
-    assert applied(db_cluster) == ["1 001-create-visits.expand.sql", "2 002-add-version.expand.sql",
-                                   "3 003-drop-node.contract.sql"]
+    assert applied(db_cluster) == [
+        "1 001-create-visits.expand.sql",
+        "2 002-add-version.expand.sql",
+        "3 003-drop-node.contract.sql",
+    ]
     # and the history's stage times show the order: expand, then the roll with every node's bake,
     # then contract
     record, ledger = newest(db_cluster)
     t = record.times
-    assert t["expand_started"] <= t["expanded"] <= t["deploy_started"] <= t["rolled"] <= t["contract_started"] \
-        <= t["contracted"] <= t["finished"], t
+    assert (
+        t["expand_started"]
+        <= t["expanded"]
+        <= t["deploy_started"]
+        <= t["rolled"]
+        <= t["contract_started"]
+        <= t["contracted"]
+        <= t["finished"]
+    ), t
     assert {v["node"] for v in record.verdicts} == set(db_cluster.nodes)  # each node was baked in the roll
-    dropped_at = float(db_cluster.box.db.psql(
-        "SELECT extract(epoch FROM applied_at) FROM schema_migrations WHERE version = 3"))
+    dropped_at = float(
+        db_cluster.box.db.psql("SELECT extract(epoch FROM applied_at) FROM schema_migrations WHERE version = 3")
+    )
     assert dropped_at >= t["rolled"]  # the database's own clock agrees
     release3 = ledger[record.release_id]
     assert (release3.schema_expand, release3.schema_contract) == (2, 3)
@@ -225,8 +247,23 @@ def test_bad_migration_input_exits_2_before_anything_runs(db_cluster, tmp_path, 
     message = spoil(tree, config)
     before, (last, _) = pids(db_cluster), newest(db_cluster)
     # When it is deployed
-    done = subprocess.run([sys.executable, "-m", "orchestrator", "deploy", "--war", str(war), "--migrations", str(tree),
-                           "--config", str(config)], capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "orchestrator",
+            "deploy",
+            "--war",
+            str(war),
+            "--migrations",
+            str(tree),
+            "--config",
+            str(config),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     # Then it exits 2 naming what is wrong, with nothing recorded, run or touched
     assert done.returncode == 2, done.stdout + done.stderr
     assert message in done.stderr and "Traceback" not in done.stderr, done.stderr
@@ -254,7 +291,8 @@ def test_a_watcher_killed_during_expand_and_the_next_run_apply_each_migration_on
     for name, sql in {**MIGRATIONS, DROP_AT: DROP_AT_FIXED}.items():
         (clone / "db" / "migrations" / name).write_text(sql)
     (clone / "db" / "migrations" / "005-add-note.expand.sql").write_text(
-        "SELECT pg_sleep(3);\nALTER TABLE visits ADD COLUMN note text;\n")
+        "SELECT pg_sleep(3);\nALTER TABLE visits ADD COLUMN note text;\n"
+    )
     (clone / "db" / "columns").write_text("version\n")
     (clone / "VERSION").write_text("5\n")
     hg(clone, "add", "-q")
@@ -264,10 +302,15 @@ def test_a_watcher_killed_during_expand_and_the_next_run_apply_each_migration_on
     watcher = WatcherProcess(db_cluster.box.config, tmp_path / "watch-1.log").start()
     restarted = None
     try:
+
         def expanding():
             record, _ = newest(db_cluster)
-            return record if record.times["expand_started"] and record.outcome == "running" \
-                and _expand_commands(db_cluster) else None
+            return (
+                record
+                if record.times["expand_started"] and record.outcome == "running" and _expand_commands(db_cluster)
+                else None
+            )
+
         interrupted = wait_until(expanding, timeout=DEPLOY_TIMEOUT, interval=0.1, what="the watcher's expand")
         # When the watcher dies with everything it started (as systemd stops a unit's cgroup)
         commands = _expand_commands(db_cluster)
@@ -289,11 +332,17 @@ def test_a_watcher_killed_during_expand_and_the_next_run_apply_each_migration_on
                 return (new[-1], history.get(interrupted.id)) if new and new[-1].outcome != "running" else None
             finally:
                 history.close()
+
         redo, before = wait_until(recovered, timeout=DEPLOY_TIMEOUT, interval=0.5, what="the recovery deploy")
         assert (before.outcome, before.stage) == ("interrupted", "expand"), before
         assert (redo.trigger, redo.outcome) == ("recovery", "deployed"), redo
-        assert applied(db_cluster) == ["1 001-create-visits.expand.sql", "2 002-add-version.expand.sql",
-                                       "3 003-drop-node.contract.sql", f"4 {DROP_AT}", "5 005-add-note.expand.sql"]
+        assert applied(db_cluster) == [
+            "1 001-create-visits.expand.sql",
+            "2 002-add-version.expand.sql",
+            "3 003-drop-node.contract.sql",
+            f"4 {DROP_AT}",
+            "5 005-add-note.expand.sql",
+        ]
         assert columns(db_cluster) == ["id", "version", "note"]
         assert {db_cluster.node_health(n)["version"] for n in db_cluster.nodes} == {"5"}
         assert "5 (visit" in db_cluster.served_through_haproxy()
@@ -332,15 +381,30 @@ def test_a_rollback_past_a_contract_is_refused_unless_forced(db_cluster):
 def test_the_migrate_playbook_runs_a_phase_once_on_the_first_migrator(db_cluster, tmp_path):
     # Given a tree with one more expand migration, and the database's settings as Ansible variables
     tree, _ = release_tree(tmp_path, "9", [*MIGRATIONS], "version", 2)
-    (tree / "db" / "migrations" / "009-add-referrer.expand.sql").write_text("ALTER TABLE visits ADD COLUMN referrer text;\n")
+    (tree / "db" / "migrations" / "009-add-referrer.expand.sql").write_text(
+        "ALTER TABLE visits ADD COLUMN referrer text;\n"
+    )
     db = db_cluster.box.db
-    extra = {"migrate_phase": "expand", "migrate_chdir": str(tree),
-             "migrate_environment": {k: v for k, v in db.environment().items()}}
+    extra = {
+        "migrate_phase": "expand",
+        "migrate_chdir": str(tree),
+        "migrate_environment": {k: v for k, v in db.environment().items()},
+    }
 
     def run() -> str:
-        done = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(db_cluster.inventory),
-                               str(Path(__file__).resolve().parents[2] / "playbooks" / "migrate.yml"),
-                               "-e", json.dumps(extra)], capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            [
+                str(Path(sys.executable).parent / "ansible-playbook"),
+                "-i",
+                str(db_cluster.inventory),
+                str(Path(__file__).resolve().parents[2] / "playbooks" / "migrate.yml"),
+                "-e",
+                json.dumps(extra),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert done.returncode == 0, done.stdout[-3000:]
         return done.stdout
 

@@ -6,9 +6,9 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from bench.load import wait_until
 from orchestrator import control
@@ -21,9 +21,21 @@ DEPLOY_TIMEOUT = 240
 @contextmanager
 def deploying(cluster, war, config=None) -> Iterator[subprocess.Popen]:
     """`orchestrator deploy --war` in the background, as the operator's first shell; stopped if the test fails."""
-    proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "deploy", "--war", str(war),
-                             "--config", str(config or cluster.box.config)], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "orchestrator",
+            "deploy",
+            "--war",
+            str(war),
+            "--config",
+            str(config or cluster.box.config),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         yield proc
     finally:
@@ -33,8 +45,12 @@ def deploying(cluster, war, config=None) -> Iterator[subprocess.Popen]:
 
 
 def waits_for(cluster, what: str) -> dict:
-    return wait_until(lambda: (lambda g: g if g and g.get("waiting") == what else None)(control.current(cluster.state_dir)),
-                      timeout=DEPLOY_TIMEOUT, interval=0.2, what=f"the roll {what}")
+    return wait_until(
+        lambda: (lambda g: g if g and g.get("waiting") == what else None)(control.current(cluster.state_dir)),
+        timeout=DEPLOY_TIMEOUT,
+        interval=0.2,
+        what=f"the roll {what}",
+    )
 
 
 @contextmanager
@@ -65,8 +81,12 @@ def test_promote_goes_past_the_canary_and_a_pause_holds_the_next_node_until_resu
         # When promoted (from another process), and paused while node2 rolls
         promoted = run_cli("promote", "--config", cluster.box.config)
         assert promoted.returncode == 0 and "the roll goes on with node2" in promoted.stdout, promoted.stderr
-        wait_until(lambda: not cluster.haproxy_row("node2")["status"].startswith("UP"), timeout=60, interval=0.05,
-                   what="node2 taken out of rotation")
+        wait_until(
+            lambda: not cluster.haproxy_row("node2")["status"].startswith("UP"),
+            timeout=60,
+            interval=0.05,
+            what="node2 taken out of rotation",
+        )
         paused = run_cli("pause", "--config", cluster.box.config)
         assert paused.returncode == 0, paused.stderr
         # Then node2 finishes, and node3 waits: its Tomcat is the one it had
@@ -92,8 +112,12 @@ def test_abort_at_the_canary_gate_rolls_the_canary_back_and_a_receiver_hears_eve
     cluster = three_nodes
     cluster.given_release(wars["v2"])
     address = cluster.box.lb_address.rsplit(".", 1)[0] + ".201"
-    with Receiver(address) as hook, canary_gate(cluster), cluster.load() as load, \
-            deploying(cluster, wars["v1"], notify_config(cluster, tmp_path, [hook.url])) as deploy:
+    with (
+        Receiver(address) as hook,
+        canary_gate(cluster),
+        cluster.load() as load,
+        deploying(cluster, wars["v1"], notify_config(cluster, tmp_path, [hook.url])) as deploy,
+    ):
         waits_for(cluster, "promotion")
         assert cluster.node_health("node1")["version"] == "1"
         aborted = run_cli("abort", "--config", cluster.box.config)
@@ -107,8 +131,14 @@ def test_abort_at_the_canary_gate_rolls_the_canary_back_and_a_receiver_hears_eve
     cluster.assert_all_in_rotation()
     assert load.report.failed == 0, load.report.line()
     # every step, in order (the CLI waits for its deliveries before it exits)
-    assert [e["event"] for e in told] == ["deploy_started", "node_switched", "paused", "release_rejected",
-                                          "rolled_back", "deploy_finished"], told
+    assert [e["event"] for e in told] == [
+        "deploy_started",
+        "node_switched",
+        "paused",
+        "release_rejected",
+        "rolled_back",
+        "deploy_finished",
+    ], told
     paused, rejected, rolled_back = told[2], told[3], told[4]
     assert paused["waiting"] == "promotion" and paused["before"] == ["node2"]
     assert "aborted by" in rejected["reason"]
@@ -119,12 +149,39 @@ def test_abort_at_the_canary_gate_rolls_the_canary_back_and_a_receiver_hears_eve
 def gate_module(tmp_path, control: dict, **args) -> tuple[int, dict]:
     """The deploy_gate module run by real Ansible on localhost, as deploy.yml runs it; (rc, its result)."""
     (tmp_path / "control.json").write_text(json.dumps({"deploy": "d1", **control}))
-    module_args = {"control": str(tmp_path / "control.json"), "gate": str(tmp_path / "gate.json"), "deploy": "d1",
-                   "batch": ["node2"], "canary_done": True, "pause_after": "canary", "poll": 0.05, **args}
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_CALLBACK_RESULT_FORMAT="json",
-               ANSIBLE_LOCALHOST_WARNING="false")
-    done = subprocess.run([str(Path(sys.executable).parent / "ansible"), "localhost", "-c", "local", "-m", "deploy_gate",
-                           "-a", json.dumps(module_args)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    module_args = {
+        "control": str(tmp_path / "control.json"),
+        "gate": str(tmp_path / "gate.json"),
+        "deploy": "d1",
+        "batch": ["node2"],
+        "canary_done": True,
+        "pause_after": "canary",
+        "poll": 0.05,
+        **args,
+    }
+    env = dict(
+        os.environ,
+        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
+        ANSIBLE_CALLBACK_RESULT_FORMAT="json",
+        ANSIBLE_LOCALHOST_WARNING="false",
+    )
+    done = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "ansible"),
+            "localhost",
+            "-c",
+            "local",
+            "-m",
+            "deploy_gate",
+            "-a",
+            json.dumps(module_args),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     # "localhost | FAILED! => {...}" or "localhost | SUCCESS => {...}"
     return done.returncode, json.loads(done.stdout.split("=> ", 1)[1])
 

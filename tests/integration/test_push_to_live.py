@@ -33,10 +33,13 @@ class WatcherProcess:
         self.config, self.log = config, log
         self.proc: subprocess.Popen | None = None
 
-    def start(self) -> "WatcherProcess":
+    def start(self) -> WatcherProcess:
         self.out = open(self.log, "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "watch", "--config", str(self.config)],
-                                     stdout=self.out, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "orchestrator", "watch", "--config", str(self.config)],
+            stdout=self.out,
+            stderr=subprocess.STDOUT,
+        )
         return self
 
     def stop(self, sig=signal.SIGTERM, timeout: float = DEPLOY_TIMEOUT) -> int:
@@ -89,9 +92,13 @@ def last_id(cluster) -> int:
 
 def settled_after(cluster, after: int, count: int = 1, timeout: float = DEPLOY_TIMEOUT):
     """Wait until ``count`` deploys newer than ``after`` have finished; return them, oldest first."""
+
     def done():
         new = [r for r in rows(cluster) if r.id > after]
-        return sorted(new, key=lambda r: r.id) if len(new) >= count and all(r.outcome != "running" for r in new) else None
+        return (
+            sorted(new, key=lambda r: r.id) if len(new) >= count and all(r.outcome != "running" for r in new) else None
+        )
+
     return wait_until(done, timeout=timeout, interval=0.5, what=f"{count} deploy(s) after #{after} to finish")
 
 
@@ -121,9 +128,16 @@ def settle_initial(cluster, watcher, config: Path | None = None):
     # a flag is in incoming until claimed, in claimed until its deploy is recorded: both empty and
     # no deploy running (incoming alone is empty for a moment before the claimed batch's deploy starts)
     spool = cluster.box.spool
-    wait_until(lambda: not list((spool / "incoming").glob("*.json")) and not list((spool / "claimed").glob("*.json"))
-               and all(r.outcome != "running" for r in rows(cluster)), timeout=DEPLOY_TIMEOUT, interval=0.5,
-               what="earlier flags handled")
+    wait_until(
+        lambda: (
+            not list((spool / "incoming").glob("*.json"))
+            and not list((spool / "claimed").glob("*.json"))
+            and all(r.outcome != "running" for r in rows(cluster))
+        ),
+        timeout=DEPLOY_TIMEOUT,
+        interval=0.5,
+        what="earlier flags handled",
+    )
     return w
 
 
@@ -152,9 +166,16 @@ def test_failing_tests_deploy_nothing(cluster, watcher):
 def assert_asked_once(cluster, before: int, revision: str) -> None:
     """Every flag for ``revision`` (the push's and the CI hand-off's) was answered by one attempt."""
     spool = cluster.box.spool
-    wait_until(lambda: not list((spool / "incoming").glob("*.json")) and not list((spool / "claimed").glob("*.json"))
-               and all(r.outcome != "running" for r in rows(cluster)), timeout=DEPLOY_TIMEOUT, interval=0.5,
-               what="every flag handled")
+    wait_until(
+        lambda: (
+            not list((spool / "incoming").glob("*.json"))
+            and not list((spool / "claimed").glob("*.json"))
+            and all(r.outcome != "running" for r in rows(cluster))
+        ),
+        timeout=DEPLOY_TIMEOUT,
+        interval=0.5,
+        what="every flag handled",
+    )
     attempt, *others = sorted((r for r in rows(cluster) if r.id > before), key=lambda r: r.id)
     assert attempt.revision == revision and attempt.outcome in ("rejected", "failed"), attempt
     for other in others:  # none if both flags made one batch
@@ -173,19 +194,30 @@ def ci_step() -> str:
     return step
 
 
-def test_hg_push_goes_live_with_every_stage_recorded_and_the_ci_step_of_docs_ci_md_follows_it(cluster, watcher,
-                                                                                                 tmp_path):
+def test_hg_push_goes_live_with_every_stage_recorded_and_the_ci_step_of_docs_ci_md_follows_it(
+    cluster, watcher, tmp_path
+):
     # Given the watcher, and the deploy step of docs/ci.md run as a CI job runs it
     w = settle_initial(cluster, watcher)
     step = ci_step()
     before = last_id(cluster)
     revision = commit_and_push(cluster, "35")
-    env = dict(os.environ, REV=revision, ORCHESTRATOR_CONFIG=str(cluster.box.config),
-               PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    env = dict(
+        os.environ,
+        REV=revision,
+        ORCHESTRATOR_CONFIG=str(cluster.box.config),
+        PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+    )
 
     def ci_job(**extra) -> subprocess.CompletedProcess:
-        return subprocess.run(["sh", "-c", step], cwd=tmp_path, env=dict(env, **extra), capture_output=True,
-                              text=True, timeout=DEPLOY_TIMEOUT)
+        return subprocess.run(
+            ["sh", "-c", step],
+            cwd=tmp_path,
+            env=dict(env, **extra),
+            capture_output=True,
+            text=True,
+            timeout=DEPLOY_TIMEOUT,
+        )
 
     # When the job's timeout is shorter than the deploy, then it exits 4 and the deploy goes on
     hurried = ci_job(DEPLOY_TIMEOUT="1")
@@ -195,7 +227,10 @@ def test_hg_push_goes_live_with_every_stage_recorded_and_the_ci_step_of_docs_ci_
     done = ci_job()
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"revision {revision[:12]} " in done.stdout and "(deploy #" in done.stdout
-    deploy, fleet = json.loads((tmp_path / "deploy.json").read_text()), json.loads((tmp_path / "fleet.json").read_text())
+    deploy, fleet = (
+        json.loads((tmp_path / "deploy.json").read_text()),
+        json.loads((tmp_path / "fleet.json").read_text()),
+    )
     assert deploy["outcome"] in ("deployed", "unchanged") and deploy["revision"] == revision
     assert fleet["release"].startswith("35-") and fleet["mixed"] is None and fleet["deploy_in_progress"] is None
     assert {n["name"]: n["haproxy"]["lb1"][:2] for n in fleet["nodes"]} == {"node1": "UP", "node2": "UP"}
@@ -214,8 +249,9 @@ def test_hg_push_goes_live_with_every_stage_recorded_and_the_ci_step_of_docs_ci_
     assert unknown.returncode == 2 and "does not exist" in unknown.stderr, unknown.stderr
 
 
-def test_a_pushed_build_the_judge_rejects_fails_its_hand_off_and_is_told_with_the_judges_numbers(cluster, watcher,
-                                                                                                   tmp_path):
+def test_a_pushed_build_the_judge_rejects_fails_its_hand_off_and_is_told_with_the_judges_numbers(
+    cluster, watcher, tmp_path
+):
     # Given a watcher whose deploys bake, and tell a webhook receiver
     address = cluster.box.lb_address.rsplit(".", 1)[0] + ".201"
     with Receiver(address) as hook:
@@ -239,6 +275,7 @@ def test_a_pushed_build_the_judge_rejects_fails_its_hand_off_and_is_told_with_th
             # unchanged one after it)
             mine = [e for e in mine if e["deploy"]["id"] == mine[0]["deploy"]["id"]]
             return mine if mine and mine[-1]["event"] == "deploy_finished" else None
+
         told = wait_until(about_it, timeout=30, what="the deploy_finished notification")
 
     # Then the CI hand-off exits 1 with the judge's reason, and the old release serves on
@@ -267,8 +304,11 @@ def test_five_pushes_during_a_deploy_make_one_follow_up(cluster, watcher):
     before = last_id(cluster)
 
     commit_and_push(cluster, "23")
-    wait_until(lambda: any(r.id > before and r.times["deploy_started"] for r in rows(cluster)),
-               timeout=DEPLOY_TIMEOUT, what="the first deploy rolling")
+    wait_until(
+        lambda: any(r.id > before and r.times["deploy_started"] for r in rows(cluster)),
+        timeout=DEPLOY_TIMEOUT,
+        what="the first deploy rolling",
+    )
     for v in ("24", "25", "26", "27"):
         commit_and_push(cluster, v)
     last = commit_and_push(cluster, "28")
@@ -322,10 +362,12 @@ def test_git_push_with_the_post_receive_hook_deploys(cluster, watcher, tmp_path)
     subprocess.run([*git, "add", "-A"], check=True)
     subprocess.run([*git, "commit", "-q", "-m", "version 31"], check=True)
     config = tmp_path / "orchestrator.toml"
-    config.write_text(cluster.box.config.read_text()
-                      .replace(f'repository = "{cluster.box.central}"', f'repository = "{central}"')
-                      .replace('branch = "default"', 'branch = "main"')
-                      .replace(f'directory = "{cluster.box.spool}"', f'directory = "{spool}"'))
+    config.write_text(
+        cluster.box.config.read_text()
+        .replace(f'repository = "{cluster.box.central}"', f'repository = "{central}"')
+        .replace('branch = "default"', 'branch = "main"')
+        .replace(f'directory = "{cluster.box.spool}"', f'directory = "{spool}"')
+    )
     watcher(config)
     before = last_id(cluster)
 
@@ -343,8 +385,11 @@ def test_manual_deploy_waits_for_the_watcher_and_no_wait_refuses(cluster, watche
     settle_initial(cluster, watcher)
     before = last_id(cluster)
     commit_and_push(cluster, "32")
-    wait_until(lambda: any(r.id > before and r.times["deploy_started"] and r.outcome == "running" for r in rows(cluster)),
-               timeout=DEPLOY_TIMEOUT, what="the watcher's deploy rolling")
+    wait_until(
+        lambda: any(r.id > before and r.times["deploy_started"] and r.outcome == "running" for r in rows(cluster)),
+        timeout=DEPLOY_TIMEOUT,
+        what="the watcher's deploy rolling",
+    )
 
     refused = run_cli("deploy", "--war", wars["v1"], "--config", cluster.box.config, "--no-wait")
     waited = run_cli("deploy", "--war", wars["v1"], "--config", cluster.box.config)
@@ -363,8 +408,12 @@ def test_watcher_killed_mid_deploy_recovers(cluster, watcher):
     # Given the watcher in the middle of a deploy: node1 out of rotation
     w = settle_initial(cluster, watcher)
     revision = commit_and_push(cluster, "33")
-    wait_until(lambda: cluster.haproxy_row("node1")["status"].startswith("MAINT"), timeout=DEPLOY_TIMEOUT,
-               interval=0.02, what="node1 taken out of rotation")
+    wait_until(
+        lambda: cluster.haproxy_row("node1")["status"].startswith("MAINT"),
+        timeout=DEPLOY_TIMEOUT,
+        interval=0.02,
+        what="node1 taken out of rotation",
+    )
 
     # When the watcher is killed -9 (its ansible-playbook lives on: runner ignores SIGHUP)
     w.stop(signal.SIGKILL)
@@ -379,6 +428,7 @@ def test_watcher_killed_mid_deploy_recovers(cluster, watcher):
     def recovered():
         new = [r for r in rows(cluster) if r.id > interrupted.id]
         return new if new and new[0].outcome != "running" else None
+
     [redo] = wait_until(recovered, timeout=DEPLOY_TIMEOUT, interval=0.5, what="the recovery deploy")
     assert history(cluster).get(interrupted.id).outcome == "interrupted"
     assert redo.trigger == "recovery" and redo.revision == revision and redo.outcome == "deployed", redo
@@ -404,8 +454,12 @@ def test_sigterm_during_a_deploy_finishes_it_then_exits_0(cluster, watcher):
     w = settle_initial(cluster, watcher)
     before = last_id(cluster)
     commit_and_push(cluster, "34")
-    wait_until(lambda: cluster.haproxy_row("node1")["status"].startswith("MAINT"), timeout=DEPLOY_TIMEOUT,
-               interval=0.02, what="node1 taken out of rotation")
+    wait_until(
+        lambda: cluster.haproxy_row("node1")["status"].startswith("MAINT"),
+        timeout=DEPLOY_TIMEOUT,
+        interval=0.02,
+        what="node1 taken out of rotation",
+    )
 
     rc = w.stop(signal.SIGTERM)
 

@@ -40,10 +40,19 @@ def test_prune_keeps_the_newest_and_never_current_previous_a_slots_or_last_known
     extra = {"webapp_root": str(root), "ansible_python_interpreter": sys.executable}
 
     # When r8 is shipped with webapp_keep_releases 2 and r1 named as the last known-good
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-               PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
-    result = subprocess.run(["ansible-playbook", "-i", "localhost,", "-c", "local", str(tmp_path / "ship.yml"),
-                             "-e", json.dumps(extra)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    env = dict(
+        os.environ,
+        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
+        PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"],
+    )
+    result = subprocess.run(
+        ["ansible-playbook", "-i", "localhost,", "-c", "local", str(tmp_path / "ship.yml"), "-e", json.dumps(extra)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
     # Then the two newest stay (r8, r7), and so do the current, previous, slot and last known-good
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr

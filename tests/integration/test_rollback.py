@@ -120,5 +120,7 @@ def test_a_failure_that_leaves_the_fleet_on_two_releases_says_which_node_runs_wh
 
     # And a deploy of v1 puts it right
     deploy(cluster, v1)
-    assert "fleet: every node on" in run_cli("status", "-i", cluster.inventory, "--config",
-                                           cluster.box.directory / "orchestrator.toml").stdout
+    assert (
+        "fleet: every node on"
+        in run_cli("status", "-i", cluster.inventory, "--config", cluster.box.directory / "orchestrator.toml").stdout
+    )

@@ -9,6 +9,7 @@ import time
 
 from tests.conftest import ROOT, run_cli
 
+
 def test_deploy_under_load_loses_no_request(cluster, wars):
     # Given two nodes on v1
     cluster.given_release(wars["v1"])
@@ -71,7 +72,12 @@ def test_playbook_by_hand_deploys_the_same_way(cluster, wars):
     with cluster.load() as load:
         result = subprocess.run(
             ["ansible-playbook", "-i", str(cluster.inventory), "playbooks/deploy.yml", "-e", f"war={wars['v2']}"],
-            cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
     report = load.report
     print(f"\nload during the manual run: {report.line()}")
 

@@ -51,11 +51,29 @@ def test_a_node_lost_mid_deploy_stops_the_roll_and_is_not_drained(ssh_cluster, t
     try:
         with cluster.load() as load:
             deploy = subprocess.Popen(
-                [sys.executable, "-m", "orchestrator", "deploy", "--war", str(v3), "-i", str(cluster.inventory),
-                 "--state-dir", str(cluster.state_dir)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                [
+                    sys.executable,
+                    "-m",
+                    "orchestrator",
+                    "deploy",
+                    "--war",
+                    str(v3),
+                    "-i",
+                    str(cluster.inventory),
+                    "--state-dir",
+                    str(cluster.state_dir),
+                ],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
             # node2's sshd (and its open sessions) goes away while node1 is being switched
-            wait_until(lambda: cluster.haproxy_row("node1")["status"].startswith("MAINT"), timeout=120,
-                       interval=0.02, what="node1 out of rotation")
+            wait_until(
+                lambda: cluster.haproxy_row("node1")["status"].startswith("MAINT"),
+                timeout=120,
+                interval=0.02,
+                what="node1 out of rotation",
+            )
             lost = sandbox.stop_sshd(cluster.box, "node2")
             assert lost, "node2's sshd was not running"
             out, err = deploy.communicate(timeout=300)

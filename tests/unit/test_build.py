@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import zipfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from tests.conftest import build_war
 
@@ -19,6 +19,6 @@ def test_the_same_revision_builds_the_same_war(tmp_path, monkeypatch):
     # When the same source is built twice
     first, second = (build_war(tmp_path / f"app{n}.war", "7") for n in (1, 2))
     # Then every entry carries the commit's time, not the build's, and the two are the same bytes
-    stamped = datetime.fromtimestamp(COMMITTED, timezone.utc).timetuple()[:6]
+    stamped = datetime.fromtimestamp(COMMITTED, UTC).timetuple()[:6]
     assert {info.date_time for info in zipfile.ZipFile(first).infolist()} == {stamped}
     assert hashlib.sha256(first.read_bytes()).digest() == hashlib.sha256(second.read_bytes()).digest()

@@ -29,7 +29,9 @@ def test_deploy_needs_a_war_or_a_revision():
 
 def test_trigger_rejects_a_revision_that_is_not_hex(tmp_path):
     (tmp_path / "incoming").mkdir()
-    result = run_cli("trigger", "--spool", tmp_path, "--repository", "r", "--branch", "main", "--revision", "HEAD; rm -rf /")
+    result = run_cli(
+        "trigger", "--spool", tmp_path, "--repository", "r", "--branch", "main", "--revision", "HEAD; rm -rf /"
+    )
     assert result.returncode == 2
     assert "field 'revision'" in result.stderr
     assert list((tmp_path / "incoming").iterdir()) == []

@@ -41,13 +41,25 @@ def test_a_good_config_with_relative_paths(tmp_path, repo):
     assert config.vcs == "hg"
 
 
-@pytest.mark.parametrize("edit, message", [
-    (lambda t: t.replace('command = "./build.sh"\n', ""), "[build] command is missing; add command = \"./build.sh\" under [build]"),
-    (lambda t: t.replace('branch = "default"', "branch = 7"), "[source] branch is 7 (int), not a str"),
-    (lambda t: t.replace('command = "./test.sh"', 'command = "./test.sh"\ntimeout = -1'), "[test] timeout is -1.0; give a number of seconds above 0"),
-    (lambda t: t.replace('artifact = "build/*.war"', 'artifact = "../*.war"'), "give a glob inside the exported revision"),
-    (lambda t: t.replace("[deploy]", "[deploy\n"), "is not valid TOML"),
-])
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (
+            lambda t: t.replace('command = "./build.sh"\n', ""),
+            '[build] command is missing; add command = "./build.sh" under [build]',
+        ),
+        (lambda t: t.replace('branch = "default"', "branch = 7"), "[source] branch is 7 (int), not a str"),
+        (
+            lambda t: t.replace('command = "./test.sh"', 'command = "./test.sh"\ntimeout = -1'),
+            "[test] timeout is -1.0; give a number of seconds above 0",
+        ),
+        (
+            lambda t: t.replace('artifact = "build/*.war"', 'artifact = "../*.war"'),
+            "give a glob inside the exported revision",
+        ),
+        (lambda t: t.replace("[deploy]", "[deploy\n"), "is not valid TOML"),
+    ],
+)
 def test_bad_fields_name_file_field_and_fix(tmp_path, repo, edit, message):
     path = write(tmp_path, edit(GOOD.format(repo=repo)))
     with pytest.raises(InputError) as exc:
@@ -82,13 +94,19 @@ def test_migrate_is_optional_and_read_with_its_defaults(tmp_path, repo):
     assert migrate.command("contract").command == "db/migrate contract"
 
 
-@pytest.mark.parametrize("extra, message", [
-    ("timeout = 0\n", "[migrate] timeout is 0.0; give a number of seconds above 0"),
-    ("timeout = 100000\n", "[migrate] timeout is 100000; give at most 86400 seconds"),
-    ('password = "hunter2"\n', "[migrate] password is not a setting of [migrate]; use directory, expand, contract, "
-                               "timeout, environment; database passwords go in the file named by environment"),
-    ('environment = "missing.env"\n', "which does not exist; create it with the database settings"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ("timeout = 0\n", "[migrate] timeout is 0.0; give a number of seconds above 0"),
+        ("timeout = 100000\n", "[migrate] timeout is 100000; give at most 86400 seconds"),
+        (
+            'password = "hunter2"\n',
+            "[migrate] password is not a setting of [migrate]; use directory, expand, contract, "
+            "timeout, environment; database passwords go in the file named by environment",
+        ),
+        ('environment = "missing.env"\n', "which does not exist; create it with the database settings"),
+    ],
+)
 def test_bad_migrate_settings_name_the_field_and_the_fix(tmp_path, repo, extra, message):
     path = write(tmp_path, GOOD.format(repo=repo) + MIGRATE + extra)
     with pytest.raises(InputError) as exc:
@@ -111,13 +129,21 @@ urls = ["https://chat.example.com/hooks/T0KEN"]
 def test_notify_takes_its_defaults_and_names_each_mistake(tmp_path, repo):
     settings = load(write(tmp_path, GOOD.format(repo=repo) + NOTIFY)).notify
     assert settings.urls == ("https://chat.example.com/hooks/T0KEN",) and settings.secret_file is None
-    assert settings.events == ("deploy_started", "node_switched", "release_rejected", "deploy_finished",
-                               "rolled_back", "paused")
+    assert settings.events == (
+        "deploy_started",
+        "node_switched",
+        "release_rejected",
+        "deploy_finished",
+        "rolled_back",
+        "paused",
+    )
     assert (settings.timeout, settings.retries) == (5, 3)
-    for extra, said in [("token = \"x\"\n", "[notify] token is not a setting of [notify]"),
-                        ("retries = 11\n", "[notify] retries is 11"),
-                        ("timeout = 120\n", "[notify] timeout is 120"),
-                        ("secret_file = \"nowhere\"\n", "[notify] secret_file is")]:
+    for extra, said in [
+        ('token = "x"\n', "[notify] token is not a setting of [notify]"),
+        ("retries = 11\n", "[notify] retries is 11"),
+        ("timeout = 120\n", "[notify] timeout is 120"),
+        ('secret_file = "nowhere"\n', "[notify] secret_file is"),
+    ]:
         with pytest.raises(InputError, match=None) as raised:
             load(write(tmp_path, GOOD.format(repo=repo) + NOTIFY + extra))
         assert said in str(raised.value), str(raised.value)

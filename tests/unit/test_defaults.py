@@ -15,8 +15,9 @@ import yaml
 from orchestrator.inventory import DEFAULTS
 
 ROOT = Path(__file__).resolve().parents[2]
-PLAYBOOK_FILES = sorted([*ROOT.glob("playbooks/*.yml"), *ROOT.glob("roles/*/tasks/*.yml"),
-                         *ROOT.glob("roles/*/defaults/*.yml")])
+PLAYBOOK_FILES = sorted(
+    [*ROOT.glob("playbooks/*.yml"), *ROOT.glob("roles/*/tasks/*.yml"), *ROOT.glob("roles/*/defaults/*.yml")]
+)
 
 
 def defaults_in_playbooks(variable: str) -> list[tuple[str, str]]:
@@ -28,14 +29,18 @@ def defaults_in_playbooks(variable: str) -> list[tuple[str, str]]:
     return found
 
 
-@pytest.mark.parametrize("variable", ["deploy_serial", "deploy_min_healthy", "deploy_allow_unversioned",
-                                      "deploy_strategy", "bluegreen_keep_seconds"])
+@pytest.mark.parametrize(
+    "variable",
+    ["deploy_serial", "deploy_min_healthy", "deploy_allow_unversioned", "deploy_strategy", "bluegreen_keep_seconds"],
+)
 def test_every_playbook_default_is_the_orchestrators(variable):
     found = defaults_in_playbooks(variable)
     assert found, f"no playbook reads {variable}"
     expected = DEFAULTS[variable]
     for path, value in found:
-        assert yaml.safe_load(value) == expected, f"{path}: {variable} | default({value}), the orchestrator uses {expected!r}"
+        assert yaml.safe_load(value) == expected, (
+            f"{path}: {variable} | default({value}), the orchestrator uses {expected!r}"
+        )
 
 
 def test_the_example_inventory_names_the_failure_policy_default():

@@ -24,7 +24,9 @@ def test_the_drop_in_saves_states_then_reloads_as_debians_unit_does():
     # the package's ExecReload lines are reset, the save comes first (a failed save, '-', never
     # refuses the reload), then the package's own check and signal, unchanged
     assert reload[0] == ""
-    assert reload[1] == (f"-{defaults['haproxy_save_state_command']} {defaults['haproxy_socket']} "
-                         f"{defaults['haproxy_server_state_file']}")
+    assert reload[1] == (
+        f"-{defaults['haproxy_save_state_command']} {defaults['haproxy_socket']} "
+        f"{defaults['haproxy_server_state_file']}"
+    )
     assert reload[2:] == exec_reload(UNIT.read_text())
     assert (ROOT / "roles/haproxy/files/haproxy-save-server-state").stat().st_mode & 0o111

@@ -44,21 +44,26 @@ def test_admin_state():
 
 def test_serving_means_up_with_a_passed_last_check():
     # as HAProxy 2.6 reported them: a fresh start, a failing server going down, one back from maint
-    r = {row["svname"]: row for row in parse_stat_csv("""# pxname,svname,status,check_status
+    r = {
+        row["svname"]: row
+        for row in parse_stat_csv("""# pxname,svname,status,check_status
 app,fresh,UP,INI
 app,failing,UP 2/3,L7STS
 app,back,UP 1/3,L7OK
 app,checking,UP,* L7OK
 app,maint,MAINT,
 app,down,DOWN,L4CON
-""")}
+""")
+    }
     assert [n for n in r if serving(r[n])] == ["back", "checking"]
     assert [n for n in r if never_checked(r[n])] == ["fresh"]
 
 
 def test_a_request_line_from_the_ring_gives_server_status_and_response_time():
-    line = ('127.0.0.1:33652 [27/Nov/2026:15:50:52.867] web app/node1 0/0/0/12/13 503 536 - - ---- '
-            '1/1/0/0/0 0/0 "GET /a/b:c HTTP/1.1"')
+    line = (
+        "127.0.0.1:33652 [27/Nov/2026:15:50:52.867] web app/node1 0/0/0/12/13 503 536 - - ---- "
+        '1/1/0/0/0 0/0 "GET /a/b:c HTTP/1.1"'
+    )
     request = haproxy_admin.parse_request(line)
     assert (request.backend, request.server, request.status, request.response_ms) == ("app", "node1", 503, 12)
     assert request.accepted == time.mktime((2026, 11, 27, 15, 50, 52, 0, 0, -1)) + 0.867

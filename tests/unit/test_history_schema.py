@@ -34,8 +34,13 @@ def test_a_schema_3_history_gains_the_slot_column_and_keeps_its_deploys(tmp_path
 def test_a_schema_4_history_gains_the_migration_stages_and_the_contracts(tmp_path):
     # Given a history as schema 4 left it, with a release in its ledger
     db = sqlite3.connect(tmp_path / "history.sqlite")
-    db.executescript(history_lib.SCHEMA + history_lib.LEDGER + history_lib.VERDICTS + history_lib.SLOT_COLUMN
-                     + "PRAGMA user_version = 4;")
+    db.executescript(
+        history_lib.SCHEMA
+        + history_lib.LEDGER
+        + history_lib.VERDICTS
+        + history_lib.SLOT_COLUMN
+        + "PRAGMA user_version = 4;"
+    )
     db.execute("INSERT INTO releases (release_id, status, changed) VALUES ('1-a', 'deployed', 1)")
     db.commit()
     db.close()
@@ -61,9 +66,16 @@ def test_a_deploy_that_died_is_placed_at_the_stage_it_was_in(tmp_path):
     try:
         deploy_id = history.start("hg")
         assert history.stage_reached(deploy_id) == "export"
-        for stage, where in (("built", "test"), ("tested", "lock"), ("expand_started", "expand"),
-                             ("expanded", "deploy"), ("deploy_started", "deploy"), ("rolled", "deploy"),
-                             ("contract_started", "contract"), ("contracted", "finish")):
+        for stage, where in (
+            ("built", "test"),
+            ("tested", "lock"),
+            ("expand_started", "expand"),
+            ("expanded", "deploy"),
+            ("deploy_started", "deploy"),
+            ("rolled", "deploy"),
+            ("contract_started", "contract"),
+            ("contracted", "finish"),
+        ):
             history.mark(deploy_id, stage)
             assert history.stage_reached(deploy_id) == where, stage
     finally:

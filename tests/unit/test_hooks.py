@@ -29,6 +29,9 @@ def test_git_hook_is_ours_or_left_alone(tmp_path):
 def test_post_receive_lines_make_one_flag_per_branch_update(tmp_path):
     (tmp_path / "incoming").mkdir()
     zero, new = "0" * 40, "a" * 40
-    written = hooks.git_post_receive([f"{zero} {new} refs/heads/main", f"{zero} {new} refs/tags/v1",
-                                      f"{new} {zero} refs/heads/gone", "garbage"], spool=tmp_path, repository="r")
+    written = hooks.git_post_receive(
+        [f"{zero} {new} refs/heads/main", f"{zero} {new} refs/tags/v1", f"{new} {zero} refs/heads/gone", "garbage"],
+        spool=tmp_path,
+        repository="r",
+    )
     assert len(written) == 1

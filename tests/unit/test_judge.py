@@ -15,8 +15,8 @@ from bench.judge_simulation import POLICY, false_fails, histogram, simulate
 from orchestrator import judge
 from orchestrator.judge import Sample
 
-
 # --- known answers ---------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("x, n, p", [(1, 10, 0.1), (3, 50, 0.02), (700, 1000, 0.68), (40, 4000, 0.01), (0, 5, 0.5)])
 def test_binomial_tail_matches_scipy(x, n, p):
@@ -35,7 +35,7 @@ def test_mann_whitney_on_tied_histograms_matches_scipy():
     rng = np.random.default_rng(7)
     a = np.floor(rng.lognormal(3.0, 0.5, 120)).astype(int)
     b = np.floor(rng.lognormal(2.9, 0.5, 700)).astype(int)
-    hist = lambda xs: {int(v): int(c) for v, c in zip(*np.unique(xs, return_counts=True))}  # noqa: E731
+    hist = lambda xs: {int(v): int(c) for v, c in zip(*np.unique(xs, return_counts=True), strict=True)}  # noqa: E731
     u, p = judge.mann_whitney_greater(hist(a), hist(b))
     expected = stats.mannwhitneyu(a, b, alternative="greater", method="asymptotic", use_continuity=True)
     assert u == pytest.approx(expected.statistic)
@@ -58,6 +58,7 @@ def test_a_sample_round_trips_through_json_and_merges():
 
 
 # --- identical releases: false fails -----------------------------------------------------------
+
 
 @pytest.mark.parametrize("per_bake", [20, 200, 2000])
 def test_identical_releases_with_random_1pct_errors_rarely_fail(per_bake):
@@ -90,12 +91,15 @@ def test_an_inconclusive_verdict_says_how_many_requests_it_saw_and_needs():
 
 # --- worse releases: power ---------------------------------------------------------------------
 
+
 def test_a_doubled_error_rate_is_caught_with_95pct_power():
     rng = np.random.default_rng(2)
     runs = [simulate(rng, 6000, errors=(0.01, 0.02), until_verdict=True) for _ in range(200)]
     verdicts = [v for v, _ in runs]
-    print(f"\n1% -> 2%: {verdicts.count('fail')} fails of 200; median requests at the verdict "
-          f"{int(np.median([n for _, n in runs]))}")
+    print(
+        f"\n1% -> 2%: {verdicts.count('fail')} fails of 200; median requests at the verdict "
+        f"{int(np.median([n for _, n in runs]))}"
+    )
     assert verdicts.count("pass") + verdicts.count("marginal") <= 10  # never waved through
     assert verdicts.count("fail") >= 190
 
@@ -103,17 +107,30 @@ def test_a_doubled_error_rate_is_caught_with_95pct_power():
 @pytest.mark.parametrize("label, shift_ms, scale", [("+300 ms", 300, 1.0), ("+25% median", 0, 1.25)])
 def test_a_slower_release_is_caught_with_95pct_power(label, shift_ms, scale):
     rng = np.random.default_rng(3)
-    runs = [simulate(rng, 300, errors=(0.0, 0.0), median_ms=(200.0, 200.0), sigma=0.4, shift_ms=shift_ms,
-                     scale=scale, until_verdict=True) for _ in range(200)]
+    runs = [
+        simulate(
+            rng,
+            300,
+            errors=(0.0, 0.0),
+            median_ms=(200.0, 200.0),
+            sigma=0.4,
+            shift_ms=shift_ms,
+            scale=scale,
+            until_verdict=True,
+        )
+        for _ in range(200)
+    ]
     verdicts = [v for v, _ in runs]
-    print(f"\n{label}: {verdicts.count('fail')} fails of 200; median requests at the verdict "
-          f"{int(np.median([n for _, n in runs]))}")
+    print(
+        f"\n{label}: {verdicts.count('fail')} fails of 200; median requests at the verdict "
+        f"{int(np.median([n for _, n in runs]))}"
+    )
     assert verdicts.count("fail") >= 190
 
 
 def test_every_page_a_500_fails_on_a_handful_of_requests():
     base = Sample()
-    for i in range(500):
+    for _ in range(500):
         base.add(200, 2)
     new = Sample()
     for _ in range(6):

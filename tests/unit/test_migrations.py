@@ -20,8 +20,9 @@ def tree(tmp_path: Path, *names: str) -> Path:
 
 
 def test_migrations_are_ordered_by_number_and_split_by_phase(tmp_path):
-    schema = migrations.read(tree(tmp_path, "10-drop-old.contract.sql", "2-add-b.expand.sql", "001-create.expand.sql",
-                                  "README.md"))
+    schema = migrations.read(
+        tree(tmp_path, "10-drop-old.contract.sql", "2-add-b.expand.sql", "001-create.expand.sql", "README.md")
+    )
     assert schema.files == ["001-create.expand.sql", "2-add-b.expand.sql", "10-drop-old.contract.sql"]
     assert [m.file for m in schema.of("contract")] == ["10-drop-old.contract.sql"]
     assert (schema.expand_version, schema.version) == (2, 10)
@@ -92,7 +93,8 @@ def test_a_pushed_revision_with_an_unplaceable_migration_is_refused_before_its_b
     # Given a repository whose revision holds a migration marked neither expand nor contract
     import subprocess
 
-    from orchestrator import config as config_lib, pipeline
+    from orchestrator import config as config_lib
+    from orchestrator import pipeline
     from orchestrator.history import History
 
     repo = tmp_path / "repo"
@@ -105,7 +107,8 @@ def test_a_pushed_revision_with_an_unplaceable_migration_is_refused_before_its_b
     subprocess.run(["hg", "commit", "-q", "-A", "-m", "a migration without a phase", "-u", "t"], cwd=repo, check=True)
     # the unit tests' good configuration, building nothing but a mark that the build ran
     (tmp_path / "orchestrator.toml").write_text(
-        GOOD.format(repo=repo).replace('command = "./build.sh"', f'command = "touch {tmp_path}/built"') + MIGRATE)
+        GOOD.format(repo=repo).replace('command = "./build.sh"', f'command = "touch {tmp_path}/built"') + MIGRATE
+    )
     config = config_lib.load(tmp_path / "orchestrator.toml")
     history = History(config.state_dir)
     try:

@@ -14,9 +14,13 @@ LIBRARY = Path(__file__).resolve().parents[2] / "library"
 
 
 def blocks(module: ast.Module) -> dict[str, str]:
-    return {node.targets[0].id: node.value.value for node in module.body
-            if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)
-            and node.targets[0].id in ("DOCUMENTATION", "RETURN", "EXAMPLES")}
+    return {
+        node.targets[0].id: node.value.value
+        for node in module.body
+        if isinstance(node, ast.Assign)
+        and isinstance(node.targets[0], ast.Name)
+        and node.targets[0].id in ("DOCUMENTATION", "RETURN", "EXAMPLES")
+    }
 
 
 def argument_spec(module: ast.Module) -> set[str]:
@@ -34,6 +38,21 @@ def test_documentation_is_yaml_and_matches_the_argument_spec(path):
     documentation = yaml.safe_load(docs["DOCUMENTATION"])
     assert documentation["module"] == path.stem
     assert set(documentation.get("options") or {}) == argument_spec(module)
+    assert_only_fields(documentation.get("options") or {}, OPTION_FIELDS)
     for name in ("RETURN", "EXAMPLES"):
         if name in docs:
             yaml.safe_load(docs[name])
+    if "RETURN" in docs:
+        assert_only_fields(yaml.safe_load(docs["RETURN"]) or {}, RETURN_FIELDS)
+
+
+# What ansible-doc reads in an option and a return value. Anything else is a description that a
+# comma cut short in a YAML flow mapping ({description: a, b, type: str} makes "b" a key).
+OPTION_FIELDS = {"description", "required", "type", "default", "choices", "elements", "aliases", "suboptions"}
+RETURN_FIELDS = {"description", "returned", "type", "sample", "elements", "contains"}
+
+
+def assert_only_fields(entries: dict, fields: set[str]) -> None:
+    for name, entry in entries.items():
+        assert isinstance(entry, dict) and "description" in entry, name
+        assert set(entry) <= fields, f"{name}: {sorted(set(entry) - fields)} are not fields of it"

@@ -1,4 +1,4 @@
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from orchestrator.progress import DeployProgress
 from orchestrator.runner import Event
@@ -14,10 +14,14 @@ def test_phases_are_announced_once_and_timed():
     seen = []
     p = DeployProgress(on_phase=lambda node, phase: seen.append((node.name, phase)))
     for e in [
-        ev("runner_on_start", "n1", "drain | Stop new requests", 0), ev("runner_on_ok", "n1", "drain | Stop new requests", 0.5),
-        ev("runner_on_start", "n1", "stop | Stop Tomcat (catalina)", 0.6), ev("runner_on_ok", "n1", "stop | Stop Tomcat (catalina)", 1.7),
-        ev("runner_on_start", "n1", "stop | Stop Tomcat (systemd)", 1.8), ev("runner_on_skipped", "n1", "stop | Stop Tomcat (systemd)", 1.8),
-        ev("runner_on_start", "n1", "enable | Put back", 2.0), ev("runner_on_ok", "n1", "enable | Put back", 2.25),
+        ev("runner_on_start", "n1", "drain | Stop new requests", 0),
+        ev("runner_on_ok", "n1", "drain | Stop new requests", 0.5),
+        ev("runner_on_start", "n1", "stop | Stop Tomcat (catalina)", 0.6),
+        ev("runner_on_ok", "n1", "stop | Stop Tomcat (catalina)", 1.7),
+        ev("runner_on_start", "n1", "stop | Stop Tomcat (systemd)", 1.8),
+        ev("runner_on_skipped", "n1", "stop | Stop Tomcat (systemd)", 1.8),
+        ev("runner_on_start", "n1", "enable | Put back", 2.0),
+        ev("runner_on_ok", "n1", "enable | Put back", 2.25),
     ]:
         p.feed(e)
     p.finish(failed_hosts=set())
@@ -33,9 +37,12 @@ def test_rescue_steps_are_shown_as_rescue_and_not_timed_as_the_release():
     seen = []
     p = DeployProgress(on_phase=lambda node, phase: seen.append(phase))
     for e in [
-        ev("runner_on_start", "n1", "verify | Wait", 0), ev("runner_on_failed", "n1", "verify | Wait", 20),
-        ev("runner_on_start", "n1", "rescue | Note what failed", 20), ev("runner_on_ok", "n1", "rescue | Note what failed", 20.1),
-        ev("runner_on_start", "n1", "stop | Stop Tomcat (catalina)", 21), ev("runner_on_ok", "n1", "stop | Stop Tomcat (catalina)", 22),
+        ev("runner_on_start", "n1", "verify | Wait", 0),
+        ev("runner_on_failed", "n1", "verify | Wait", 20),
+        ev("runner_on_start", "n1", "rescue | Note what failed", 20),
+        ev("runner_on_ok", "n1", "rescue | Note what failed", 20.1),
+        ev("runner_on_start", "n1", "stop | Stop Tomcat (catalina)", 21),
+        ev("runner_on_ok", "n1", "stop | Stop Tomcat (catalina)", 22),
     ]:
         p.feed(e)
     p.finish(failed_hosts={"n1"})
@@ -62,7 +69,7 @@ def test_events_without_a_phase_are_ignored():
 def test_a_restart_in_one_task_shows_and_times_its_stop_install_and_start():
     # Given one task that stopped Tomcat, installed the release and started it, saying when each
     # step began and ended (webapp_install with restart), in events stamped in UTC as runner's are
-    t0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
+    t0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
     at = t0.timestamp()
     seen = []
     p = DeployProgress(on_phase=lambda node, phase: seen.append(phase))
@@ -71,8 +78,17 @@ def test_a_restart_in_one_task_shows_and_times_its_stop_install_and_start():
 
     # When its events arrive
     p.feed(Event(kind="runner_on_start", created=t0, host="n1", task=task, play="Roll", ignore_errors=False))
-    p.feed(Event(kind="runner_on_ok", created=t0 + timedelta(seconds=1.1), host="n1", task=task, play="Roll",
-                 ignore_errors=False, result={"changed": True, "steps": steps}))
+    p.feed(
+        Event(
+            kind="runner_on_ok",
+            created=t0 + timedelta(seconds=1.1),
+            host="n1",
+            task=task,
+            play="Roll",
+            ignore_errors=False,
+            result={"changed": True, "steps": steps},
+        )
+    )
 
     # Then the node went through the three phases, each timed by the module
     assert seen == ["stop", "install", "start"]

@@ -87,8 +87,8 @@ def test_an_apply_makes_the_roster_exactly_the_inventory(inventory, tmp_path):
 def test_the_fingerprint_follows_content_not_editors(inventory):
     before = fingerprint(inventory)
     hosts = inventory / "hosts.yml"
-    hosts.write_text(hosts.read_text())                 # saved unchanged
-    (inventory / ".hosts.yml.swp").write_text("vim")    # an editor's swap file
+    hosts.write_text(hosts.read_text())  # saved unchanged
+    (inventory / ".hosts.yml.swp").write_text("vim")  # an editor's swap file
     (inventory / "hosts.yml~").write_text("backup")
     assert fingerprint(inventory) == before
     (inventory / "group_vars" / "appservers.yml").write_text("tomcat_heap: 1g\n")
@@ -96,8 +96,10 @@ def test_the_fingerprint_follows_content_not_editors(inventory):
 
 
 def test_live_state_names_what_is_missing_and_what_is_extra():
-    state = LiveState(releases={}, haproxy={"lb1": {"node1": "UP", "node2": "UP", "old": "MAINT"},
-                                            "lb2": {"node1": "UP", "old": "UP"}})
+    state = LiveState(
+        releases={},
+        haproxy={"lb1": {"node1": "UP", "node2": "UP", "old": "MAINT"}, "lb2": {"node1": "UP", "old": "UP"}},
+    )
     assert state.missing("node2") == ["lb2"]
     assert state.missing("node1") == []
     assert state.backend_servers() == {"node1", "node2", "old"}

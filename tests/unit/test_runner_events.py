@@ -2,8 +2,13 @@ from orchestrator.runner import Event
 
 
 def event(res, kind="runner_on_failed", task="drain | Stop new requests"):
-    return Event.from_runner({"event": kind, "created": "2026-01-01T12:00:00.000000",
-                              "event_data": {"host": "node1", "task": task, "play": "p", "res": res}})
+    return Event.from_runner(
+        {
+            "event": kind,
+            "created": "2026-01-01T12:00:00.000000",
+            "event_data": {"host": "node1", "task": task, "play": "p", "res": res},
+        }
+    )
 
 
 def test_phase_is_the_task_name_prefix():
@@ -12,7 +17,9 @@ def test_phase_is_the_task_name_prefix():
 
 
 def test_loop_failure_gives_the_failed_items_message():
-    e = event({"msg": "One or more items failed", "results": [{"failed": False}, {"failed": True, "msg": "socket gone"}]})
+    e = event(
+        {"msg": "One or more items failed", "results": [{"failed": False}, {"failed": True, "msg": "socket gone"}]}
+    )
     assert e.message == "socket gone"
 
 
@@ -29,9 +36,13 @@ def test_an_observer_that_raises_never_cuts_a_run_short(tmp_path, capsys):
     from orchestrator.runner import run_playbook
 
     (tmp_path / "hosts").write_text(f"localhost ansible_connection=local ansible_python_interpreter={sys.executable}\n")
-    (tmp_path / "play.yml").write_text("- hosts: localhost\n  gather_facts: false\n  tasks:\n"
-                                       + "".join(f"    - name: step | {n}\n      ansible.builtin.command: touch {tmp_path / n}\n"
-                                                 for n in ("one", "two", "three")))
+    (tmp_path / "play.yml").write_text(
+        "- hosts: localhost\n  gather_facts: false\n  tasks:\n"
+        + "".join(
+            f"    - name: step | {n}\n      ansible.builtin.command: touch {tmp_path / n}\n"
+            for n in ("one", "two", "three")
+        )
+    )
     seen = []
 
     def buggy(event):

@@ -28,10 +28,19 @@ def imported(path: Path) -> set[str]:
 
 
 def test_the_files_that_run_elsewhere_are_found():
-    assert {p.name for p in STDLIB_ONLY} >= {"judge.py", "haproxy_admin.py", "warfile.py", "fsutil.py", "catalina.py", "flags.py"}
+    assert {p.name for p in STDLIB_ONLY} >= {
+        "judge.py",
+        "haproxy_admin.py",
+        "warfile.py",
+        "fsutil.py",
+        "catalina.py",
+        "flags.py",
+    }
 
 
 @pytest.mark.parametrize("path", STDLIB_ONLY, ids=lambda p: p.name)
 def test_imports_only_the_standard_library(path):
     outside = {name for name in imported(path) if name not in sys.stdlib_module_names and name != "__future__"}
-    assert not outside, f"{path.relative_to(ROOT)} imports {sorted(outside)}: it must run with the standard library alone"
+    assert not outside, (
+        f"{path.relative_to(ROOT)} imports {sorted(outside)}: it must run with the standard library alone"
+    )

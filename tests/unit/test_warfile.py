@@ -39,8 +39,10 @@ def test_unsafe_version_characters_do_not_reach_the_release_id(tmp_path):
     assert "/" not in facts["war_release_id"] and " " not in facts["war_release_id"]
 
 
-@pytest.mark.parametrize("content, reason", [(None, "does not exist"), (b"", "is empty"),
-                                             (b"PK-not-really", "is not a WAR: it is not a zip archive")])
+@pytest.mark.parametrize(
+    "content, reason",
+    [(None, "does not exist"), (b"", "is empty"), (b"PK-not-really", "is not a WAR: it is not a zip archive")],
+)
 def test_rejected_files(tmp_path, content, reason):
     path = tmp_path / "x.war"
     if content is not None:
@@ -67,25 +69,34 @@ def jar_bytes(entries: dict[str, bytes]) -> bytes:
     return buf.getvalue()
 
 
-@pytest.mark.parametrize("entries, reason", [
-    ({"index.html": b"<html/>"}, "it has no WEB-INF/ directory"),
-    ({"WEB-INF/classes/org/Plain.class": b"\xca\xfe\xba\xbe java/lang/Object"}, "it has neither WEB-INF/web.xml"),
-    ({"WEB-INF/lib/util.jar": jar_bytes({"org/Util.class": b"\xca\xfe"})}, "it has neither WEB-INF/web.xml"),
-])
+@pytest.mark.parametrize(
+    "entries, reason",
+    [
+        ({"index.html": b"<html/>"}, "it has no WEB-INF/ directory"),
+        ({"WEB-INF/classes/org/Plain.class": b"\xca\xfe\xba\xbe java/lang/Object"}, "it has neither WEB-INF/web.xml"),
+        ({"WEB-INF/lib/util.jar": jar_bytes({"org/Util.class": b"\xca\xfe"})}, "it has neither WEB-INF/web.xml"),
+    ],
+)
 def test_a_zip_that_is_not_a_web_application_is_refused(tmp_path, entries, reason):
     with pytest.raises(ValueError, match=f"is not a web application: {reason}"):
         inspect(zip_with(tmp_path / "x.war", entries))
 
 
-@pytest.mark.parametrize("entries", [
-    {"WEB-INF/web.xml": b"<web-app/>"},
-    {"WEB-INF/classes/org/Api.class": b"\xca\xfe\xba\xbe Ljakarta/servlet/annotation/WebServlet;"},
-    {"WEB-INF/classes/org/Old.class": b"\xca\xfe\xba\xbe Ljavax/servlet/annotation/WebFilter;"},
-    {"WEB-INF/classes/META-INF/services/jakarta.servlet.ServletContainerInitializer": b"org.Init\n"},
-    {"WEB-INF/lib/spring-web.jar": jar_bytes(
-        {"META-INF/services/jakarta.servlet.ServletContainerInitializer": b"org.springframework.web.Init\n"})},
-    {"WEB-INF/lib/fragment.jar": jar_bytes({"META-INF/web-fragment.xml": b"<web-fragment/>"})},
-])
+@pytest.mark.parametrize(
+    "entries",
+    [
+        {"WEB-INF/web.xml": b"<web-app/>"},
+        {"WEB-INF/classes/org/Api.class": b"\xca\xfe\xba\xbe Ljakarta/servlet/annotation/WebServlet;"},
+        {"WEB-INF/classes/org/Old.class": b"\xca\xfe\xba\xbe Ljavax/servlet/annotation/WebFilter;"},
+        {"WEB-INF/classes/META-INF/services/jakarta.servlet.ServletContainerInitializer": b"org.Init\n"},
+        {
+            "WEB-INF/lib/spring-web.jar": jar_bytes(
+                {"META-INF/services/jakarta.servlet.ServletContainerInitializer": b"org.springframework.web.Init\n"}
+            )
+        },
+        {"WEB-INF/lib/fragment.jar": jar_bytes({"META-INF/web-fragment.xml": b"<web-fragment/>"})},
+    ],
+)
 def test_every_way_a_web_application_declares_itself_is_accepted(tmp_path, entries):
     assert inspect(zip_with(tmp_path / "x.war", entries))["war_version"] == "1"
 

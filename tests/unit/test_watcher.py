@@ -14,8 +14,8 @@ import time
 import pytest
 
 from bench.load import wait_until
-from orchestrator import config as config_lib
 from orchestrator import apply as apply_lib
+from orchestrator import config as config_lib
 from orchestrator import flags, pipeline, roster
 from orchestrator.errors import InputError
 from orchestrator.history import History
@@ -35,18 +35,18 @@ def setup(tmp_path, monkeypatch):
     subprocess.run(["hg", "init", str(tmp_path / "repo")], check=True)
     (tmp_path / "orchestrator.toml").write_text(f"""
 [source]
-repository = "{tmp_path / 'repo'}"
+repository = "{tmp_path / "repo"}"
 branch = "default"
 [spool]
-directory = "{tmp_path / 'spool'}"
+directory = "{tmp_path / "spool"}"
 [build]
 command = "true"
 artifact = "*.war"
 [test]
 command = "true"
 [deploy]
-inventory = "{tmp_path / 'inventory'}"
-state_directory = "{tmp_path / 'state'}"
+inventory = "{tmp_path / "inventory"}"
+state_directory = "{tmp_path / "state"}"
 rescan_seconds = 0.5
 """)
     (tmp_path / "inventory" / "group_vars").mkdir(parents=True)
@@ -76,12 +76,14 @@ rescan_seconds = 0.5
 
 def _recording_apply(calls):
     """Stands in for apply: records the inventory it was asked to apply (as its fingerprint)."""
+
     def apply(inventory, *, state_dir, history, **kw):
         calls.append(("apply", fingerprint(inventory)))
         if (inventory / "broken").exists():
             raise InputError("inventory: broken on purpose")
         fleet = Fleet(inventory, ("node1",), ("lb1",))
         return apply_lib.ApplyResult(apply_lib.FleetChanges(fleet, (), (), (), None), {}, {}, 0.0, None)
+
     return apply
 
 
@@ -171,7 +173,9 @@ def test_touching_or_reading_the_inventory_applies_nothing(setup):
     hosts.write_text(hosts.read_text())
     hosts.read_text()
     (config.inventory / ".hosts.yml.swp").write_text("editor state")
-    wait_until(lambda: time.monotonic() - w.inventory_edited.at > INVENTORY_SETTLE, timeout=10, what="the edit to settle")
+    wait_until(
+        lambda: time.monotonic() - w.inventory_edited.at > INVENTORY_SETTLE, timeout=10, what="the edit to settle"
+    )
     push(config, 1)  # a round of the worker after the settle period
     wait_until(lambda: calls, timeout=10, what="the pipeline")
     assert applies(calls) == []
@@ -249,7 +253,7 @@ def test_fifos_links_devices_and_directories_are_rejected_without_reading_them(s
     wait_until(lambda: calls, timeout=10, what="the real flag's pipeline")
     assert calls[0].flags == 1
     rejected = config.spool / "rejected"
-    reasons = {p.name[:-len(".reason")]: p.read_text() for p in rejected.glob("*.reason")}
+    reasons = {p.name[: -len(".reason")]: p.read_text() for p in rejected.glob("*.reason")}
     assert "a FIFO, not a regular file" in reasons["fifo.json"]
     assert "a symbolic link" in reasons["shadow.json"] and "a symbolic link" in reasons["zero.json"]
     assert "a directory" in reasons["dir.json"]
