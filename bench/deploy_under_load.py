@@ -38,12 +38,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench import load as load_lib
-from bench.load import UpCount, healthy, wait_until
 from orchestrator import deploy as deploy_lib
 from orchestrator import sandbox
 from orchestrator.processes import owned_pid, terminate
 from orchestrator.runner import Event
+from tests.support import load as load_lib
+from tests.support.load import UpCount, healthy, wait_until
 
 FLOOR_TASKS = {"verify | Wait until the node itself answers healthy with the expected release": "verify"}
 # the restart in one call (webapp_install) returns its stop's and start's own results

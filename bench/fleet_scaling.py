@@ -51,10 +51,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.load import healthy, under_load, wait_until
 from orchestrator import haproxy_admin, sandbox
 from orchestrator.plan import serial_batches
 from orchestrator.processes import owned_pid, terminate
+from tests.support.load import healthy, under_load, wait_until
 
 NET = 10
 

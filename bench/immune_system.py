@@ -68,10 +68,10 @@ def main() -> None:
     args = parser.parse_args()
     sys.path.insert(0, str(args.root))
     sys.path.insert(1, str(ROOT))
-    from bench.load import Load
     from orchestrator import pipeline, sandbox
     from orchestrator.errors import OrchestratorError
     from orchestrator.history import History
+    from tests.support.load import Load
 
     work = Path(tempfile.mkdtemp(prefix="orchestrator-bench-"))
     box = sandbox.Sandbox(directory=work / "sandbox", inventory=work / "inventory", nodes=2, net=7, bake_seconds=5)

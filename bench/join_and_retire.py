@@ -32,9 +32,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.load import Load, wait_until
 from orchestrator import haproxy_admin, pipeline, sandbox
 from orchestrator.history import History
+from tests.support.load import Load, wait_until
 
 NET = 11
 

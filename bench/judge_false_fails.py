@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.judge_simulation import false_fails
+from tests.support.judge_simulation import false_fails
 
 
 def main() -> None:

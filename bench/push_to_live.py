@@ -29,12 +29,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.load import wait_until
 from orchestrator import config as config_lib
 from orchestrator import flags as flag_lib
 from orchestrator import hooks, pipeline, sandbox
 from orchestrator.history import STAGES, History
 from orchestrator.watcher import Watcher, ensure_spool
+from tests.support.load import wait_until
 
 
 def pct(values: list[float], p: float) -> float:

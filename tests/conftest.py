@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # bench.load, shared with the benchmarks
+sys.path.insert(0, str(ROOT))  # tests.support.load, shared with the benchmarks
 
 BUILD = ROOT / "examples" / "webapp" / "build.sh"
 

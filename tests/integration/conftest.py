@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from bench.load import Load, wait_until
 from orchestrator import deploy as deploy_lib
 from orchestrator import haproxy_admin, pipeline, sandbox
 from orchestrator.history import History
 from orchestrator.processes import owned_pid
+from tests.support.load import Load, wait_until
 
 # Away from the default sandbox (127.0.1.x) so a developer's sandbox can keep running.
 TEST_NET = 2
@@ -196,8 +196,8 @@ def with_host(hosts_yml: str, name: str, address: str) -> str:
 
 def _our_wrks() -> set[int]:
     """wrk processes driven by this checkout's load script."""
-    from bench.load import LUA
     from orchestrator.processes import alive, cmdline
+    from tests.support.load import LUA
 
     found = set()
     for entry in Path("/proc").iterdir():

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from bench.load import UpCount, wait_until
 from orchestrator import haproxy_admin, sandbox
 from orchestrator.processes import terminate
 from orchestrator.runner import orphaned_runs
 from tests.conftest import ROOT, run_cli
 from tests.integration.conftest import FAILING_HEALTH_TIMEOUT, Cluster, with_host
 from tests.integration.test_push_to_live import DEPLOY_TIMEOUT, WatcherProcess, commit_and_push, rows, settle_initial
+from tests.support.load import UpCount, wait_until
 
 # Away from the rolling cluster (127.0.2.x) and the benchmarks (127.0.5.x).
 BLUEGREEN_NET = 9

@@ -12,11 +12,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bench.load import wait_until
 from orchestrator import haproxy_admin, pipeline
 from orchestrator.errors import DeployFailed
 from orchestrator.history import History
 from tests.integration.conftest import LOAD_CONNECTIONS
+from tests.support.load import wait_until
 
 
 class Sampler:

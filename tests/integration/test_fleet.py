@@ -10,12 +10,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.load import wait_until
 from orchestrator import apply as apply_lib
 from orchestrator.history import History
 from orchestrator.processes import owned_pid, terminate
 from tests.conftest import run_cli
 from tests.integration.conftest import with_host, without_host
+from tests.support.load import wait_until
 
 
 def snapshot(cluster):

@@ -8,11 +8,11 @@ from contextlib import contextmanager
 
 import pytest
 
-from bench.load import wait_until
 from orchestrator import haproxy_admin
 from orchestrator.processes import owned_pid, terminate
 from tests.conftest import ROOT
 from tests.integration.conftest import reload_by_signal
+from tests.support.load import wait_until
 
 CONFIG = """
 global

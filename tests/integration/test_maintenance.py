@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import time
 
-from bench.load import wait_until
 from tests.conftest import run_cli
-from tests.integration.probe import Prober
+from tests.support.load import wait_until
+from tests.support.probe import Prober
 
 
 def maintenance_page(answer) -> bool:

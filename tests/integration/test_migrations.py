@@ -21,11 +21,11 @@ from pathlib import Path
 
 import pytest
 
-from bench.load import wait_until
 from orchestrator import sandbox
 from orchestrator.history import History
 from tests.integration.conftest import Cluster
 from tests.integration.test_push_to_live import WatcherProcess, hg
+from tests.support.load import wait_until
 
 NET = 12
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "webapp"

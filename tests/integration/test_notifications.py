@@ -9,7 +9,7 @@ import time
 from orchestrator import notify
 from orchestrator.history import History
 from tests.conftest import run_cli
-from tests.integration.receiver import SECRET, TIMEOUT, Receiver, notify_config
+from tests.support.receiver import SECRET, TIMEOUT, Receiver, notify_config
 
 
 def test_a_deploy_tells_every_event_in_order_signed_and_bad_receivers_cost_it_nothing(cluster, wars, tmp_path):

@@ -10,10 +10,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from bench.load import wait_until
 from orchestrator import control
 from tests.conftest import ROOT, run_cli
-from tests.integration.receiver import Receiver, notify_config
+from tests.support.load import wait_until
+from tests.support.receiver import Receiver, notify_config
 
 DEPLOY_TIMEOUT = 240
 

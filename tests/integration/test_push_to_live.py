@@ -14,14 +14,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bench.load import wait_until
 from orchestrator import flags, hooks
 from orchestrator.history import History
 from orchestrator.runner import orphaned_runs
 from orchestrator.watcher import ensure_spool
 from tests.conftest import ROOT, run_cli
 from tests.integration.conftest import baking_inventory
-from tests.integration.receiver import Receiver, notify_config
+from tests.support.load import wait_until
+from tests.support.receiver import Receiver, notify_config
 
 DEPLOY_TIMEOUT = 180
 

@@ -7,10 +7,10 @@ import sys
 
 import pytest
 
-from bench.load import wait_until
 from orchestrator import sandbox
 from tests.conftest import build_war, run_cli
 from tests.integration.conftest import Cluster, without_host
+from tests.support.load import wait_until
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,5 @@
 """The judge: known answers from SciPy, then simulated bakes of identical and worse releases
-(bench/judge_simulation.py: the same looks and stopping rule as a production bake).
+(tests/support/judge_simulation.py: the same looks and stopping rule as a production bake).
 
 The false-fail rate over many bakes is measured by bench/judge_false_fails.py; the suite keeps
 a smaller, seeded run of it.
@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from bench.judge_simulation import POLICY, false_fails, histogram, simulate
 from orchestrator import judge
 from orchestrator.judge import Sample
+from tests.support.judge_simulation import POLICY, false_fails, histogram, simulate
 
 # --- known answers ---------------------------------------------------------------------------
 

@@ -13,7 +13,6 @@ import time
 
 import pytest
 
-from bench.load import wait_until
 from orchestrator import apply as apply_lib
 from orchestrator import config as config_lib
 from orchestrator import flags, pipeline, roster
@@ -21,6 +20,7 @@ from orchestrator.errors import InputError
 from orchestrator.history import History
 from orchestrator.inventory import Fleet, fingerprint
 from orchestrator.watcher import INVENTORY_SETTLE, Watcher, ensure_spool
+from tests.support.load import wait_until
 
 
 @pytest.fixture(autouse=True)

@@ -19,7 +19,7 @@ from orchestrator.judge import Policy, Sample
 
 # The role's defaults (the Policy's defaults agree with them, tests/unit/test_bake_settings.py):
 # the looks a production bake plans, and the first that may pass.
-_ROLE = yaml.safe_load((Path(__file__).resolve().parents[1] / "roles/webapp/defaults/main.yml").read_text())
+_ROLE = yaml.safe_load((Path(__file__).resolve().parents[2] / "roles/webapp/defaults/main.yml").read_text())
 LOOKS = math.ceil(_ROLE["webapp_bake_max_seconds"] / _ROLE["webapp_bake_interval"])
 FIRST_PASS_LOOK = math.ceil(_ROLE["webapp_bake_seconds"] / _ROLE["webapp_bake_interval"])
 POLICY = Policy(looks=LOOKS)

@@ -1,5 +1,5 @@
 -- wrk script: count what matters for a deploy under load and print it as one JSON line.
---   wrk -t2 -c16 -d120s -s bench/load.lua http://127.0.1.100:8080/ -- <delay_ms>
+--   wrk -t2 -c16 -d120s -s tests/support/load.lua http://127.0.1.100:8080/ -- <delay_ms>
 -- delay_ms (optional): pause per request on each connection, to cap the request rate.
 -- Reported: requests, non-2xx responses, socket errors, latency percentiles, versions served
 -- ("Hello from version N"), and the longest stretch in which no request completed at all
