@@ -51,7 +51,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from orchestrator import haproxy_admin, sandbox
+from orchestrator import sandbox
+from orchestrator.module_utils import haproxy_admin
 from orchestrator.plan import serial_batches
 from orchestrator.processes import owned_pid, terminate
 from tests.support.load import healthy, under_load, wait_until

@@ -32,8 +32,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from orchestrator import haproxy_admin, pipeline, sandbox
+from orchestrator import pipeline, sandbox
 from orchestrator.history import History
+from orchestrator.module_utils import haproxy_admin
 from tests.support.load import Load, wait_until
 
 NET = 11

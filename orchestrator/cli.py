@@ -984,7 +984,7 @@ def status(config_path: Path | None, inventory: Path | None, as_json: bool) -> N
         return
     click.echo(f"deploy in progress: {now.deploy_in_progress or 'none'}")
     if now.gate:
-        from orchestrator.gate import describe
+        from orchestrator.module_utils.gate import describe
 
         click.echo(f"  {describe(now.gate)}")
     r = now.last_deploy

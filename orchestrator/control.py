@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from orchestrator import gate
 from orchestrator.errors import InputError
 from orchestrator.lock import DeployLock
+from orchestrator.module_utils import gate
 
 
 def current(state_dir: Path) -> dict | None:

@@ -8,15 +8,15 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
-from orchestrator import gate as gate_lib
-from orchestrator import warfile
 from orchestrator.errors import DeployFailed, InputError
 from orchestrator.inventory import SLOTS, Fleet, load_fleet
+from orchestrator.module_utils import gate as gate_lib
+from orchestrator.module_utils import warfile
 from orchestrator.progress import DeployProgress, NodeProgress
 from orchestrator.project import playbook
 from orchestrator.runner import Event, RunResult, run_playbook
 
-# Verdicts of the judge (module_utils/judge.py) with which a node counts as verified.
+# Verdicts of the judge (orchestrator/module_utils/judge.py) with which a node counts as verified.
 PASSING = ("pass", "marginal")
 # Phases in which the deploy itself holds a node out of rotation: HAProxy's checks failing on
 # it then are the deploy's doing. Anywhere else a server DOWN is a fault of its own, to be named.

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from orchestrator import flags as flag_lib
 from orchestrator.errors import InputError
-from orchestrator.fsutil import write_atomic
+from orchestrator.module_utils.fsutil import write_atomic
 
 BEGIN = "# BEGIN orchestrator (written by 'orchestrator hook install'; edit there)"
 END = "# END orchestrator"

@@ -12,9 +12,9 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from orchestrator import gate
 from orchestrator.errors import DeployFailed, InputError
-from orchestrator.fsutil import write_atomic
+from orchestrator.module_utils import gate
+from orchestrator.module_utils.fsutil import write_atomic
 from orchestrator.project import playbook
 from orchestrator.runner import run_playbook
 

@@ -21,7 +21,6 @@ from pathlib import Path
 
 from orchestrator import bluegreen as bluegreen_lib
 from orchestrator import deploy as deploy_lib
-from orchestrator import gate as gate_lib
 from orchestrator import maintenance, roster, vcs
 from orchestrator import migrations as migrations_lib
 from orchestrator import notify as notify_lib
@@ -30,6 +29,7 @@ from orchestrator.errors import DeployFailed, InputError, MixedFleet, Orchestrat
 from orchestrator.history import GOOD, History
 from orchestrator.inventory import load_fleet
 from orchestrator.lock import DeployLock, LockBusy
+from orchestrator.module_utils import gate as gate_lib
 from orchestrator.project import stored_war
 from orchestrator.runner import stop_orphaned_runs
 

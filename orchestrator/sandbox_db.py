@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.errors import SandboxError
-from orchestrator.fsutil import write_atomic
+from orchestrator.module_utils.fsutil import write_atomic
 from orchestrator.processes import owned_pid, terminate
 
 BIN = Path("/usr/lib/postgresql/15/bin")

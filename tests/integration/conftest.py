@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from orchestrator import deploy as deploy_lib
-from orchestrator import haproxy_admin, pipeline, sandbox
+from orchestrator import pipeline, sandbox
 from orchestrator.history import History
+from orchestrator.module_utils import haproxy_admin
 from orchestrator.processes import owned_pid
 from tests.support.load import Load, wait_until
 
@@ -69,7 +70,7 @@ class Cluster:
 
     def start_tomcat(self, name: str) -> int:
         """Start a node's Tomcat again (stopped by a test) as its role does, with catalina.sh; its PID."""
-        from orchestrator import catalina
+        from orchestrator.module_utils import catalina
 
         base = self.box.tomcat_base(name)
         started = catalina.start(str(base), str(sandbox.TOMCAT_HOME), str(base / "temp" / "catalina.pid"), timeout=60)

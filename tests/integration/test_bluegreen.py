@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import haproxy_admin, sandbox
+from orchestrator import sandbox
+from orchestrator.module_utils import haproxy_admin
 from orchestrator.processes import terminate
 from orchestrator.runner import orphaned_runs
 from tests.conftest import ROOT, run_cli

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from orchestrator import haproxy_admin
+from orchestrator.module_utils import haproxy_admin
 from orchestrator.processes import owned_pid, terminate
 from tests.conftest import ROOT
 from tests.integration.conftest import reload_by_signal

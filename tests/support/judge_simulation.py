@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from orchestrator import judge
-from orchestrator.judge import Policy, Sample
+from orchestrator.module_utils import judge
+from orchestrator.module_utils.judge import Policy, Sample
 
 # The role's defaults (the Policy's defaults agree with them, tests/unit/test_bake_settings.py):
 # the looks a production bake plans, and the first that may pass.

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from orchestrator.judge import Policy
+from orchestrator.module_utils.judge import Policy
 
 ROOT = Path(__file__).resolve().parents[2]
 ROLE_DEFAULTS = yaml.safe_load((ROOT / "roles/webapp/defaults/main.yml").read_text())

@@ -3,7 +3,8 @@
 import hashlib
 import hmac
 
-from orchestrator import gate, notify
+from orchestrator import notify
+from orchestrator.module_utils import gate
 
 
 def test_an_abort_beats_a_pause_and_a_pause_beats_the_canary_gate():

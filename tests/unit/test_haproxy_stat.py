@@ -1,7 +1,14 @@
 import time
 
-from orchestrator import haproxy_admin
-from orchestrator.haproxy_admin import admin_state, in_flight, is_up, never_checked, parse_stat_csv, serving
+from orchestrator.module_utils import haproxy_admin
+from orchestrator.module_utils.haproxy_admin import (
+    admin_state,
+    in_flight,
+    is_up,
+    never_checked,
+    parse_stat_csv,
+    serving,
+)
 
 # Columns in an order of our own: they are read by name, never by position.
 SHOW_STAT = """# svname,pxname,qcur,scur,status,weight

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from orchestrator import judge
-from orchestrator.judge import Sample
+from orchestrator.module_utils import judge
+from orchestrator.module_utils.judge import Sample
 from tests.support.judge_simulation import POLICY, false_fails, histogram, simulate
 
 # --- known answers ---------------------------------------------------------------------------

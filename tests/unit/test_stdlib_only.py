@@ -1,20 +1,22 @@
 """Files that run where the orchestrator package is not installed import the standard library
-only: the Ansible modules load judge.py, haproxy_admin.py, warfile.py, fsutil.py and catalina.py through module_utils/
-(links to them) on the load balancers and nodes, and Mercurial loads flags.py by path into its
-own Python for the push hook. One import of anything else breaks a deploy or a push on a host
-that has only Python."""
+only: orchestrator/module_utils/ (the Ansible modules in library/ load it as
+ansible.module_utils.<name> on the load balancers and nodes), and flags.py, which Mercurial loads
+by path into its own Python for the push hook. One import of anything else breaks a deploy or a
+push on a host that has only Python."""
 
 from __future__ import annotations
 
 import ast
+import configparser
 import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-# What runs elsewhere: every module_utils link, and the Mercurial hook.
-STDLIB_ONLY = sorted({p.resolve() for p in (ROOT / "module_utils").glob("*.py")} | {ROOT / "orchestrator" / "flags.py"})
+MODULE_UTILS = ROOT / "orchestrator" / "module_utils"
+# What runs elsewhere: the modules' helpers, and the Mercurial hook.
+STDLIB_ONLY = sorted([*MODULE_UTILS.glob("*.py"), ROOT / "orchestrator" / "flags.py"])
 
 
 def imported(path: Path) -> set[str]:
@@ -22,8 +24,9 @@ def imported(path: Path) -> set[str]:
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             names |= {alias.name.split(".")[0] for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.level == 0:
-            names.add(node.module.split(".")[0])
+        elif isinstance(node, ast.ImportFrom):
+            # a relative import would name a neighbour, which ansible.module_utils does not resolve
+            names.add(node.module.split(".")[0] if node.level == 0 else "." * node.level + (node.module or ""))
     return names
 
 
@@ -44,3 +47,18 @@ def test_imports_only_the_standard_library(path):
     assert not outside, (
         f"{path.relative_to(ROOT)} imports {sorted(outside)}: it must run with the standard library alone"
     )
+
+
+def test_ansible_loads_the_modules_helpers_from_that_folder():
+    config = configparser.ConfigParser()
+    config.read(ROOT / "ansible.cfg")
+    assert (ROOT / config["defaults"]["module_utils"]).resolve() == MODULE_UTILS
+
+
+@pytest.mark.parametrize("module", sorted((ROOT / "library").glob("*.py")), ids=lambda p: p.stem)
+def test_each_module_imports_helpers_that_are_there(module):
+    helpers = {p.stem for p in MODULE_UTILS.glob("*.py")} - {"__init__"}
+    for node in ast.walk(ast.parse(module.read_text())):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("ansible.module_utils."):
+            name = node.module.split(".")[2]
+            assert name in helpers or name in ("basic", "common", "parsing"), f"{module.name}: {node.module}"

@@ -3,7 +3,7 @@ import zipfile
 
 import pytest
 
-from orchestrator.warfile import inspect
+from orchestrator.module_utils.warfile import inspect
 
 
 def make_war(path, manifest: str | None):

@@ -37,7 +37,7 @@ def write_atomic(path: Path, text: str, *, mode: int = 0o644) -> bool:
 def swap_link(link: str | Path, target: str | Path) -> None:
     """Point the symlink ``link`` at ``target`` atomically: a new link beside it, renamed over it.
 
-    Standard library only: the release modules on the nodes import it through module_utils/.
+    Standard library only: the release modules on the nodes import it as ansible.module_utils.fsutil.
     """
     tmp_link = f"{link}.tmp"
     if os.path.lexists(tmp_link):

@@ -1,8 +1,8 @@
 """The immune system's judge: is a new release worse than the old one, from per-request samples?
 
 Pure functions of the samples, standard library only: the ``haproxy_bake`` module imports this
-same file through ``module_utils/judge.py`` (a link) on the load balancer host, where only
-Python's standard library can be counted on. The module does the I/O; everything that decides
+same file as ``ansible.module_utils.judge`` on the load balancer host, where only Python's
+standard library can be counted on. The module does the I/O; everything that decides
 lives here and is unit-tested against known answers.
 
 Three metrics, each compared with the *old release* (the baseline) over the same window:

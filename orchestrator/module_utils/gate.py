@@ -1,7 +1,7 @@
 """Pause, resume, abort and promote a running deploy: files in the state directory.
 
 Standard library only: the deploy_gate module (run on the controller before each batch of
-playbooks/deploy.yml) imports this same file through module_utils/.
+playbooks/deploy.yml) imports this same file as ansible.module_utils.gate.
 
 - ``control.json`` holds what operators asked of the running deploy: paused, aborted, promoted
   (each with who and when). The deploy writes a fresh one as it starts; `orchestrator pause`,

@@ -1,8 +1,8 @@
 """Check a WAR file and name its release.
 
-Standard library only: the Ansible module ``war_facts`` imports this same file through
-``module_utils/warfile.py`` (a link to it), so a manual ``ansible-playbook`` run and the
-orchestrator judge a WAR the same way.
+Standard library only: the Ansible module ``war_facts`` imports this same file as
+``ansible.module_utils.warfile``, so a manual ``ansible-playbook`` run and the orchestrator
+judge a WAR the same way.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Talk to HAProxy's runtime API (the admin stats socket).
 
-Standard library only: Ansible modules import this same file through
-``module_utils/haproxy_admin.py`` (a link to it), and they run on hosts where the
-orchestrator package is not installed.
+Standard library only (see orchestrator/module_utils/__init__.py): Ansible modules import
+this same file as ``ansible.module_utils.haproxy_admin`` on hosts where the orchestrator
+package is not installed.
 
 Facts this code is built on (HAProxy 2.6):
 

@@ -1,1 +1,0 @@
-../orchestrator/fsutil.py

@@ -1,1 +1,0 @@
-../orchestrator/haproxy_admin.py

@@ -1,1 +1,0 @@
-../orchestrator/warfile.py
