@@ -64,18 +64,23 @@ options:
   weight:
     description: Set this weight (0-256) as well
     type: int
-  min_up:
-    description: Capacity guard. Before any change, fail unless at least this many servers of the backend,
-      other than this one and those in I(leaving), are serving right now - UP with a passed last check
-      (only when the batch takes a serving server away)
+  min_healthy:
+    description: Capacity guard (the rule is orchestrator/module_utils/capacity.py). Before any change, fail
+      unless at least this many servers of the backend, other than this one and those in I(leaving), are
+      serving right now - UP with a passed last check (only when the batch takes a serving server away).
+      A count, or a percentage of I(fleet_size) rounded up (deploy_min_healthy).
+    type: str
+  fleet_size:
+    description: The number of app servers a percentage in I(min_healthy) is of.
     type: int
+    default: 0
   leaving:
     description: Servers about to leave rotation with this one (its batch)
     type: list
     elements: str
     default: []
   check_wait:
-    description: With I(min_up), seconds to wait for servers HAProxy has not checked yet since it started
+    description: With I(min_healthy), seconds to wait for servers HAProxy has not checked yet since it started
     type: float
     default: 10
   state_file:
@@ -113,6 +118,7 @@ backend_status:
 
 import time
 
+from ansible.module_utils import capacity
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.haproxy_admin import (
     HAProxyAdminError,
@@ -135,8 +141,9 @@ from ansible.module_utils.haproxy_admin import (
 def run(module: AnsibleModule) -> dict:
     p = module.params
     sock, backend, server, wanted = p["socket"], p["backend"], p["server"], p["state"]
-    if p["min_up"] is not None:
-        guard_capacity(sock, backend, server, p["min_up"], p["leaving"], module)
+    if p["min_healthy"] is not None:
+        needed = capacity.min_up(p["min_healthy"], p["fleet_size"])
+        guard_capacity(sock, backend, server, needed, p["leaving"], module)
     before = server_stat(sock, backend, server)
     result = {
         "changed": False,
@@ -234,13 +241,10 @@ def put_in_rotation(module: AnsibleModule, before: dict, result: dict) -> dict:
     return result
 
 
-def guard_capacity(sock: str, backend: str, server: str, min_up: int, leaving: list, module: AnsibleModule) -> None:
-    """Refuse to touch ``server`` when too few of the other servers are serving (read live, not assumed).
-
-    Only a batch that takes serving servers away can lower capacity: a fleet that is not serving
-    yet (its first deploy) or a node that is already down may always be worked on. A freshly
-    started HAProxy reads every server UP until its first checks: those are awaited (bounded),
-    and what is still unchecked then counts as not serving.
+def guard_capacity(sock: str, backend: str, server: str, needed: int, leaving: list, module: AnsibleModule) -> None:
+    """Refuse to touch ``server`` when too few of the other servers are serving (read live, not
+    assumed; the rule: capacity.judge). A freshly started HAProxy reads every server UP until its
+    first checks: those are awaited (bounded), and what is still unchecked then counts as not serving.
     """
     deadline = time.monotonic() + module.params["check_wait"]
     while True:
@@ -250,19 +254,17 @@ def guard_capacity(sock: str, backend: str, server: str, min_up: int, leaving: l
         if not any(never_checked(r) for r in rows) or time.monotonic() >= deadline:
             break
         time.sleep(0.1)
-    going = [r for r in rows if r["svname"] == server or r["svname"] in leaving]
-    staying = [r for r in rows if r not in going]
-    up = [r["svname"] for r in staying if serving(r)]
-    if any(serving(r) for r in going) and len(up) < min_up:
-        down = (
-            ", ".join(f"{r['svname']} is {r['status']}" + _check_note(r) for r in staying if not serving(r))
-            or "no other servers"
+    going = {server, *leaving}
+    verdict = capacity.judge({r["svname"]: serving(r) for r in rows}, going, needed)
+    if not verdict.allowed:
+        down = ", ".join(
+            f"{r['svname']} is {r['status']}" + _check_note(r)
+            for r in rows
+            if r["svname"] not in going and not serving(r)
         )
         module.fail_json(
-            msg=f"capacity guard: refusing to take {server} out of rotation: only {len(up)} other "
-            f"server(s) would stay UP ({down}), and at least {min_up} must (deploy_min_healthy); "
-            "bring them back or lower deploy_min_healthy",
-            up=up,
+            msg=verdict.refusal(server, down),
+            up=verdict.staying_up,
             backend_status=backend_statuses(sock, backend, rows),
         )
 
@@ -289,7 +291,8 @@ def main() -> None:
             up_timeout=dict(type="float", default=30),
             wait_check=dict(type="bool", default=False),
             weight=dict(type="int"),
-            min_up=dict(type="int"),
+            min_healthy=dict(type="str"),
+            fleet_size=dict(type="int", default=0),
             check_wait=dict(type="float", default=10),
             leaving=dict(type="list", elements="str", default=[]),
             state_file=dict(type="path"),

@@ -6,7 +6,6 @@ which only reads.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -15,6 +14,7 @@ from orchestrator import live
 from orchestrator.deploy import DeployPlan
 from orchestrator.errors import InputError
 from orchestrator.inventory import SLOTS
+from orchestrator.module_utils import capacity
 
 
 def serial_batches(hosts: list[str], serial) -> list[list[str]]:
@@ -34,13 +34,6 @@ def serial_batches(hosts: list[str], serial) -> list[list[str]]:
         remaining = remaining[size:]
         i = min(i + 1, len(steps) - 1)
     return batches
-
-
-def min_up(min_healthy, nodes: int) -> int:
-    text = str(min_healthy)
-    if text.endswith("%"):
-        return math.ceil(nodes * float(text[:-1]) / 100)
-    return int(text)
 
 
 @dataclass(frozen=True)
@@ -73,7 +66,7 @@ def make(deploy: DeployPlan, *, state_dir: Path) -> Plan:
     current, haproxy = state.releases, state.haproxy
     to_switch = [n for n in fleet.appservers if current.get(n) != deploy.war.release_id]
     skipped = [n for n in fleet.appservers if n not in to_switch]
-    needed = min_up(fleet.min_healthy, len(fleet.appservers))
+    needed = capacity.min_up(fleet.min_healthy, len(fleet.appservers))
     joining = [n for n in fleet.appservers if state.missing(n)]
     leaving = sorted(state.backend_servers() - set(fleet.appservers))
     up = state.up
@@ -90,6 +83,6 @@ def make(deploy: DeployPlan, *, state_dir: Path) -> Plan:
         if bluegreen:  # the live slots serve while the batch's idle ones start: nobody leaves rotation
             steps.append(Step(number, switching, [n for n in fleet.appservers if up(n)], False))
             continue
-        others = [n for n in fleet.appservers if n not in switching and up(n)]
-        steps.append(Step(number, switching, others, any(up(n) for n in switching) and len(others) < needed))
+        verdict = capacity.judge({n: up(n) for n in fleet.appservers}, switching, needed)
+        steps.append(Step(number, switching, verdict.staying_up, not verdict.allowed))
     return Plan(deploy, serial, needed, steps, current, haproxy, skipped, joining, leaving, slots)

@@ -1,7 +1,7 @@
 import pytest
 
 from orchestrator.errors import InputError
-from orchestrator.plan import min_up, serial_batches
+from orchestrator.plan import serial_batches
 
 HOSTS = [f"node{i}" for i in range(1, 9)]
 
@@ -28,7 +28,3 @@ def test_batches_follow_ansible_serial(serial, sizes):
 def test_bad_serial(serial):
     with pytest.raises(InputError):
         serial_batches(HOSTS, serial)
-
-
-def test_min_healthy_percent_rounds_up():
-    assert min_up("67%", 3) == 3 and min_up("66%", 3) == 2 and min_up(2, 3) == 2
