@@ -43,6 +43,24 @@ DEPLOY_PHASES = (
     "add",
     "remove",
 )
+# The phases of the other tasks: checks, the load balancers' and the other playbooks' own work.
+# A node makes no step of its roll in them; the progress view passes them by.
+OTHER_PHASES = (
+    "preflight",
+    "baseline",
+    "gate",
+    "haproxy",
+    "tomcat",
+    "webapp",
+    "migrate",
+    "provision",
+    "reconcile",
+    "status",
+    "switch",
+    "promote",
+    "join",
+    "maintenance",
+)
 
 
 @dataclass(frozen=True)
