@@ -6,19 +6,25 @@ and must not pay for loading Ansible.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
 import sys
 import time
 from collections import Counter
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from orchestrator.errors import InputError, OrchestratorError
 from orchestrator.project import default_state_dir, project_dir
+
+if TYPE_CHECKING:
+    from orchestrator.config import Config
 
 SUMMARY_PHASES = ("ship", "drain", "stop", "install", "start", "verify", "enable", "bake")
 
@@ -48,12 +54,7 @@ def _load_config(option: Path | None, *, required: bool):
 
     path = _config_path(option)
     if path is None:
-        if required:
-            raise InputError(
-                "no orchestrator.toml: pass --config, set ORCHESTRATOR_CONFIG, or run "
-                "'orchestrator sandbox up', which writes one for the sandbox"
-            )
-        return None
+        return Where(None, Path(), Path()).required_config() if required else None
     return config_lib.load(path)
 
 
@@ -64,6 +65,66 @@ _config_option = click.option(
     default=None,
     help="orchestrator.toml [default: $ORCHESTRATOR_CONFIG, ./orchestrator.toml, the sandbox's].",
 )
+_inventory_option = click.option(
+    "--inventory",
+    "-i",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Inventory [default: the config's, else inventory/sandbox].",
+)
+_state_dir_option = click.option(
+    "--state-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="History, lock, WAR store, gate files [default: the config's, else .orchestrator/].",
+)
+
+
+@dataclass(frozen=True)
+class Where:
+    """What a command acts on. Each comes from its option, else from the config, else is the
+    sandbox's: the same fallback for every command."""
+
+    config: Config | None  # None without an orchestrator.toml
+    inventory: Path
+    state_dir: Path
+
+    def required_config(self) -> Config:
+        if self.config is None:
+            raise InputError(
+                "no orchestrator.toml: pass --config, set ORCHESTRATOR_CONFIG, or run "
+                "'orchestrator sandbox up', which writes one for the sandbox"
+            )
+        return self.config
+
+
+def resolve_where(config_path: Path | None, inventory: Path | None, state_dir: Path | None) -> Where:
+    config = _load_config(config_path, required=False)
+    return Where(
+        config,
+        inventory or (config.inventory if config else _default_inventory()),
+        state_dir or (config.state_dir if config else default_state_dir()),
+    )
+
+
+def fleet_options(command=None, *, inventory: bool = True):
+    """Declare --config, --inventory/-i (unless inventory=False) and --state-dir once, as
+    sqlite-utils shares its options; the command receives them resolved as ``where``."""
+
+    def decorate(command):
+        @functools.wraps(command)
+        def with_where(*args, config_path: Path | None = None, state_dir: Path | None = None, **kwargs):
+            where = resolve_where(config_path, kwargs.pop("inventory", None), state_dir)
+            return command(*args, where=where, **kwargs)
+
+        options = [_config_option, *([_inventory_option] if inventory else []), _state_dir_option]
+        for option in reversed(options):
+            with_where = option(with_where)
+        return with_where
+
+    return decorate(command) if command is not None else decorate
+
+
 _strategy_option = click.option(
     "--strategy",
     type=click.Choice(["rolling", "bluegreen"]),
@@ -133,21 +194,8 @@ def _print_summary(result) -> None:
 @cli.command()
 @click.option("--war", "war", type=click.Path(path_type=Path), default=None, help="Deploy this WAR as it is.")
 @click.option("--rev", "rev", default=None, help="Build, test and deploy this revision of the configured repository.")
-@_config_option
-@click.option(
-    "--inventory",
-    "-i",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Inventory [default: the config's, else inventory/sandbox].",
-)
+@fleet_options
 @click.option("--serial", default=None, help="Batch size: a number or a percentage ('25%'); overrides deploy_serial.")
-@click.option(
-    "--state-dir",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="History, lock and artifacts [default: the config's, else .orchestrator/].",
-)
 @click.option("--no-wait", is_flag=True, help="Refuse (exit 3) instead of waiting when another deploy runs.")
 @click.option("--check", is_flag=True, help="Dry run: show the plan (as `orchestrator plan`), change nothing.")
 @click.option(
@@ -162,10 +210,8 @@ def _print_summary(result) -> None:
 def deploy(
     war: Path | None,
     rev: str | None,
-    config_path: Path | None,
-    inventory: Path | None,
+    where: Where,
     serial: str | None,
-    state_dir: Path | None,
     no_wait: bool,
     check: bool,
     migrations_tree: Path | None,
@@ -192,22 +238,16 @@ def deploy(
     from orchestrator import deploy as deploy_lib
     from orchestrator import migrations as migrations_lib
     from orchestrator import pipeline
-    from orchestrator.history import History
 
     if (war is None) == (rev is None):
         raise InputError("give exactly one of --war FILE (deploy it as it is) or --rev REV (build, test, deploy)")
     if check:
         if war is None:
             raise InputError("--check shows the plan for a WAR: give --war FILE")
-        _show_plan(war, inventory, serial, config_path, state_dir, strategy)
+        _show_plan(war, where, serial, strategy)
         return
-    config = _load_config(config_path, required=rev is not None)
-    if config is not None and inventory is None:
-        inventory = config.inventory
-    inventory = inventory or _default_inventory()
-    state_dir = state_dir or (config.state_dir if config is not None else default_state_dir())
-    notifier = pipeline.notifier_for(config, state_dir)
-    report = pipeline.Reporter(say=click.echo, on_phase=_phase_printer(), notifier=notifier)
+    config = where.required_config() if rev is not None else where.config
+    inventory, state_dir = where.inventory, where.state_dir
 
     migrations = None
     if migrations_tree is not None:
@@ -232,73 +272,48 @@ def deploy(
             f"  to {', '.join(plan.fleet.appservers)} behind {', '.join(plan.fleet.loadbalancers)}, "
             f"{plan.fleet.strategy}, batch size {serial or 'from the inventory (default 1)'}"
         )
-    history = History(state_dir)
-    try:
+    with pipeline.reporting(config, state_dir, say=click.echo, on_phase=_phase_printer()) as (history, report):
         if rev is not None:
+            trigger = pipeline.Trigger("manual", revision=rev)
             deploy_id = pipeline.run(
-                config,
-                pipeline.Trigger("manual", revision=rev),
-                history=history,
-                report=report,
-                lock_wait=not no_wait,
-                serial=serial,
-                strategy=strategy,
+                config, trigger, history=history, report=report, lock_wait=not no_wait, serial=serial, strategy=strategy
             )
             click.echo(f"deploy #{deploy_id} of {rev} is live")
             return
-        deploy_id = history.start("manual")
-        with pipeline.recorded(history, deploy_id, report) as where:
-            try:
-                result = pipeline.deploy_war(
-                    war,
-                    inventory=inventory,
-                    state_dir=state_dir,
-                    history=history,
-                    deploy_id=deploy_id,
-                    serial=serial,
-                    report=report,
-                    lock_wait=not no_wait,
-                    where=where,
-                    strategy=strategy,
-                    migrations=migrations,
-                )
-            except OrchestratorError as exc:
-                partial = getattr(exc, "result", None)
-                if partial is not None and partial.nodes:
-                    _print_summary(partial)
-                raise
-        _print_summary(result)
-        click.echo(
-            f"release {result.war.release_id} (sha256 {result.war.sha256}) is live on "
-            f"{', '.join(result.fleet.appservers)}"
-        )
-    finally:
-        if notifier is not None:
-            notifier.close()
-        history.close()
+        try:
+            result = pipeline.deploy_given_war(
+                war,
+                inventory=inventory,
+                state_dir=state_dir,
+                history=history,
+                report=report,
+                serial=serial,
+                lock_wait=not no_wait,
+                strategy=strategy,
+                migrations=migrations,
+            )
+        except OrchestratorError as exc:
+            partial = getattr(exc, "result", None)
+            if partial is not None and partial.nodes:
+                _print_summary(partial)
+            raise
+    _print_summary(result)
+    click.echo(
+        f"release {result.war.release_id} (sha256 {result.war.sha256}) is live on {', '.join(result.fleet.appservers)}"
+    )
 
 
 @cli.command()
 @click.option(
     "--to", "to", default=None, help="Release id to go to [default: the last known-good before the current one]."
 )
-@_config_option
-@click.option("--inventory", "-i", type=click.Path(path_type=Path), default=None)
-@click.option("--state-dir", type=click.Path(path_type=Path), default=None)
+@fleet_options
 @click.option("--no-wait", is_flag=True, help="Refuse (exit 3) instead of waiting when another deploy runs.")
 @click.option(
     "--force", is_flag=True, help="Roll back even to a release from before a contract migration that has run since."
 )
 @_strategy_option
-def rollback(
-    to: str | None,
-    config_path: Path | None,
-    inventory: Path | None,
-    state_dir: Path | None,
-    no_wait: bool,
-    force: bool,
-    strategy: str | None,
-) -> None:
+def rollback(to: str | None, where: Where, no_wait: bool, force: bool, strategy: str | None) -> None:
     """Roll the fleet back to the previous known-good release, or to --to RELEASE.
 
     Rolls like a deploy: each node drained, switched, health-checked and put back. A node
@@ -315,35 +330,26 @@ def rollback(
         orchestrator rollback --to 2-4bae3fd96280
     """
     from orchestrator import pipeline
-    from orchestrator.history import History
 
-    config = _load_config(config_path, required=False)
-    inventory = inventory or (config.inventory if config else _default_inventory())
-    state_dir = state_dir or (config.state_dir if config else default_state_dir())
-    history = History(state_dir)
-    notifier = pipeline.notifier_for(config, state_dir)
-    try:
+    with pipeline.reporting(where.config, where.state_dir, say=click.echo, on_phase=_phase_printer()) as (
+        history,
+        report,
+    ):
         deploy_id, release = pipeline.rollback(
-            inventory=inventory,
-            state_dir=state_dir,
+            inventory=where.inventory,
+            state_dir=where.state_dir,
             history=history,
             to=to,
-            report=pipeline.Reporter(click.echo, _phase_printer(), notifier),
+            report=report,
             lock_wait=not no_wait,
             strategy=strategy,
             force=force,
         )
-    finally:
-        if notifier is not None:
-            notifier.close()
-        history.close()
     click.echo(f"rollback #{deploy_id}: the fleet is on {release}")
 
 
 @cli.command()
-@_config_option
-@click.option("--inventory", "-i", type=click.Path(path_type=Path), default=None)
-@click.option("--state-dir", type=click.Path(path_type=Path), default=None)
+@fleet_options
 @click.option(
     "--old-slots", is_flag=True, help="Blue/green: stop the old slots now, ending the rollback-by-switch window."
 )
@@ -358,14 +364,7 @@ def rollback(
     hidden=True,
     help="Wait this many seconds, then stop only the slots whose window is over (what a deploy leaves running).",
 )
-def promote(
-    config_path: Path | None,
-    inventory: Path | None,
-    state_dir: Path | None,
-    old_slots: bool,
-    no_wait: bool,
-    after: float | None,
-) -> None:
+def promote(where: Where, old_slots: bool, no_wait: bool, after: float | None) -> None:
     """Let a deploy waiting after its canary go on (deploy_pause_after: canary).
 
     Exit 2 when no deploy waits for promotion. With --old-slots (blue/green): stop the old
@@ -383,9 +382,7 @@ def promote(
     from orchestrator.inventory import load_fleet
     from orchestrator.lock import DeployLock
 
-    config = _load_config(config_path, required=False)
-    inventory = inventory or (config.inventory if config else _default_inventory())
-    state_dir = state_dir or (config.state_dir if config else default_state_dir())
+    inventory, state_dir = where.inventory, where.state_dir
     if after is not None:
         bluegreen.promote_when_due(inventory, state_dir, after, say=click.echo)
         return
@@ -406,16 +403,14 @@ def promote(
 def _control_command(name: str, summary: str, example: str):
     """pause, resume, abort: one request to the roll in progress, from any shell that may write the state directory."""
 
-    def command(config_path: Path | None, state_dir: Path | None) -> None:
+    def command(where: Where) -> None:
         from orchestrator import control
 
-        click.echo(getattr(control, name)(_state_dir(config_path, state_dir)))
+        click.echo(getattr(control, name)(where.state_dir))
 
     command.__doc__ = f"{summary}\n\n    Example:\n\n        {example}\n    "
     command.__name__ = name
-    return cli.command(name)(
-        _config_option(click.option("--state-dir", type=click.Path(path_type=Path), default=None)(command))
-    )
+    return cli.command(name)(fleet_options(command, inventory=False))
 
 
 _control_command(
@@ -432,19 +427,11 @@ _control_command(
 )
 
 
-def _state_dir(config_path: Path | None, state_dir: Path | None) -> Path:
-    if state_dir is not None:
-        return state_dir
-    config = _load_config(config_path, required=False)
-    return config.state_dir if config is not None else default_state_dir()
-
-
 @cli.group(invoke_without_command=True)
-@_config_option
-@click.option("--state-dir", type=click.Path(path_type=Path), default=None)
+@fleet_options(inventory=False)
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
-def releases(ctx: click.Context, config_path: Path | None, state_dir: Path | None, as_json: bool) -> None:
+def releases(ctx: click.Context, where: Where, as_json: bool) -> None:
     """The release ledger: each release deployed, verified, rejected (why) or rolled back.
 
     `orchestrator releases show ID` prints the judge's verdicts on a release, with every number.
@@ -457,7 +444,7 @@ def releases(ctx: click.Context, config_path: Path | None, state_dir: Path | Non
     """
     from orchestrator.history import History
 
-    ctx.obj = _state_dir(config_path, state_dir)
+    ctx.obj = where.state_dir
     if ctx.invoked_subcommand is not None:
         return
     store = History(ctx.obj, writable=False)
@@ -500,7 +487,7 @@ def _schema(release) -> str:
 @releases.command("show")
 @click.argument("release_id")
 @_config_option
-@click.option("--state-dir", type=click.Path(path_type=Path), default=None)
+@_state_dir_option
 @click.option("--json", "as_json", is_flag=True, help="The ledger entry and every verdict's full report.")
 @click.pass_obj
 def releases_show(
@@ -518,7 +505,10 @@ def releases_show(
     """
     from orchestrator.history import History
 
-    store = History(state_dir or (_state_dir(config_path, None) if config_path else group_state_dir), writable=False)
+    # its own --config/--state-dir, else the group's (orchestrator releases --state-dir X show ID)
+    if config_path is not None or state_dir is not None:
+        group_state_dir = resolve_where(config_path, None, state_dir).state_dir
+    store = History(group_state_dir, writable=False)
     try:
         release = store.release(release_id)
         verdicts = store.verdicts(release_id=release_id)
@@ -566,21 +556,12 @@ def releases_show(
             )
 
 
-def _show_plan(
-    war: Path,
-    inventory: Path | None,
-    serial: str | None,
-    config_path: Path | None,
-    state_dir: Path | None,
-    strategy: str | None = None,
-) -> None:
+def _show_plan(war: Path, where: Where, serial: str | None, strategy: str | None = None) -> None:
     from orchestrator import deploy as deploy_lib
     from orchestrator import plan as plan_lib
 
-    config = _load_config(config_path, required=False)
-    inventory = inventory or (config.inventory if config else _default_inventory())
-    state_dir = state_dir or (config.state_dir if config else default_state_dir())
-    p = plan_lib.make(deploy_lib.plan(war, inventory=inventory, serial=serial, strategy=strategy), state_dir=state_dir)
+    deploy = deploy_lib.plan(war, inventory=where.inventory, serial=serial, strategy=strategy)
+    p = plan_lib.make(deploy, state_dir=where.state_dir)
     fleet, release = p.deploy.fleet, p.deploy.war
     click.echo(f"release {release.release_id} (version {release.version or '-'}, sha256 {release.sha256})")
     if p.slots:
@@ -628,19 +609,10 @@ def _show_plan(
 
 @cli.command()
 @click.option("--war", "war", type=click.Path(path_type=Path), required=True, help="The WAR a deploy would roll out.")
-@_config_option
-@click.option("--inventory", "-i", type=click.Path(path_type=Path), default=None)
+@fleet_options
 @click.option("--serial", default=None, help="Batch size to plan with; overrides deploy_serial.")
-@click.option("--state-dir", type=click.Path(path_type=Path), default=None)
 @_strategy_option
-def plan(
-    war: Path,
-    config_path: Path | None,
-    inventory: Path | None,
-    serial: str | None,
-    state_dir: Path | None,
-    strategy: str | None,
-) -> None:
+def plan(war: Path, where: Where, serial: str | None, strategy: str | None) -> None:
     """Dry run: the batches in order, who is in rotation at each step, which release goes where.
 
     Reads the inventory and the live fleet (each node's release, HAProxy's states); changes
@@ -650,35 +622,15 @@ def plan(
 
         orchestrator plan --war build/app.war --serial 2
     """
-    _show_plan(war, inventory, serial, config_path, state_dir, strategy)
+    _show_plan(war, where, serial, strategy)
 
 
 @cli.command()
-@_config_option
-@click.option(
-    "--inventory",
-    "-i",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Inventory [default: the config's, else inventory/sandbox].",
-)
-@click.option(
-    "--state-dir",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="History, lock, WAR store [default: the config's, else .orchestrator/].",
-)
+@fleet_options
 @click.option("--check", is_flag=True, help="Dry run: say which nodes would be added or removed, change nothing.")
 @click.option("--no-wait", is_flag=True, help="Refuse (exit 3) instead of waiting when a deploy runs.")
 @_strategy_option
-def apply(
-    config_path: Path | None,
-    inventory: Path | None,
-    state_dir: Path | None,
-    check: bool,
-    no_wait: bool,
-    strategy: str | None,
-) -> None:
+def apply(where: Where, check: bool, no_wait: bool, strategy: str | None) -> None:
     """Make the fleet match the inventory: add new app servers, retire removed ones.
 
     A host added under 'appservers' gets Tomcat, the last known-good release and a health
@@ -697,14 +649,11 @@ def apply(
     from orchestrator import apply as apply_lib
     from orchestrator.history import History
 
-    config = _load_config(config_path, required=False)
-    inventory = inventory or (config.inventory if config else _default_inventory())
-    state_dir = state_dir or (config.state_dir if config else default_state_dir())
-    history = History(state_dir)
+    history = History(where.state_dir)
     try:
         result = apply_lib.apply(
-            inventory,
-            state_dir=state_dir,
+            where.inventory,
+            state_dir=where.state_dir,
             history=history,
             check=check,
             say=click.echo,
@@ -724,6 +673,28 @@ def apply(
             f"{n} retired" for n in changes.remove
         ]
         click.echo(f"{'; '.join(done)} in {result.seconds:.1f}s; artifacts in {result.artifacts}")
+
+
+@cli.command()
+@fleet_options
+@click.option("--no-wait", is_flag=True, help="Refuse (exit 3) instead of waiting when a deploy runs.")
+@_strategy_option
+def recover(where: Where, no_wait: bool, strategy: str | None) -> None:
+    """Bring every node back after a deploy was cut short: a release it can serve, in rotation.
+
+    Stops the ansible-playbook runs a killed deploy left behind, then puts each node, one at a
+    time, on its current release (else its previous one) and back in rotation on every load
+    balancer; a blue/green node ends with exactly one live slot. Waits for a deploy in progress
+    (the lock) unless --no-wait. The watcher does this itself when it starts after a crash.
+    See docs/operations.md.
+
+    Example:
+
+        orchestrator recover --inventory inventory/production
+    """
+    from orchestrator import recovery
+
+    recovery.recover(where.inventory, where.state_dir, say=click.echo, strategy=strategy, lock_wait=not no_wait)
 
 
 # --- push to live ----------------------------------------------------------------------------
@@ -899,11 +870,10 @@ def hook_install(hg_repo: Path | None, git_repo: Path | None, spool: Path) -> No
 
 
 @cli.command()
-@_config_option
-@click.option("--state-dir", type=click.Path(path_type=Path), default=None, help="[default: the config's].")
+@fleet_options(inventory=False)
 @click.option("--limit", default=20, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per deploy, every field.")
-def history(config_path: Path | None, state_dir: Path | None, limit: int, as_json: bool) -> None:
+def history(where: Where, limit: int, as_json: bool) -> None:
     """List recent deploys: trigger, revision, release, outcome, stage times, nodes.
 
     Example:
@@ -912,10 +882,7 @@ def history(config_path: Path | None, state_dir: Path | None, limit: int, as_jso
     """
     from orchestrator.history import STAGES, History
 
-    if state_dir is None:
-        config = _load_config(config_path, required=False)
-        state_dir = config.state_dir if config is not None else default_state_dir()
-    store = History(state_dir, writable=False)
+    store = History(where.state_dir, writable=False)
     try:
         records = store.list(limit)
         ledger = {r.release_id: r.status for r in store.releases()}
@@ -961,10 +928,9 @@ def history(config_path: Path | None, state_dir: Path | None, limit: int, as_jso
 
 
 @cli.command()
-@_config_option
-@click.option("--inventory", "-i", type=click.Path(path_type=Path), default=None)
+@fleet_options
 @click.option("--json", "as_json", is_flag=True, help="One JSON object: everything shown, for a CI job or a dashboard.")
-def status(config_path: Path | None, inventory: Path | None, as_json: bool) -> None:
+def status(where: Where, as_json: bool) -> None:
     """Show the deploy in progress, the last deploy, and each node's release and HAProxy state.
 
     Example:
@@ -975,10 +941,7 @@ def status(config_path: Path | None, inventory: Path | None, as_json: bool) -> N
     """
     from orchestrator import fleet_status
 
-    config = _load_config(config_path, required=False)
-    inventory = inventory or (config.inventory if config else _default_inventory())
-    state_dir = config.state_dir if config else default_state_dir()
-    now = fleet_status.read(inventory, state_dir)
+    now = fleet_status.read(where.inventory, where.state_dir)
     if as_json:
         click.echo(json.dumps(now.as_dict(), sort_keys=True))
         return
@@ -1001,7 +964,7 @@ def status(config_path: Path | None, inventory: Path | None, as_json: bool) -> N
             + " ".join(f"{n.haproxy.get(lb, '-'):<12}" for lb in lbs)
         )
     if now.old_slots_until is not None:
-        keep = _keep_seconds(inventory)
+        keep = _keep_seconds(where.inventory)
         click.echo(
             f"old slots: their window is open until {datetime.fromtimestamp(now.old_slots_until):%H:%M:%S} "
             "(unless promoted): a rollback until then only switches HAProxy back"
@@ -1050,31 +1013,13 @@ def maintenance() -> None:
     """
 
 
-_inventory_option = click.option(
-    "--inventory",
-    "-i",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Inventory [default: the config's, else inventory/sandbox].",
-)
-
-
-def _inventory_and_state(config_path: Path | None, inventory: Path | None) -> tuple[Path, Path]:
-    config = _load_config(config_path, required=False)
-    return (
-        inventory or (config.inventory if config else _default_inventory()),
-        config.state_dir if config else default_state_dir(),
-    )
-
-
 @maintenance.command("on")
 @click.option(
     "--message", default="Down for maintenance. Back soon.", show_default=True, help="What the page says (plain text)."
 )
 @click.option("--retry-after", type=int, default=300, show_default=True, help="Seconds, for the Retry-After header.")
-@_config_option
-@_inventory_option
-def maintenance_on(message: str, retry_after: int, config_path: Path | None, inventory: Path | None) -> None:
+@fleet_options
+def maintenance_on(message: str, retry_after: int, where: Where) -> None:
     """Every load balancer answers 503 with the page, from now until `maintenance off`.
 
     Example:
@@ -1083,8 +1028,7 @@ def maintenance_on(message: str, retry_after: int, config_path: Path | None, inv
     """
     from orchestrator import maintenance as maintenance_lib
 
-    inventory, state_dir = _inventory_and_state(config_path, inventory)
-    states = maintenance_lib.turn(inventory, state_dir, on=True, message=message, retry_after=retry_after)
+    states = maintenance_lib.turn(where.inventory, where.state_dir, on=True, message=message, retry_after=retry_after)
     click.echo(
         f"maintenance on at {', '.join(sorted(states)) or 'no load balancer'}: every request gets a 503 "
         f"with Retry-After {retry_after}; 'orchestrator maintenance off' serves again"
@@ -1092,9 +1036,8 @@ def maintenance_on(message: str, retry_after: int, config_path: Path | None, inv
 
 
 @maintenance.command("off")
-@_config_option
-@_inventory_option
-def maintenance_off(config_path: Path | None, inventory: Path | None) -> None:
+@fleet_options
+def maintenance_off(where: Where) -> None:
     """Every load balancer serves the application again.
 
     Example:
@@ -1103,8 +1046,7 @@ def maintenance_off(config_path: Path | None, inventory: Path | None) -> None:
     """
     from orchestrator import maintenance as maintenance_lib
 
-    inventory, state_dir = _inventory_and_state(config_path, inventory)
-    states = maintenance_lib.turn(inventory, state_dir, on=False)
+    states = maintenance_lib.turn(where.inventory, where.state_dir, on=False)
     click.echo(f"maintenance off at {', '.join(sorted(states)) or 'no load balancer'}: serving again")
 
 

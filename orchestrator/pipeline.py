@@ -148,6 +148,22 @@ def notifier_for(config: Config | None, state_dir: Path) -> notify_lib.Notifier 
     return notify_lib.Notifier(config.notify, record=record)
 
 
+@contextmanager
+def reporting(
+    config: Config | None, state_dir: Path, *, say: Callable[[str], None], on_phase=None
+) -> Iterator[tuple[History, Reporter]]:
+    """The history and a Reporter (with the config's webhooks) for one command; both closed after it,
+    the webhooks given up to their timeout to deliver what is queued."""
+    history = History(state_dir)
+    notifier = notifier_for(config, state_dir)
+    try:
+        yield history, Reporter(say, on_phase, notifier)
+    finally:
+        if notifier is not None:
+            notifier.close()
+        history.close()
+
+
 def tail(path: Path) -> str:
     try:
         with open(path, "rb") as f:
@@ -329,6 +345,13 @@ def _already_answered(history: History, revision: str, deploy_id: int, trigger: 
     report.say(f"deploy #{deploy_id}: {message}")
     _finish(history, deploy_id, "unchanged", "export", message, "")
     return True
+
+
+def deploy_given_war(war: Path, *, history: History, report: Reporter, **options) -> deploy_lib.DeployResult:
+    """``orchestrator deploy --war``: one WAR as it is, recorded as a manual deploy (see deploy_war)."""
+    deploy_id = history.start("manual")
+    with recorded(history, deploy_id, report) as where:
+        return deploy_war(war, history=history, deploy_id=deploy_id, report=report, where=where, **options)
 
 
 def deploy_war(

@@ -286,9 +286,9 @@ class Watcher:
             )
             self.history.mark(deploy_id, "finished")
         self.say(f"recovering: {len(running)} interrupted deploy(s), {len(leftovers)} claimed flag(s)")
-        from orchestrator import reconcile  # only needed after a crash
+        from orchestrator import recovery  # only needed after a crash
 
-        reconcile.run(self.config, say=self.say, strategy=self.strategy)
+        recovery.recover(self.config.inventory, self.config.state_dir, say=self.say, strategy=self.strategy)
         batch = self._validate(leftovers, time.time())
         if batch is not None:
             self._process(batch, source="recovery")

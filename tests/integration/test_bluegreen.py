@@ -163,15 +163,10 @@ def test_a_rollback_inside_the_window_is_a_switch_that_starts_no_jvm(bluegreen, 
     assert {(n, s): bluegreen.slot_pid(n, s) for n in bluegreen.nodes for s in bluegreen.box.slots} == pids
 
 
-def test_reconcile_brings_each_node_back_to_exactly_one_live_slot(bluegreen, wars):
-    # Given the state a switch cut short can leave: node1 with both slots in rotation, node2 with none
-    bluegreen.given_release(wars["v1"])
+def cut_short(bluegreen) -> None:
+    """The state a switch cut short can leave: node1 with both slots in rotation, node2 with none."""
     sock = str(bluegreen.box.socket)
     node1_idle = f"node1-{bluegreen.idle_slot('node1')}"
-    if bluegreen.slot_pid("node1", bluegreen.idle_slot("node1")) is None:
-        bluegreen.given_release(wars["v2"])  # the window is over: a deploy leaves the old slot running again
-        assert run_cli("rollback", "-i", bluegreen.inventory, "--state-dir", bluegreen.state_dir).returncode == 0
-        node1_idle = f"node1-{bluegreen.idle_slot('node1')}"
     haproxy_admin.set_state(sock, "app", node1_idle, "ready")
     haproxy_admin.set_state(sock, "app", f"node2-{bluegreen.live_slot('node2')}", "maint")
     wait_until(
@@ -180,7 +175,25 @@ def test_reconcile_brings_each_node_back_to_exactly_one_live_slot(bluegreen, war
         what=f"{node1_idle} in rotation",
     )
 
-    # When the nodes are reconciled (what a restarted watcher does after a crash)
+
+def test_recover_and_the_reconcile_playbook_bring_each_node_back_to_exactly_one_live_slot(bluegreen, wars):
+    # Given both slots of node1 running (v1 live), and a switch cut short
+    bluegreen.given_release(wars["v1"])
+    if bluegreen.slot_pid("node1", bluegreen.idle_slot("node1")) is None:
+        bluegreen.given_release(wars["v2"])  # the window is over: a deploy leaves the old slot running again
+        assert run_cli("rollback", "-i", bluegreen.inventory, "--state-dir", bluegreen.state_dir).returncode == 0
+    cut_short(bluegreen)
+
+    # When an operator runs `orchestrator recover` (what a restarted watcher does after a crash)
+    done = run_cli("recover", "-i", bluegreen.inventory, "--state-dir", bluegreen.state_dir)
+
+    # Then every node serves from its live slot alone, on v1
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr
+    assert "reconciled" in done.stdout
+    bluegreen.assert_serving("1")
+
+    # And the same playbook by hand does the same
+    cut_short(bluegreen)
     env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
     done = subprocess.run(
         ["ansible-playbook", "-i", str(bluegreen.inventory), "playbooks/reconcile.yml"],
@@ -190,8 +203,6 @@ def test_reconcile_brings_each_node_back_to_exactly_one_live_slot(bluegreen, war
         text=True,
         timeout=300,
     )
-
-    # Then every node serves from its live slot alone, on v1
     assert done.returncode == 0, done.stdout[-3000:]
     bluegreen.assert_serving("1")
 
