@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from orchestrator import deploy as deploy_lib
 from orchestrator import sandbox
-from orchestrator.processes import owned_pid, terminate
+from orchestrator.module_utils.processes import owned_pid, terminate
 from orchestrator.runner import Event
 from tests.support import load as load_lib
 from tests.support.load import UpCount, healthy, wait_until

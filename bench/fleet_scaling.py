@@ -53,8 +53,8 @@ sys.path.insert(0, str(ROOT))
 
 from orchestrator import sandbox
 from orchestrator.module_utils import haproxy_admin
+from orchestrator.module_utils.processes import owned_pid, terminate
 from orchestrator.plan import serial_batches
-from orchestrator.processes import owned_pid, terminate
 from tests.support.load import healthy, under_load, wait_until
 
 NET = 10

@@ -20,7 +20,7 @@ from pathlib import Path
 from orchestrator.errors import DeployFailed
 from orchestrator.inventory import Fleet
 from orchestrator.lock import DeployLock
-from orchestrator.processes import owned_pid, terminate
+from orchestrator.module_utils.processes import owned_pid, terminate
 from orchestrator.project import playbook
 from orchestrator.runner import Event, RunResult, run_playbook
 

@@ -25,7 +25,7 @@ from orchestrator.bluegreen import PROMOTE_MARKER, PROMOTE_PID
 from orchestrator.errors import InputError, SandboxError
 from orchestrator.module_utils import haproxy_admin
 from orchestrator.module_utils.fsutil import write_atomic
-from orchestrator.processes import cmdline, owned_pid, pids_on_tcp, terminate
+from orchestrator.module_utils.processes import cmdline, owned_pid, pids_on_tcp, terminate
 from orchestrator.project import playbook, project_dir
 from orchestrator.runner import run_playbook
 

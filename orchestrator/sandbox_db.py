@@ -21,7 +21,7 @@ from pathlib import Path
 
 from orchestrator.errors import SandboxError
 from orchestrator.module_utils.fsutil import write_atomic
-from orchestrator.processes import owned_pid, terminate
+from orchestrator.module_utils.processes import owned_pid, terminate
 
 BIN = Path("/usr/lib/postgresql/15/bin")
 PORT = 5432

@@ -7,9 +7,13 @@ it as ``ansible.module_utils.catalina`` on the managed node.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import time
+
+try:  # on a node: Ansible ships this neighbour with the module, as it ships this file
+    from ansible.module_utils.processes import arguments, read_pid, terminate
+except ImportError:  # in the orchestrator
+    from orchestrator.module_utils.processes import arguments, read_pid, terminate
 
 
 class CatalinaError(Exception):
@@ -18,29 +22,8 @@ class CatalinaError(Exception):
 
 def running_pid(pid_file: str, base: str) -> int | None:
     """The PID in ``pid_file`` when that process is a JVM of this base, else None."""
-    try:
-        pid = int(open(pid_file).read().strip())
-        cmdline = open(f"/proc/{pid}/cmdline", "rb").read().decode(errors="replace")
-    except (OSError, ValueError):
-        return None
-    return pid if f"-Dcatalina.base={base}" in cmdline.split("\0") else None
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def wait_gone(pid: int, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while alive(pid):
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.02)
-    return True
+    pid = read_pid(pid_file)
+    return pid if pid is not None and f"-Dcatalina.base={base}" in arguments(pid) else None
 
 
 def start(base: str, home: str, pid_file: str, timeout: float) -> dict:
@@ -72,11 +55,7 @@ def start(base: str, home: str, pid_file: str, timeout: float) -> dict:
 def stop(pid: int, pid_file: str, timeout: float) -> dict:
     """SIGTERM (what systemd sends Debian's tomcat10), wait on the PID; SIGKILL after ``timeout``."""
     began = time.monotonic()
-    os.kill(pid, signal.SIGTERM)
-    killed = not wait_gone(pid, timeout)
-    if killed:
-        os.kill(pid, signal.SIGKILL)
-        wait_gone(pid, 10)
+    killed = terminate(pid, timeout=timeout, kill_wait=10)
     if os.path.exists(pid_file):
         os.unlink(pid_file)
     return {"changed": True, "pid": pid, "seconds": round(time.monotonic() - began, 3), "killed": killed}

@@ -1,4 +1,7 @@
-"""Small file-system helpers."""
+"""Small file-system helpers: an atomic write, an atomic symlink swap.
+
+Standard library only: the release modules on the nodes import it as ansible.module_utils.fsutil.
+"""
 
 from __future__ import annotations
 
@@ -35,10 +38,7 @@ def write_atomic(path: Path, text: str, *, mode: int = 0o644) -> bool:
 
 
 def swap_link(link: str | Path, target: str | Path) -> None:
-    """Point the symlink ``link`` at ``target`` atomically: a new link beside it, renamed over it.
-
-    Standard library only: the release modules on the nodes import it as ansible.module_utils.fsutil.
-    """
+    """Point the symlink ``link`` at ``target`` atomically: a new link beside it, renamed over it."""
     tmp_link = f"{link}.tmp"
     if os.path.lexists(tmp_link):
         os.unlink(tmp_link)

@@ -20,8 +20,12 @@ import getpass
 import json
 import os
 import socket
-import tempfile
 import time
+
+try:  # on the controller's Ansible: the module's neighbours ship with it as ansible.module_utils
+    from ansible.module_utils.fsutil import write_atomic
+except ImportError:  # in the orchestrator
+    from orchestrator.module_utils.fsutil import write_atomic
 
 CONTROL = "control.json"
 GATE = "gate.json"
@@ -47,18 +51,7 @@ def read(path: str) -> dict:
 
 def write(path: str, data: dict) -> None:
     """Atomically, readable and writable by the state directory's group (another operator)."""
-    directory = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.")
-    try:
-        with os.fdopen(fd, "w") as out:
-            json.dump(data, out, sort_keys=True)
-            out.write("\n")
-        os.chmod(tmp, 0o664)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_atomic(path, json.dumps(data, sort_keys=True) + "\n", mode=0o664)
 
 
 def request(control_path: str, what: str) -> dict:

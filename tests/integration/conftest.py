@@ -17,7 +17,7 @@ from orchestrator import deploy as deploy_lib
 from orchestrator import pipeline, sandbox
 from orchestrator.history import History
 from orchestrator.module_utils import haproxy_admin
-from orchestrator.processes import owned_pid
+from orchestrator.module_utils.processes import owned_pid
 from tests.support.load import Load, wait_until
 
 # Away from the default sandbox (127.0.1.x) so a developer's sandbox can keep running.
@@ -197,7 +197,7 @@ def with_host(hosts_yml: str, name: str, address: str) -> str:
 
 def _our_wrks() -> set[int]:
     """wrk processes driven by this checkout's load script."""
-    from orchestrator.processes import alive, cmdline
+    from orchestrator.module_utils.processes import alive, cmdline
     from tests.support.load import LUA
 
     found = set()

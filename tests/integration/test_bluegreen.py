@@ -14,7 +14,7 @@ import pytest
 
 from orchestrator import sandbox
 from orchestrator.module_utils import haproxy_admin
-from orchestrator.processes import terminate
+from orchestrator.module_utils.processes import terminate
 from orchestrator.runner import orphaned_runs
 from tests.conftest import ROOT, run_cli
 from tests.integration.conftest import FAILING_HEALTH_TIMEOUT, Cluster, with_host

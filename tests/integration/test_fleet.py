@@ -12,7 +12,7 @@ from pathlib import Path
 
 from orchestrator import apply as apply_lib
 from orchestrator.history import History
-from orchestrator.processes import owned_pid, terminate
+from orchestrator.module_utils.processes import owned_pid, terminate
 from tests.conftest import run_cli
 from tests.integration.conftest import with_host, without_host
 from tests.support.load import wait_until

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 import pytest
 
 from orchestrator.module_utils import haproxy_admin
-from orchestrator.processes import owned_pid, terminate
+from orchestrator.module_utils.processes import owned_pid, terminate
 from tests.conftest import ROOT
 from tests.integration.conftest import reload_by_signal
 from tests.support.load import wait_until

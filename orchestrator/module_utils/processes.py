@@ -1,4 +1,9 @@
-"""Stop processes we started, by PID, and only those."""
+"""Find and stop processes we started, by PID, and only those: a PID file and a marker on the
+command line (so a recycled PID is never taken for ours), then SIGTERM, a bounded wait, SIGKILL.
+
+Standard library only: catalina.py uses it on the nodes (to stop Tomcat), the orchestrator here
+(the sandbox's servers, the blue/green promotion waiter, the tests').
+"""
 
 from __future__ import annotations
 
@@ -15,11 +20,17 @@ def read_pid(pid_file: Path) -> int | None:
         return None
 
 
-def cmdline(pid: int) -> str:
+def arguments(pid: int) -> list[str]:
+    """The process's command line, one argument each; empty when it is gone."""
     try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
-        return ""
+        return []
+    return raw.decode(errors="replace").split("\0")[:-1] if raw else []
+
+
+def cmdline(pid: int) -> str:
+    return " ".join(arguments(pid))
 
 
 def alive(pid: int) -> bool:
@@ -42,25 +53,31 @@ def owned_pid(pid_file: Path, marker: str) -> int | None:
     return pid
 
 
-def terminate(pid: int, *, timeout: float = 15.0, first: int = signal.SIGTERM) -> bool:
-    """``first`` (SIGTERM), wait until the process is gone (bounded), then SIGKILL. True if it had to be killed."""
+def wait_gone(pid: int, timeout: float) -> bool:
+    """Wait until ``pid`` has exited (a zombie counts as gone), at most ``timeout`` seconds; True if it has."""
+    deadline = time.monotonic() + timeout
+    while alive(pid):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def terminate(pid: int, *, timeout: float = 15.0, first: int = signal.SIGTERM, kill_wait: float = 5.0) -> bool:
+    """``first`` (SIGTERM), wait until the process is gone (bounded), then SIGKILL and wait
+    ``kill_wait`` more. True if it had to be killed."""
     try:
         os.kill(pid, first)
     except ProcessLookupError:
         return False
-    deadline = time.monotonic() + timeout
-    while alive(pid):
-        if time.monotonic() >= deadline:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                return False
-            kill_deadline = time.monotonic() + 5
-            while alive(pid) and time.monotonic() < kill_deadline:
-                time.sleep(0.02)
-            return True
-        time.sleep(0.02)
-    return False
+    if wait_gone(pid, timeout):
+        return False
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return False
+    wait_gone(pid, kill_wait)
+    return True
 
 
 def pids_on_tcp(address: str, port: int) -> list[int]:
