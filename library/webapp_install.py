@@ -132,6 +132,7 @@ import os
 import shutil
 import time
 
+from ansible.module_utils import release_layout as layout
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.catalina import CatalinaError, running_pid, start, stop
 from ansible.module_utils.fsutil import swap_link
@@ -151,11 +152,11 @@ def install(p: dict, war: str) -> dict:
         shutil.rmtree(stale, ignore_errors=True)
     if p["slot"]:
         os.makedirs(os.path.join(p["root"], "slots"), exist_ok=True)
-        swap_link(os.path.join(p["root"], "slots", p["slot"]), os.path.join("..", "releases", p["release"]))
+        swap_link(os.path.join(p["root"], "slots", p["slot"]), layout.link_target(p["release"], from_slots=True))
         return {"war": target, "slot": p["slot"], "release": p["release"]}
     link = os.path.join(p["root"], "current")
     old = os.readlink(link) if os.path.islink(link) else None
-    new = os.path.join("releases", p["release"])
+    new = layout.link_target(p["release"])
     if old and old != new:
         # what to go back to if this release cannot serve after a crash (reconcile.yml)
         swap_link(os.path.join(p["root"], "previous"), old)
@@ -202,9 +203,9 @@ def main() -> None:
         supports_check_mode=True,
     )
     p = module.params
-    if "/" in p["release"] or p["release"] in ("", ".", ".."):
-        module.fail_json(msg=f"release id {p['release']!r} is not a plain name")
-    war = os.path.join(p["root"], "releases", p["release"], "app.war")
+    if layout.bad_name(p["release"]):
+        module.fail_json(msg=layout.bad_name(p["release"]))
+    war = layout.war(p["root"], p["release"])
     if not os.path.isfile(war):
         module.fail_json(msg=f"release {p['release']} is not on this node: {war} is missing")
     if module.check_mode:

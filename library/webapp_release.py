@@ -40,31 +40,71 @@ options:
     default: []
 """
 
+EXAMPLES = r"""
+- name: Read the node's release and slots only
+  webapp_release:
+    root: /var/lib/orchestrator/webapp
+  register: node
+
+- name: Prepare release 7's directory and prune all but the newest five
+  webapp_release:
+    root: /var/lib/orchestrator/webapp
+    release: 7-4bae3fd96280
+    version: "7"
+    sha256: 4bae3fd962801c2f9a3e6f0b4f3a1e5c2b7d9e8f0a1b2c3d4e5f60718293a4b5
+    keep: 5
+  register: prepared
+"""
+
 RETURN = r"""
 current:
   description: Release id the node runs now, or empty
+  returned: always
   type: str
+  sample: 6-0f3c2a1b9e8d
 current_since:
   description: When the node was switched to it (epoch seconds of the C(current) link; 0 without one)
+  returned: always
   type: float
+  sample: 1795850000.5
+current_version:
+  description: The version in the current release's C(release.json), or empty
+  returned: always
+  type: str
+  sample: '6'
+war:
+  description: Where the new release's WAR goes (the copy's destination; see release_layout.py)
+  returned: with I(release)
+  type: str
+  sample: /var/lib/orchestrator/webapp/releases/7-4bae3fd96280/app.war
 live_slot:
   description: The blue/green slot that serves (the C(live-slot) link), or empty on a node without slots
+  returned: always
   type: str
+  sample: ''
 live_since:
   description: When that slot became live (epoch seconds; 0 without one)
+  returned: always
   type: float
+  sample: 0.0
 slots:
   description: Slot name -> the release it holds (empty for none), for the slots the node has
+  returned: always
   type: dict
+  sample: {}
 pruned:
   description: Release directories removed (with I(keep))
+  returned: with keep
   type: list
+  sample:
+    - 4-1a2b3c4d5e6f
 """
 
 import json
 import os
 import shutil
 
+from ansible.module_utils import release_layout as layout
 from ansible.module_utils.basic import AnsibleModule
 
 
@@ -84,16 +124,21 @@ def main() -> None:
     link = os.path.join(p["root"], "current")
     current = os.path.basename(os.readlink(link)) if os.path.islink(link) else ""
     since = os.lstat(link).st_mtime if current else 0.0
-    found = dict(current=current, current_since=since, **read_slots(p["root"]))
+    found = dict(
+        current=current,
+        current_since=since,
+        current_version=layout.read_description(p["root"], current).get("version", "") if current else "",
+        **read_slots(p["root"]),
+    )
     if p["release"] is None:
         module.exit_json(changed=False, **found)
-    if "/" in p["release"] or p["release"] in ("", ".", ".."):
-        module.fail_json(msg=f"release id {p['release']!r} is not a plain name")
+    if layout.bad_name(p["release"]):
+        module.fail_json(msg=layout.bad_name(p["release"]))
     if not p["sha256"]:
         module.fail_json(msg="sha256 is required with release")
-    directory = os.path.join(p["root"], "releases", p["release"])
+    directory = layout.release_dir(p["root"], p["release"])
     description = json.dumps({"id": p["release"], "version": p["version"], "sha256": p["sha256"]}, indent=2) + "\n"
-    path = os.path.join(directory, "release.json")
+    path = layout.description(p["root"], p["release"])
     try:
         unchanged = open(path).read() == description
     except OSError:
@@ -114,8 +159,10 @@ def main() -> None:
             *p["protect"],
             os.path.basename(os.readlink(previous)) if os.path.islink(previous) else "",
         }
-        pruned = prune(os.path.join(p["root"], "releases"), p["keep"], protected, dry_run=module.check_mode)
-    module.exit_json(changed=not unchanged or bool(pruned), pruned=pruned, **found)
+        pruned = prune(os.path.join(p["root"], layout.RELEASES), p["keep"], protected, dry_run=module.check_mode)
+    module.exit_json(
+        changed=not unchanged or bool(pruned), pruned=pruned, war=layout.war(p["root"], p["release"]), **found
+    )
 
 
 def prune(releases: str, keep: int, protected: set, *, dry_run: bool) -> list[str]:

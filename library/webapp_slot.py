@@ -45,6 +45,7 @@ previous_slot:
 
 import os
 
+from ansible.module_utils import release_layout as layout
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.fsutil import swap_link
 
@@ -63,7 +64,7 @@ def main() -> None:
     before = os.readlink(live) if os.path.islink(live) else ""
     current = os.path.join(root, "current")
     old = os.readlink(current) if os.path.islink(current) else None
-    new = os.path.join("releases", release)
+    new = layout.link_target(release)
     if before == slot and old == new:
         module.exit_json(changed=False, release=release, previous_slot=before)
     if not module.check_mode:
