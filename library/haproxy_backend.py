@@ -23,10 +23,25 @@ options:
     type: str
 """
 
+EXAMPLES = r"""
+- name: Read every server of the backend, as the status playbook does
+  haproxy_backend:
+    socket: /run/haproxy/admin.sock
+    backend: app
+  register: backend
+"""
+
 RETURN = r"""
 servers:
   description: Server name -> status (UP, DOWN, DRAIN, MAINT...), address, weight, last check status.
+  returned: always
   type: dict
+  sample:
+    node1:
+      status: UP
+      addr: 127.0.1.1:8080
+      weight: '1'
+      check_status: L7OK
 """
 
 from ansible.module_utils.basic import AnsibleModule

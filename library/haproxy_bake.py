@@ -158,6 +158,7 @@ final:
   description: This was the last step (an inconclusive verdict is then the bake's last word).
   returned: when the bake ran
   type: bool
+  sample: true
 carry:
   description: State for the next step (samples and the bake's clock).
   returned: when the bake ran
@@ -170,6 +171,8 @@ msg:
   description: One line with the verdict and the numbers.
   returned: always
   type: str
+  sample: 'node1 rejected after 3.0s under real traffic: 5xx share 100.00% is above the old release''s
+    0.00% ...'
 """
 
 import math

@@ -22,6 +22,21 @@ options:
     type: path
 """
 
+EXAMPLES = r"""
+- name: Save the servers' runtime states before a reload
+  haproxy_save_state:
+    socket: /run/haproxy/admin.sock
+    path: /var/lib/haproxy/server-state
+"""
+
+RETURN = r"""
+servers:
+  description: Servers whose state was written to I(path)
+  returned: when the states were saved
+  type: int
+  sample: 3
+"""
+
 import os
 
 from ansible.module_utils.basic import AnsibleModule

@@ -92,28 +92,73 @@ options:
     default: false
 """
 
+EXAMPLES = r"""
+- name: Take node1 out of rotation, waiting for its requests in flight (capacity guard first)
+  haproxy_server:
+    socket: /run/haproxy/admin.sock
+    backend: app
+    server: node1
+    state: maint
+    drain_timeout: 30
+    min_healthy: "50%"
+    fleet_size: 4
+    state_file: /var/lib/haproxy/server-state
+
+- name: Put it back once Tomcat answers, and wait until HAProxy reads it UP
+  haproxy_server:
+    socket: /run/haproxy/admin.sock
+    backend: app
+    server: node1
+    state: ready
+    wait_check: true
+"""
+
 RETURN = r"""
 status:
   description: HAProxy status after the change (UP, DRAIN, MAINT, DOWN...)
+  returned: always
   type: str
+  sample: MAINT
 previous_status:
   description: Status before the change
+  returned: always
   type: str
+  sample: UP
 in_flight:
   description: Sessions plus queued requests when the module finished
+  returned: always
   type: int
+  sample: 0
 drain_seconds:
   description: Time spent waiting for in-flight requests
+  returned: always
   type: float
+  sample: 0.412
 drain_timed_out:
   description: True when maint was set with requests still in flight
+  returned: always
   type: bool
+  sample: false
 incident:
   description: With expect_maint, what was found instead of maint (empty when all was as expected)
+  returned: always
   type: str
+  sample: ''
 backend_status:
   description: Every server of the backend after the change, name -> status and last check
+  returned: always
   type: dict
+  sample:
+    node1:
+      status: MAINT
+      check_passed: true
+      never_checked: false
+      check: L7OK HTTP status check returned code <200>
+    node2:
+      status: UP
+      check_passed: true
+      never_checked: false
+      check: L7OK HTTP status check returned code <200>
 """
 
 import time

@@ -32,13 +32,29 @@ options:
     default: 3
 """
 
+EXAMPLES = r"""
+- name: Note the worker before a reload
+  haproxy_worker:
+    socket: /run/haproxy/admin.sock
+  register: old_worker
+
+- name: Wait until a new worker answers the admin socket
+  haproxy_worker:
+    socket: /run/haproxy/admin.sock
+    not_pid: "{{ old_worker.pid }}"
+"""
+
 RETURN = r"""
 pid:
   description: PID of the worker that answered last (0 when there is no socket yet)
+  returned: always
   type: int
+  sample: 23141
 seconds:
   description: Time spent waiting for the new worker
+  returned: always
   type: float
+  sample: 0.35
 """
 
 import os

@@ -44,19 +44,37 @@ options:
     type: str
 """
 
+EXAMPLES = r"""
+- name: Wait until the node answers its health URL with the release's version
+  health_check:
+    url: http://127.0.0.1:8080/app/health
+    expect_json:
+      version: "7"
+    timeout: 60
+    pid: "{{ tomcat.pid }}"
+"""
+
 RETURN = r"""
 status:
   description: Last HTTP status (0 when no connection)
+  returned: on success
   type: int
+  sample: 200
 body:
   description: Last body (first 2000 characters)
+  returned: on success
   type: str
+  sample: '{"status": "UP", "version": "7"}'
 attempts:
   description: Attempts made
+  returned: on success
   type: int
+  sample: 4
 seconds:
   description: Time until healthy
+  returned: on success
   type: float
+  sample: 1.52
 """
 
 import json

@@ -25,19 +25,36 @@ options:
     type: bool
 """
 
+EXAMPLES = r"""
+- name: Check the WAR and name its release
+  war_facts:
+    path: build/app.war
+    require_version: true
+  delegate_to: localhost
+  register: war
+"""
+
 RETURN = r"""
 war_sha256:
   description: sha256 of the file
+  returned: always
   type: str
+  sample: 4bae3fd962801c2f9a3e6f0b4f3a1e5c2b7d9e8f0a1b2c3d4e5f60718293a4b5
 war_version:
   description: Implementation-Version, or empty
+  returned: always
   type: str
+  sample: '7'
 war_release_id:
   description: Release id
+  returned: always
   type: str
+  sample: 7-4bae3fd96280
 war_size:
   description: Bytes
+  returned: always
   type: int
+  sample: 8214
 """
 
 from ansible.module_utils.basic import AnsibleModule

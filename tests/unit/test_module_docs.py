@@ -1,6 +1,7 @@
-"""The custom Ansible modules document themselves as ansible-doc reads them: DOCUMENTATION
-(and RETURN, EXAMPLES where given) is valid YAML, and its options are exactly the module's
-argument_spec, so the two cannot drift apart."""
+"""The custom Ansible modules document themselves as ansible-doc reads them, in ansible-core's
+style: DOCUMENTATION, EXAMPLES and RETURN are valid YAML, the options are exactly the module's
+argument_spec (so the two cannot drift apart), and every return value says when it is returned,
+its type and a sample."""
 
 from __future__ import annotations
 
@@ -39,11 +40,13 @@ def test_documentation_is_yaml_and_matches_the_argument_spec(path):
     assert documentation["module"] == path.stem
     assert set(documentation.get("options") or {}) == argument_spec(module)
     assert_only_fields(documentation.get("options") or {}, OPTION_FIELDS)
-    for name in ("RETURN", "EXAMPLES"):
-        if name in docs:
-            yaml.safe_load(docs[name])
-    if "RETURN" in docs:
-        assert_only_fields(yaml.safe_load(docs["RETURN"]) or {}, RETURN_FIELDS)
+    # ansible-core's style: every module shows how it is called and what it returns, when, and what it looks like
+    assert isinstance(yaml.safe_load(docs["EXAMPLES"]), list) and path.stem in docs["EXAMPLES"]
+    returned = yaml.safe_load(docs["RETURN"]) or {}
+    assert returned, "RETURN names what the module returns"
+    assert_only_fields(returned, RETURN_FIELDS)
+    for key, entry in returned.items():
+        assert {"returned", "type", "sample"} <= set(entry), f"RETURN {key}: needs returned, type and sample"
 
 
 # What ansible-doc reads in an option and a return value. Anything else is a description that a
