@@ -38,8 +38,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from orchestrator import deploy as deploy_lib
-from orchestrator import sandbox
+from orchestrator import rollout, sandbox
 from orchestrator.module_utils.processes import owned_pid, terminate
 from orchestrator.runner import Event
 from tests.support import load as load_lib
@@ -74,7 +73,7 @@ def orchestrated(box: sandbox.Sandbox, war: Path, state: Path) -> tuple[float, d
                 floor.setdefault(event.host, {})[part] = float(event.result[part]["seconds"])
 
     began = time.monotonic()
-    result = deploy_lib.deploy(deploy_lib.plan(war, inventory=box.inventory), state_dir=state, on_event=on_event)
+    result = rollout.roll_out(rollout.prepare(war, inventory=box.inventory), state_dir=state, on_event=on_event)
     wall = time.monotonic() - began
     phases = {
         n: {p: result.nodes[n].seconds(p) for p in ("ship", "drain", "stop", "install", "start", "verify", "enable")}
@@ -166,7 +165,7 @@ def strategies(args) -> None:
         for strategy, box in boxes.items():
             state = work / strategy / "state"
             serial = args.serial if strategy == "bluegreen" else None
-            deploy_lib.deploy(deploy_lib.plan(wars["1"], inventory=box.inventory, serial=serial), state_dir=state)
+            rollout.roll_out(rollout.prepare(wars["1"], inventory=box.inventory, serial=serial), state_dir=state)
 
             def timed(action):
                 began = time.monotonic()
@@ -178,8 +177,8 @@ def strategies(args) -> None:
                 box,
                 args,
                 lambda: timed(
-                    lambda: deploy_lib.deploy(
-                        deploy_lib.plan(wars["2"], inventory=box.inventory, serial=serial), state_dir=state
+                    lambda: rollout.roll_out(
+                        rollout.prepare(wars["2"], inventory=box.inventory, serial=serial), state_dir=state
                     )
                 ),
             )
@@ -194,7 +193,7 @@ def strategies(args) -> None:
                             for r in event.result.get("results", [event.result])
                         )
 
-                release = deploy_lib.plan(wars["1"], inventory=box.inventory).war.release_id
+                release = rollout.prepare(wars["1"], inventory=box.inventory).war.release_id
                 (wall, lowest, _), load = under_load(
                     box,
                     args,
@@ -211,8 +210,8 @@ def strategies(args) -> None:
                     box,
                     args,
                     lambda: timed(
-                        lambda: deploy_lib.deploy(
-                            deploy_lib.plan(wars["1"], inventory=box.inventory), state_dir=state, known_good="benchmark"
+                        lambda: rollout.roll_out(
+                            rollout.prepare(wars["1"], inventory=box.inventory), state_dir=state, known_good="benchmark"
                         )
                     ),
                 )
@@ -270,7 +269,7 @@ def main() -> None:
         )
         sandbox.up(box)
         wars = {v: build(work / f"app-{v}.war", v) for v in ("1", "2", "3")}
-        deploy_lib.deploy(deploy_lib.plan(wars["1"], inventory=box.inventory), state_dir=work / "state")
+        rollout.roll_out(rollout.prepare(wars["1"], inventory=box.inventory), state_dir=work / "state")
 
         (wall_a, floor, phases, roll_a), load_a = under_load(
             box, args, lambda: orchestrated(box, wars["2"], work / "state")

@@ -52,9 +52,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from orchestrator import sandbox
+from orchestrator.dry_run import serial_batches
 from orchestrator.module_utils import haproxy_admin
 from orchestrator.module_utils.processes import owned_pid, terminate
-from orchestrator.plan import serial_batches
 from tests.support.load import healthy, under_load, wait_until
 
 NET = 10

@@ -17,13 +17,13 @@ from datetime import datetime
 from pathlib import Path
 
 from orchestrator import live, roster
-from orchestrator.deploy import War, failure_message
 from orchestrator.errors import DeployFailed, InputError
 from orchestrator.history import History
 from orchestrator.inventory import Fleet, fingerprint, load_fleet
 from orchestrator.lock import DeployLock
 from orchestrator.progress import DeployProgress, NodeProgress
 from orchestrator.project import playbook, stored_war
+from orchestrator.rollout import War, failure_message
 from orchestrator.runner import Event, run_playbook, stop_orphaned_runs
 
 

@@ -235,9 +235,8 @@ def deploy(
 
         orchestrator deploy --rev 3f2a9c1d0b7e
     """
-    from orchestrator import deploy as deploy_lib
     from orchestrator import migrations as migrations_lib
-    from orchestrator import pipeline
+    from orchestrator import pipeline, rollout
 
     if (war is None) == (rev is None):
         raise InputError("give exactly one of --war FILE (deploy it as it is) or --rev REV (build, test, deploy)")
@@ -261,7 +260,7 @@ def deploy(
         migrations = migrations_lib.plan(config.migrate, migrations_tree)
     if war is not None:
         # bad input: exit 2 before any record
-        plan = deploy_lib.plan(war, inventory=inventory, serial=serial, strategy=strategy)
+        plan = rollout.prepare(war, inventory=inventory, serial=serial, strategy=strategy)
         if migrations is None and config is not None and config.migrate is not None:
             click.echo(
                 "warning: [migrate] is configured but no --migrations DIR was given: no migration runs; "
@@ -330,12 +329,13 @@ def rollback(to: str | None, where: Where, no_wait: bool, force: bool, strategy:
         orchestrator rollback --to 2-4bae3fd96280
     """
     from orchestrator import pipeline
+    from orchestrator import rollback as rollback_lib
 
     with pipeline.reporting(where.config, where.state_dir, say=click.echo, on_phase=_phase_printer()) as (
         history,
         report,
     ):
-        deploy_id, release = pipeline.rollback(
+        deploy_id, release = rollback_lib.rollback(
             inventory=where.inventory,
             state_dir=where.state_dir,
             history=history,
@@ -557,12 +557,11 @@ def releases_show(
 
 
 def _show_plan(war: Path, where: Where, serial: str | None, strategy: str | None = None) -> None:
-    from orchestrator import deploy as deploy_lib
-    from orchestrator import plan as plan_lib
+    from orchestrator import dry_run, rollout
 
-    deploy = deploy_lib.plan(war, inventory=where.inventory, serial=serial, strategy=strategy)
-    p = plan_lib.make(deploy, state_dir=where.state_dir)
-    fleet, release = p.deploy.fleet, p.deploy.war
+    prepared = rollout.prepare(war, inventory=where.inventory, serial=serial, strategy=strategy)
+    p = dry_run.plan(prepared, state_dir=where.state_dir)
+    fleet, release = p.rollout.fleet, p.rollout.war
     click.echo(f"release {release.release_id} (version {release.version or '-'}, sha256 {release.sha256})")
     if p.slots:
         click.echo(

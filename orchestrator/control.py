@@ -1,6 +1,6 @@
 """What operators ask of a running roll: pause, resume, abort, promote (the CLI's library side).
 
-The roll reads these between batches (library/deploy_gate.py); see orchestrator/gate.py for the
+The roll reads these between batches (library/deploy_gate.py); see orchestrator/module_utils/gate.py for the
 files. Each request needs a roll to act on: asked of nothing, it is an InputError (exit 2) that
 says what is going on instead, so a script never believes it paused or promoted something.
 """

@@ -20,14 +20,12 @@ from datetime import datetime
 from pathlib import Path
 
 from orchestrator import bluegreen as bluegreen_lib
-from orchestrator import deploy as deploy_lib
-from orchestrator import maintenance, roster, vcs
+from orchestrator import maintenance, rollout, roster, vcs
 from orchestrator import migrations as migrations_lib
 from orchestrator import notify as notify_lib
 from orchestrator.config import Config, Stage
 from orchestrator.errors import DeployFailed, InputError, MixedFleet, OrchestratorError
-from orchestrator.history import GOOD, History
-from orchestrator.inventory import load_fleet
+from orchestrator.history import History
 from orchestrator.lock import DeployLock, LockBusy
 from orchestrator.module_utils import gate as gate_lib
 from orchestrator.project import stored_war
@@ -49,10 +47,6 @@ class ContractFailed(OrchestratorError):
 
     The next deploy runs the contract phase again: the migrations still pending are applied then.
     """
-
-
-class SchemaMovedOn(InputError):
-    """A rollback to a release the schema no longer fits: a contract migration ran since (exit 2)."""
 
 
 @dataclass(frozen=True)
@@ -347,7 +341,7 @@ def _already_answered(history: History, revision: str, deploy_id: int, trigger: 
     return True
 
 
-def deploy_given_war(war: Path, *, history: History, report: Reporter, **options) -> deploy_lib.DeployResult:
+def deploy_given_war(war: Path, *, history: History, report: Reporter, **options) -> rollout.RolloutResult:
     """``orchestrator deploy --war``: one WAR as it is, recorded as a manual deploy (see deploy_war)."""
     deploy_id = history.start("manual")
     with recorded(history, deploy_id, report) as where:
@@ -369,10 +363,10 @@ def deploy_war(
     known_good: str | None = None,
     strategy: str | None = None,
     migrations: migrations_lib.Plan | None = None,
-) -> deploy_lib.DeployResult:
+) -> rollout.RolloutResult:
     """Check, store and roll out one WAR under the deploy lock, recording the result in ``deploy_id``.
 
-    ``known_good`` (why the release is trusted) skips the judge: see ``deploy.deploy``.
+    ``known_good`` (why the release is trusted) skips the judge: see ``rollout.roll_out``.
     ``strategy`` (rolling or bluegreen) overrides the inventory's deploy_strategy.
     ``migrations``: the release's expand migrations run before any node is touched (a failure
     deploys nothing), its contract migrations once every node is on it and has passed its bake
@@ -382,7 +376,7 @@ def deploy_war(
     where = where if where is not None else {}
     where["stage"] = "artifact"
     try:
-        plan = deploy_lib.plan(war, inventory=inventory, serial=serial, strategy=strategy)
+        plan = rollout.prepare(war, inventory=inventory, serial=serial, strategy=strategy)
     except InputError as exc:
         raise StageFailed("artifact", str(exc)) from None
     # Every deployed WAR is kept: rollbacks and new nodes are served from this store.
@@ -391,8 +385,8 @@ def deploy_war(
         store.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(plan.war.path, store.with_suffix(".tmp"))
         os.replace(store.with_suffix(".tmp"), store)
-    plan = deploy_lib.DeployPlan(
-        deploy_lib.War(store, plan.war.sha256, plan.war.version, plan.war.release_id), plan.fleet, plan.serial
+    plan = rollout.Rollout(
+        rollout.War(store, plan.war.sha256, plan.war.version, plan.war.release_id), plan.fleet, plan.serial
     )
     history.update(deploy_id, release_id=plan.war.release_id, sha256=plan.war.sha256)
     where["stage"] = "lock"
@@ -444,7 +438,7 @@ def deploy_war(
             # this deploy stops the idle slots itself before it uses them
             bluegreen_lib.cancel_promote(state_dir)
         try:
-            result = deploy_lib.deploy(
+            result = rollout.roll_out(
                 plan,
                 state_dir=state_dir,
                 on_phase=report.on_phase,
@@ -492,7 +486,9 @@ def deploy_war(
             if not partial.updated:
                 raise _said_if_mixed(exc, partial, state_dir) from None
             if plan.fleet.failure_policy == "rollback":
-                outcome = _roll_back_updated(partial, state_dir, report, keep)
+                from orchestrator import rollback  # rollback.py builds on this module
+
+                outcome = rollback.roll_back_updated(partial, state_dir, report, keep)
                 report.notify(
                     "rolled_back",
                     history,
@@ -621,12 +617,12 @@ def _migrate(
     report.say(f"deploy #{deploy_id}: {phase} done in {time.monotonic() - began:.1f}s")
 
 
-def _said_if_mixed(error: DeployFailed, partial: deploy_lib.DeployResult, state_dir: Path) -> DeployFailed:
+def _said_if_mixed(error: DeployFailed, partial: rollout.RolloutResult, state_dir: Path) -> DeployFailed:
     """The same error, or a MixedFleet naming which node runs what when the fleet is left on more than one release."""
     from orchestrator import live
 
     try:
-        state = live.read(partial.fleet, run_dir=state_dir / "status" / f"{partial.deploy_id}-after")
+        state = live.read(partial.fleet, run_dir=state_dir / "status" / f"{partial.run_name}-after")
     except OrchestratorError as exc:
         mixed = f"what each node runs could not be read ({exc}): check 'orchestrator status'"
     else:
@@ -637,219 +633,12 @@ def _said_if_mixed(error: DeployFailed, partial: deploy_lib.DeployResult, state_
     return error
 
 
-def _roll_back_updated(failed: deploy_lib.DeployResult, state_dir: Path, report: Reporter, keep: list[str]) -> str:
-    """Put the nodes a failed deploy had already switched back on their old release, rolling as a deploy does."""
-    by_release: dict[str, list[str]] = {}
-    for node in failed.updated:
-        by_release.setdefault(failed.releases.get(node, {}).get("old") or "", []).append(node)
-    said = []
-    for release, nodes in by_release.items():
-        store = stored_war(state_dir, release)
-        if not release or not store.is_file():
-            said.append(
-                f"{', '.join(nodes)} stay on {failed.war.release_id}: their old release "
-                f"{release or '(none)'} is not in {store.parent}; roll back with playbooks/rollback.yml"
-            )
-            continue
-        if failed.fleet.strategy == "bluegreen":
-            try:
-                bluegreen_lib.switch_back(failed.fleet, release, None, state_dir=state_dir, limit=nodes)
-            except bluegreen_lib.SwitchRefused as exc:
-                report.say(
-                    f"cannot switch {', '.join(nodes)} back to their old slots ({exc}): rolling them back instead"
-                )
-            except OrchestratorError as exc:
-                said.append(f"switching {', '.join(nodes)} back to {release} failed: {exc}")
-                continue
-            else:
-                said.append(
-                    f"{', '.join(nodes)} switched back to {release} (their old slots, still running): "
-                    "the whole fleet is on it again"
-                )
-                continue
-        report.say(f"rolling {', '.join(nodes)} back to {release}")
-        try:
-            # the release the fleet ran before: not judged again (the judge just failed the one it replaces)
-            deploy_lib.deploy(
-                deploy_lib.plan(store, inventory=failed.fleet.inventory, strategy=failed.fleet.strategy),
-                state_dir=state_dir,
-                on_phase=report.on_phase,
-                limit=nodes,
-                keep_releases=keep,
-                known_good=f"the release the fleet ran before {failed.deploy_id}",
-            )
-        except OrchestratorError as exc:
-            said.append(f"rolling {', '.join(nodes)} back to {release} failed too: {exc}")
-            continue
-        said.append(f"{', '.join(nodes)} rolled back to {release}: the whole fleet is on it again")
-    return "; ".join(said)
-
-
-def rollback(
-    *,
-    inventory: Path,
-    state_dir: Path,
-    history: History,
-    to: str | None = None,
-    report: Reporter | None = None,
-    lock_wait: bool = True,
-    strategy: str | None = None,
-    force: bool = False,
-) -> tuple[int, str]:
-    """Roll the fleet to ``to``, or to the last known-good release before the current one.
-
-    Rolls like a deploy (drain, health gate, enable; a node missing the release gets it from
-    the orchestrator's store of WARs), without judging a release the ledger knows as good.
-    With blue/green, inside the window in which the old slots still run the release, it is one
-    HAProxy switch per node instead (no JVM started). Returns (history id, release id).
-    Refuses (SchemaMovedOn) a release from before a contract migration that has run since,
-    unless ``force``.
-    """
-    report = report or Reporter()
-    current = history.last_known_good()
-    if to is None:
-        target = history.last_known_good(besides=current.release_id if current else None)
-        if target is None:
-            raise InputError(
-                "no earlier release to roll back to: the release ledger knows "
-                + (f"only {current.release_id}" if current else "no deployed release")
-                + " (orchestrator releases lists it)"
-            )
-    else:
-        target = history.release(to)
-        if target is None:
-            known = ", ".join(r.release_id for r in history.releases()[:10]) or "none"
-            raise InputError(f"unknown release {to!r}; known releases: {known} (orchestrator releases)")
-    if not force:
-        refuse_if_schema_moved_on(history, target)
-    store = stored_war(state_dir, target.release_id)
-    if not store.is_file():
-        raise InputError(f"the WAR of {target.release_id} is not in {store.parent}: it cannot be sent to the nodes")
-    deploy_id = history.start("rollback")
-    with recorded(history, deploy_id, report) as where:
-        report.say(f"rolling back to {target.release_id}" + (f" from {current.release_id}" if current else ""))
-        trusted = f"{target.status} in the ledger (deploy #{target.deploy_id})" if target.status in GOOD else None
-        fleet = load_fleet(inventory).with_strategy(strategy)
-        if not (
-            fleet.strategy == "bluegreen"
-            and _switched_back(fleet, target, history, deploy_id, state_dir, report, lock_wait, where)
-        ):
-            deploy_war(
-                store,
-                inventory=inventory,
-                state_dir=state_dir,
-                history=history,
-                deploy_id=deploy_id,
-                report=report,
-                lock_wait=lock_wait,
-                where=where,
-                known_good=trusted,
-                strategy=fleet.strategy,
-            )
-        if current is not None and current.release_id != target.release_id:
-            history.set_release(
-                current.release_id, "rolled_back", reason=f"rolled back to {target.release_id} (deploy #{deploy_id})"
-            )
-        report.notify(
-            "rolled_back",
-            history,
-            deploy_id,
-            f"rollback #{deploy_id}: the fleet is on {target.release_id}"
-            + (f" again, from {current.release_id}" if current else ""),
-            release=current.release_id if current else None,
-            to=target.release_id,
-            nodes=list(fleet.appservers),
-            outcome="the whole fleet is on it",
-        )
-    return deploy_id, target.release_id
-
-
-def refuse_if_schema_moved_on(history: History, target) -> None:
-    """SchemaMovedOn when a contract migration has run that ``target``'s revision did not have.
-
-    Such a migration took away something the releases before it used: ``target`` would fail on
-    today's schema. A release whose migrations the ledger does not know predates them all.
-    """
-    known = set(target.migrations or ())
-    standing = [c for c in history.contracts() if c.migration not in known]
-    if not standing:
-        return
-    first = standing[0]
-    others = f" (and {', '.join(c.migration for c in standing[1:])})" if standing[1:] else ""
-    raise SchemaMovedOn(
-        f"rollback to {target.release_id} refused: contract migration {first.migration}{others} ran with "
-        f"{first.release_id} (deploy #{first.deploy_id}) after {target.release_id} was built, and took away what "
-        f"{target.release_id} uses. Roll forward instead (a release that reverts the change in code, with an expand "
-        "migration that brings back what it needs), or pass --force if you know it runs on today's schema"
-    )
-
-
-def _switched_back(
-    fleet, target, history: History, deploy_id: int, state_dir: Path, report: Reporter, lock_wait: bool, where: dict
-) -> bool:
-    """Roll back by switching every node to its idle slot, if they all still run ``target``.
-
-    False (nothing switched) when a node's idle slot cannot take it: the window is over, or the
-    slot holds another release; the caller then rolls the release out like a deploy.
-    """
-    where["stage"] = "lock"
-    with DeployLock(state_dir).acquire(
-        f"rollback #{deploy_id} to {target.release_id}",
-        wait=lock_wait,
-        on_wait=lambda who: report.say(f"waiting for the deploy lock, held by {who}"),
-    ):
-        where["stage"] = "deploy"
-        history.update(deploy_id, release_id=target.release_id, sha256=target.sha256)
-        history.mark(deploy_id, "deploy_started")
-        began = time.monotonic()
-        switch_seconds: dict[str, float] = {}
-
-        def timed(event) -> None:
-            if event.kind == "runner_on_ok" and event.phase == "enable" and event.task.startswith("enable | Switch"):
-                switch_seconds[event.host] = max(
-                    float(r.get("up_seconds", 0)) + float(r.get("drain_seconds", 0))
-                    for r in (event.result.get("results") or [event.result])
-                )
-
-        try:
-            bluegreen_lib.switch_back(fleet, target.release_id, target.version, state_dir=state_dir, on_event=timed)
-        except bluegreen_lib.SwitchRefused as exc:
-            report.say(f"cannot switch back to the old slots ({exc}): rolling {target.release_id} out instead")
-            return False
-        seconds = time.monotonic() - began
-    history.record_nodes(
-        deploy_id,
-        [
-            {
-                "node": n,
-                "old": None,
-                "new": target.release_id,
-                "outcome": "done",
-                "phases": {"enable": switch_seconds.get(n)},
-            }
-            for n in fleet.appservers
-        ],
-    )
-    message = (
-        f"switched back to the old slots, still running {target.release_id}: no JVM started "
-        f"(HAProxy switch {max(switch_seconds.values(), default=0):.2f}s, {seconds:.1f}s in all)"
-    )
-    history.update(deploy_id, outcome="deployed", stage="done", message=message)
-    history.mark(deploy_id, "finished")
-    history.set_release(target.release_id, target.status, deploy_id=deploy_id, reason=target.reason)
-    report.say(message)
-    if fleet.keep_seconds > 0:
-        # the slots switched away from keep the release rolled back from, for a window of their own
-        bluegreen_lib.schedule_promote(fleet.inventory, state_dir, fleet.keep_seconds)
-    return True
-
-
 def _finish(history: History, deploy_id: int, outcome: str, stage: str, message: str, output_tail: str) -> None:
     history.update(deploy_id, outcome=outcome, stage=stage, message=message, output_tail=output_tail)
     history.mark(deploy_id, "finished")
 
 
-def _record_nodes(history: History, deploy_id: int, result: deploy_lib.DeployResult) -> None:
+def _record_nodes(history: History, deploy_id: int, result: rollout.RolloutResult) -> None:
     nodes = []
     for name in result.fleet.appservers:
         progress = result.nodes.get(name)

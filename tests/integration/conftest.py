@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import deploy as deploy_lib
-from orchestrator import pipeline, sandbox
+from orchestrator import pipeline, rollout, sandbox
 from orchestrator.history import History
 from orchestrator.module_utils import haproxy_admin
 from orchestrator.module_utils.processes import owned_pid
@@ -125,7 +124,7 @@ class Cluster:
     def given_release(self, war: Path) -> str:
         """Given every node on ``war``'s release, deployed the way `orchestrator deploy` does (WAR
         store, release ledger, lock) when it is not there yet."""
-        plan = deploy_lib.plan(war, inventory=self.inventory)
+        plan = rollout.prepare(war, inventory=self.inventory)
         if any(self.current_release(n) != plan.war.release_id for n in self.nodes):
             history = History(self.state_dir)
             try:

@@ -61,9 +61,9 @@ class SlotCluster(Cluster):
             assert self.slot_status(name, idle) == "MAINT", f"{name}-{idle} is {self.slot_status(name, idle)}"
 
     def given_release(self, war: Path) -> str:
-        from orchestrator import deploy as deploy_lib
+        from orchestrator import rollout
 
-        release = deploy_lib.plan(war, inventory=self.inventory).war
+        release = rollout.prepare(war, inventory=self.inventory).war
         if any(self.current_release(n) != release.release_id for n in self.nodes):
             done = run_cli("deploy", "--war", war, "-i", self.inventory, "--state-dir", self.state_dir)
             assert done.returncode == 0, done.stdout + done.stderr

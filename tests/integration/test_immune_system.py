@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from orchestrator import deploy as deploy_lib
+from orchestrator import rollout
 from tests.conftest import run_cli
 from tests.integration.conftest import baking_inventory
 
@@ -25,14 +25,14 @@ def deploy_under(load, cluster, war, inventory):
 
 def verdicts(cluster, war) -> dict[str, dict]:
     """node -> the judge's report on ``war``'s release, from the ledger (orchestrator releases show)."""
-    release = deploy_lib.plan(war, inventory=cluster.inventory).war.release_id
+    release = rollout.prepare(war, inventory=cluster.inventory).war.release_id
     shown = run_cli("releases", "show", release, "--json", "--state-dir", cluster.state_dir)
     assert shown.returncode == 0, shown.stderr
     return {v["node"]: v["report"] for v in json.loads(shown.stdout)["verdicts"]}
 
 
 def wars_version(cluster, war) -> str:
-    return deploy_lib.plan(war, inventory=cluster.inventory).war.version
+    return rollout.prepare(war, inventory=cluster.inventory).war.version
 
 
 # --- at full load ------------------------------------------------------------------------------

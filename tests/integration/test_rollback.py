@@ -5,13 +5,13 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from orchestrator import deploy as deploy_lib
+from orchestrator import rollout
 from orchestrator.history import History
 from tests.conftest import build_war, run_cli
 
 
 def release_id(war, cluster) -> str:
-    return deploy_lib.plan(war, inventory=cluster.inventory).war.release_id
+    return rollout.prepare(war, inventory=cluster.inventory).war.release_id
 
 
 def deploy(cluster, war):

@@ -1,4 +1,4 @@
-"""The gate between batches: what it waits for, from what operators asked (orchestrator/gate.py)."""
+"""The gate between batches: what it waits for, from what operators asked (orchestrator/module_utils/gate.py)."""
 
 import hashlib
 import hmac

@@ -3,7 +3,7 @@
 import pytest
 
 from orchestrator.history import History
-from orchestrator.pipeline import SchemaMovedOn, refuse_if_schema_moved_on
+from orchestrator.rollback import SchemaMovedOn, refuse_if_schema_moved_on
 
 
 @pytest.fixture

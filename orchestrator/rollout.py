@@ -1,4 +1,9 @@
-"""Roll a WAR across the fleet: playbooks/deploy.yml through ansible-runner."""
+"""Roll a WAR across the fleet: playbooks/deploy.yml through ansible-runner, followed event by
+event (each node's phases, the judge's verdicts, faults the roll did not cause, the gate).
+
+``prepare`` checks the WAR and the inventory (nothing runs); ``roll_out`` runs the playbook.
+The pipeline (pipeline.deploy_war) wraps this in the lock, the ledger and the history.
+"""
 
 from __future__ import annotations
 
@@ -40,10 +45,10 @@ class War:
 
 
 @dataclass(frozen=True)
-class DeployResult:
+class RolloutResult:
     """What a deploy did; ``updated`` are the nodes that completed the switch to the new release."""
 
-    deploy_id: str
+    run_name: str  # the run's directory under <state dir>/deploys/ (not the history's deploy #)
     war: War
     fleet: Fleet
     nodes: dict[str, NodeProgress]
@@ -212,16 +217,16 @@ class GateWatch:
     """The gate's files for one run: a fresh control file before it, a watch on the gate file
     during it (``on_gate`` hears each change of what it waits for), both cleared after it."""
 
-    def __init__(self, state_dir: Path, deploy_id: str, on_gate: Callable[[dict], None] | None, *, poll: float = 0.2):
+    def __init__(self, state_dir: Path, run_name: str, on_gate: Callable[[dict], None] | None, *, poll: float = 0.2):
         self.control, self.gate = str(state_dir / gate_lib.CONTROL), str(state_dir / gate_lib.GATE)
-        self.deploy_id, self.on_gate, self.poll = deploy_id, on_gate, poll
+        self.run_name, self.on_gate, self.poll = run_name, on_gate, poll
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._watch, daemon=True)
 
     def __enter__(self) -> GateWatch:
         Path(self.control).parent.mkdir(parents=True, exist_ok=True)
-        gate_lib.write(self.control, {"deploy": self.deploy_id})
-        gate_lib.write(self.gate, {"deploy": self.deploy_id, "waiting": None})
+        gate_lib.write(self.control, {"deploy": self.run_name})
+        gate_lib.write(self.gate, {"deploy": self.run_name, "waiting": None})
         self._thread.start()
         return self
 
@@ -235,7 +240,7 @@ class GateWatch:
         told = None
         while not self._done.wait(self.poll):
             state = gate_lib.read(self.gate)
-            if state.get("deploy") != self.deploy_id or state.get("waiting") == told:
+            if state.get("deploy") != self.run_name or state.get("waiting") == told:
                 continue
             told = state.get("waiting")
             if self.on_gate is not None:
@@ -243,23 +248,23 @@ class GateWatch:
 
 
 @dataclass(frozen=True)
-class DeployPlan:
-    """What a deploy will do, checked before anything runs."""
+class Rollout:
+    """What a roll-out will do, checked before anything runs."""
 
     war: War
     fleet: Fleet
     serial: str | None
 
 
-def plan(war_path: Path, *, inventory: Path, serial: str | None = None, strategy: str | None = None) -> DeployPlan:
+def prepare(war_path: Path, *, inventory: Path, serial: str | None = None, strategy: str | None = None) -> Rollout:
     """Check the WAR and the inventory; raises InputError naming what is wrong. ``strategy``
     (rolling or bluegreen) overrides the inventory's deploy_strategy."""
     fleet = load_fleet(inventory).with_strategy(strategy)
-    return DeployPlan(War.inspect(war_path, require_version=not fleet.allow_unversioned), fleet, serial)
+    return Rollout(War.inspect(war_path, require_version=not fleet.allow_unversioned), fleet, serial)
 
 
-def deploy(
-    deploy_plan: DeployPlan,
+def roll_out(
+    rollout: Rollout,
     *,
     state_dir: Path,
     on_phase: Callable[[NodeProgress, str], None] | None = None,
@@ -273,8 +278,8 @@ def deploy(
     bake: bool = True,
     on_gate: Callable[[dict], None] | None = None,
     on_switched: Callable[[str, str, str], None] | None = None,
-) -> DeployResult:
-    """Run a planned deploy; raises InputError (nothing touched) or DeployFailed.
+) -> RolloutResult:
+    """Run a prepared roll-out; raises InputError (nothing touched) or DeployFailed.
 
     The playbook's preflight checks what only Ansible can see (settings, every load balancer's
     admin socket) before any node is drained. ``known_good`` (why the release is trusted, e.g.
@@ -283,14 +288,15 @@ def deploy(
     report)`` hears each node's bake verdict as it comes, ``on_incident(message)`` each fault
     the deploy did not cause (a server gone DOWN, a node put back in rotation by a reload).
     ``bake=False`` rolls without the judge (maintenance mode: no user traffic reaches a node).
-    Between batches the roll passes a gate (orchestrator/gate.py) that `orchestrator pause`,
+    Between batches the roll passes a gate (orchestrator/module_utils/gate.py) that `orchestrator pause`,
     `resume`, `abort` and `promote` work through; ``on_gate(state)`` hears each time it starts or
     stops waiting (state['waiting']: 'paused', 'promotion' or None). ``on_switched(node, old,
     new)`` hears each node that is back in rotation on the release.
     """
-    war, fleet, serial = deploy_plan.war, deploy_plan.fleet, deploy_plan.serial
+    war, fleet, serial = rollout.war, rollout.fleet, rollout.serial
     began = datetime.now()
-    deploy_id = f"{began:%Y%m%dT%H%M%S}-{war.release_id}"
+    # the run's name, for its directory of artifacts and the gate files (not the history's deploy #)
+    run_name = f"{began:%Y%m%dT%H%M%S}-{war.release_id}"
     progress = DeployProgress(on_phase=on_phase)
     incidents = Incidents(progress, on_incident, bluegreen=fleet.strategy == "bluegreen")
     verdicts: dict[str, dict] = {}
@@ -337,14 +343,14 @@ def deploy(
         extravars["webapp_bake_seconds"] = 0
     if known_good:
         extravars["deploy_pause_after"] = ""  # a rollback does not wait for a promotion
-    extravars.update(deploy_control_dir=str(state_dir), deploy_control_id=deploy_id)
+    extravars.update(deploy_control_dir=str(state_dir), deploy_control_id=run_name)
     # a limit names app servers; the load balancers always take part (they drain and enable them)
     hosts = [*limit, *fleet.loadbalancers] if limit else None
-    with GateWatch(state_dir, deploy_id, on_gate):
+    with GateWatch(state_dir, run_name, on_gate):
         run = run_playbook(
             playbook("deploy.yml"),
             inventory=fleet.inventory,
-            run_dir=state_dir / "deploys" / deploy_id,
+            run_dir=state_dir / "deploys" / run_name,
             extravars=extravars,
             on_event=handle,
             stop=stop,
@@ -354,8 +360,8 @@ def deploy(
     progress.finish(failed_hosts)
     if limit:
         fleet = replace(fleet, appservers=tuple(n for n in fleet.appservers if n in limit))
-    result = DeployResult(
-        deploy_id,
+    result = RolloutResult(
+        run_name,
         war,
         fleet,
         progress.nodes,
@@ -367,7 +373,7 @@ def deploy(
     )
     if not run.ok:
         message, before_any_node = failure_message(run)
-        error = InputError(message) if before_any_node else DeployFailed(f"deploy {deploy_id} failed: {message}")
+        error = InputError(message) if before_any_node else DeployFailed(f"deploy {run_name} failed: {message}")
         error.result = result
         raise error
     return result

@@ -1,4 +1,5 @@
-"""The dry run: what a deploy would do, step by step, read from the inventory and the live fleet.
+"""The dry run (`orchestrator plan`, `deploy --check`): what a roll-out would do, step by step,
+read from the inventory and the live fleet.
 
 Nothing is changed on any node or load balancer: the live state comes from playbooks/status.yml,
 which only reads.
@@ -11,10 +12,10 @@ from datetime import datetime
 from pathlib import Path
 
 from orchestrator import live
-from orchestrator.deploy import DeployPlan
 from orchestrator.errors import InputError
 from orchestrator.inventory import SLOTS
 from orchestrator.module_utils import capacity
+from orchestrator.rollout import Rollout
 
 
 def serial_batches(hosts: list[str], serial) -> list[list[str]]:
@@ -46,7 +47,7 @@ class Step:
 
 @dataclass(frozen=True)
 class Plan:
-    deploy: DeployPlan
+    rollout: Rollout
     serial: object
     min_up: int
     steps: list[Step]
@@ -59,12 +60,12 @@ class Plan:
     slots: dict[str, tuple[str, str]]
 
 
-def make(deploy: DeployPlan, *, state_dir: Path) -> Plan:
-    fleet = deploy.fleet
-    serial = deploy.serial if deploy.serial is not None else fleet.serial
+def plan(rollout: Rollout, *, state_dir: Path) -> Plan:
+    fleet = rollout.fleet
+    serial = rollout.serial if rollout.serial is not None else fleet.serial
     state = live.read(fleet, run_dir=state_dir / "plans" / datetime.now().strftime("%Y%m%dT%H%M%S%f"))
     current, haproxy = state.releases, state.haproxy
-    to_switch = [n for n in fleet.appservers if current.get(n) != deploy.war.release_id]
+    to_switch = [n for n in fleet.appservers if current.get(n) != rollout.war.release_id]
     skipped = [n for n in fleet.appservers if n not in to_switch]
     needed = capacity.min_up(fleet.min_healthy, len(fleet.appservers))
     joining = [n for n in fleet.appservers if state.missing(n)]
@@ -85,4 +86,4 @@ def make(deploy: DeployPlan, *, state_dir: Path) -> Plan:
             continue
         verdict = capacity.judge({n: up(n) for n in fleet.appservers}, switching, needed)
         steps.append(Step(number, switching, verdict.staying_up, not verdict.allowed))
-    return Plan(deploy, serial, needed, steps, current, haproxy, skipped, joining, leaving, slots)
+    return Plan(rollout, serial, needed, steps, current, haproxy, skipped, joining, leaving, slots)
