@@ -125,8 +125,14 @@ def settle_initial(cluster, watcher, config: Path | None = None):
     """Given the watcher running (signal handlers in place) and every earlier flag handled."""
     w = watcher(config) if config is not None else watcher()
     wait_until(lambda: "watching " in w.output(), timeout=60, what="the watcher started")
-    # a flag is in incoming until claimed, in claimed until its deploy is recorded: both empty and
-    # no deploy running (incoming alone is empty for a moment before the claimed batch's deploy starts)
+    every_flag_handled(cluster)
+    return w
+
+
+def every_flag_handled(cluster) -> None:
+    """A flag is in incoming until claimed, in claimed until its deploy is recorded: wait until both
+    are empty and no deploy runs (incoming alone is empty for a moment before the claimed batch's
+    deploy starts)."""
     spool = cluster.box.spool
     wait_until(
         lambda: (
@@ -136,9 +142,8 @@ def settle_initial(cluster, watcher, config: Path | None = None):
         ),
         timeout=DEPLOY_TIMEOUT,
         interval=0.5,
-        what="earlier flags handled",
+        what="every flag handled",
     )
-    return w
 
 
 def test_failing_tests_deploy_nothing(cluster, watcher):
@@ -165,17 +170,7 @@ def test_failing_tests_deploy_nothing(cluster, watcher):
 
 def assert_asked_once(cluster, before: int, revision: str) -> None:
     """Every flag for ``revision`` (the push's and the CI hand-off's) was answered by one attempt."""
-    spool = cluster.box.spool
-    wait_until(
-        lambda: (
-            not list((spool / "incoming").glob("*.json"))
-            and not list((spool / "claimed").glob("*.json"))
-            and all(r.outcome != "running" for r in rows(cluster))
-        ),
-        timeout=DEPLOY_TIMEOUT,
-        interval=0.5,
-        what="every flag handled",
-    )
+    every_flag_handled(cluster)
     attempt, *others = sorted((r for r in rows(cluster) if r.id > before), key=lambda r: r.id)
     assert attempt.revision == revision and attempt.outcome in ("rejected", "failed"), attempt
     for other in others:  # none if both flags made one batch
