@@ -383,7 +383,7 @@ class History:
                 for v in self.verdicts(deploy_id=row["id"])
             ],
             deliveries=[
-                {k: d[k] for k in d if k not in ("id", "deploy_id")}
+                {k: d[k] for k in d.keys() if k not in ("id", "deploy_id")}  # noqa: SIM118 - a Row iterates its values
                 for d in self.db.execute("SELECT * FROM deliveries WHERE deploy_id = ? ORDER BY id", (row["id"],))
             ],
         )

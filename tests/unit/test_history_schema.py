@@ -80,3 +80,27 @@ def test_a_deploy_that_died_is_placed_at_the_stage_it_was_in(tmp_path):
             assert history.stage_reached(deploy_id) == where, stage
     finally:
         history.close()
+
+
+def test_a_deploy_record_carries_its_webhook_deliveries_by_field(tmp_path):
+    # Given a deploy with one delivery recorded
+    from orchestrator.notify import Delivery
+
+    history = History(tmp_path)
+    deploy_id = history.start("manual")
+    history.record_delivery(
+        Delivery(deploy_id, "deploy_finished", "https://hooks.example/…", "failed", 3, 500, "HTTP 500", 10.0, 12.5)
+    )
+    # When the record is read, Then the delivery comes with its fields named (not the row's ids)
+    [delivery] = history.get(deploy_id).deliveries
+    history.close()
+    assert delivery == {
+        "event": "deploy_finished",
+        "url": "https://hooks.example/…",
+        "outcome": "failed",
+        "attempts": 3,
+        "status": 500,
+        "error": "HTTP 500",
+        "queued": 10.0,
+        "finished": 12.5,
+    }
