@@ -146,14 +146,16 @@ class Cluster:
 BAKE = "webapp_bake_seconds: 5\n"
 
 
-def baking_inventory(cluster, tmp_path) -> str:
-    """The cluster's inventory with a 5 s bake on every node (host_vars beat its group_vars);
-    the sandbox's own settings look every second and give an open verdict up to 120 s."""
+def baking_inventory(cluster, tmp_path, extra: str = "") -> str:
+    """The cluster's inventory with a 5 s bake on every node (host_vars beat its group_vars;
+    a node's own host_vars are kept), and ``extra`` settings; the sandbox's own settings look
+    every second and give an open verdict up to 120 s."""
     inv = tmp_path / "inventory"
     shutil.copytree(cluster.inventory, inv)
     (inv / "host_vars").mkdir(exist_ok=True)
     for name in cluster.nodes:
-        (inv / "host_vars" / f"{name}.yml").write_text(BAKE)
+        host_vars = inv / "host_vars" / f"{name}.yml"
+        host_vars.write_text((host_vars.read_text() if host_vars.exists() else "") + BAKE + extra)
     return str(inv)
 
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 from orchestrator import rollout
 from orchestrator.history import History
 from tests.conftest import build_war, run_cli
+from tests.integration.conftest import baking_inventory
 
 
 def release_id(war, cluster) -> str:
@@ -60,15 +60,9 @@ def test_rollback_with_no_earlier_release(tmp_path, cluster):
     assert "no earlier release to roll back to" in result.stderr
 
 
-def baking(cluster, tmp_path) -> Path:
-    """The cluster's inventory with a 5 s bake on every node."""
-    inv = tmp_path / "inventory"
-    shutil.copytree(cluster.inventory, inv)
-    (inv / "host_vars").mkdir(exist_ok=True)
-    for name in cluster.nodes:
-        host_vars = inv / "host_vars" / f"{name}.yml"
-        host_vars.write_text((host_vars.read_text() if host_vars.exists() else "") + "webapp_bake_seconds: 5\n")
-    return inv
+# At full load a canary's first weight has requests enough for a verdict: one step, not the
+# ramp (weights 10, 50, 100) that light traffic needs (the light-load tests of test_immune_system).
+ONE_STEP = "webapp_canary_weight_steps: []\n"
 
 
 def test_a_failure_on_node2_rolls_node1_back_without_judging_the_old_release_again(three_nodes, tmp_path):
@@ -80,7 +74,9 @@ def test_a_failure_on_node2_rolls_node1_back_without_judging_the_old_release_aga
 
     # When v7 is deployed with a bake, under load: node1 passes its bake, node2 fails
     with cluster.load() as load:
-        result = run_cli("deploy", "--war", v7, "-i", baking(cluster, tmp_path), "--state-dir", cluster.state_dir)
+        result = run_cli(
+            "deploy", "--war", v7, "-i", baking_inventory(cluster, tmp_path, ONE_STEP), "--state-dir", cluster.state_dir
+        )
     report = load.report
     print(f"\nload during the failed deploy and the rollback: {report.line()}")
 
