@@ -29,6 +29,12 @@ if TYPE_CHECKING:
 SUMMARY_PHASES = ("ship", "drain", "stop", "install", "start", "verify", "enable", "bake")
 
 
+NO_CONFIG = (
+    "no orchestrator.toml: pass --config, set ORCHESTRATOR_CONFIG, or run "
+    "'orchestrator sandbox up', which writes one for the sandbox"
+)
+
+
 def _default_sandbox_dir() -> Path:
     return project_dir() / ".sandbox"
 
@@ -54,7 +60,9 @@ def _load_config(option: Path | None, *, required: bool):
 
     path = _config_path(option)
     if path is None:
-        return Where(None, Path(), Path()).required_config() if required else None
+        if required:
+            raise InputError(NO_CONFIG)
+        return None
     return config_lib.load(path)
 
 
@@ -91,10 +99,7 @@ class Where:
 
     def required_config(self) -> Config:
         if self.config is None:
-            raise InputError(
-                "no orchestrator.toml: pass --config, set ORCHESTRATOR_CONFIG, or run "
-                "'orchestrator sandbox up', which writes one for the sandbox"
-            )
+            raise InputError(NO_CONFIG)
         return self.config
 
 
