@@ -2,6 +2,7 @@ import click
 from click.testing import CliRunner
 
 from orchestrator.cli import cli
+from orchestrator.errors import InputError
 from tests.conftest import run_cli
 
 
@@ -46,3 +47,21 @@ def test_a_state_directory_that_cannot_be_made_is_exit_2_naming_it(tmp_path):
         assert result.returncode == 2, result.stdout + result.stderr
         assert f"the state directory {state} cannot be" in result.stderr
         assert "Traceback" not in result.stderr
+
+
+def test_a_command_that_needs_the_config_and_finds_none_says_where_it_looked(tmp_path, monkeypatch):
+    # Given no --config, no ORCHESTRATOR_CONFIG, no ./orchestrator.toml and no sandbox
+    from orchestrator import cli as cli_module
+
+    monkeypatch.delenv("ORCHESTRATOR_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(cli_module, "_default_sandbox_dir", lambda: tmp_path / "no-sandbox")
+    # When `watch` (which needs it) and `status` (which does without) run
+    needs = CliRunner().invoke(cli, ["watch"])
+    # Then watch refuses, saying where to put one (an InputError: exit 2 at the CLI's one error
+    # boundary, cli.main, which CliRunner does not go through); the shared options resolve without one
+    assert isinstance(needs.exception, InputError), needs.output
+    assert "no orchestrator.toml: pass --config, set ORCHESTRATOR_CONFIG" in str(needs.exception)
+    assert InputError.exit_code == 2
+    where = cli_module.resolve_where(None, tmp_path / "inv", None)
+    assert where.config is None and where.inventory == tmp_path / "inv"
