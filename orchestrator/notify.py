@@ -116,19 +116,7 @@ class Notifier:
             try:
                 q.put_nowait(item)
             except queue.Full:
-                self.record(
-                    Delivery(
-                        deploy.get("id"),
-                        event,
-                        shown_url(url),
-                        "dropped",
-                        0,
-                        None,
-                        f"the queue of {QUEUE_SIZE} undelivered events was full",
-                        item[3],
-                        time.time(),
-                    )
-                )
+                self._dropped(url, item, f"the queue of {QUEUE_SIZE} undelivered events was full")
 
     def close(self, wait: float | None = None) -> None:
         """Let the queues drain for at most ``wait`` seconds (default: one try's timeout), then drop the rest."""
@@ -142,39 +130,20 @@ class Notifier:
         for url, q in self._queues.items():
             while True:
                 try:
-                    event, deploy_id, _, queued = q.get_nowait()
+                    item = q.get_nowait()
                 except queue.Empty:
                     break
-                self.record(
-                    Delivery(
-                        deploy_id,
-                        event,
-                        shown_url(url),
-                        "dropped",
-                        0,
-                        None,
-                        "the orchestrator exited before it could be sent",
-                        queued,
-                        time.time(),
-                    )
-                )
+                self._dropped(url, item, "the orchestrator exited before it could be sent")
                 q.task_done()
         for thread in self._threads:
             thread.join(timeout=0.5)
-        for url, (event, deploy_id, _, queued) in list(self._inflight.items()):
-            self.record(
-                Delivery(
-                    deploy_id,
-                    event,
-                    shown_url(url),
-                    "dropped",
-                    0,
-                    None,
-                    "still being sent when the orchestrator exited",
-                    queued,
-                    time.time(),
-                )
-            )
+        for url, item in list(self._inflight.items()):
+            self._dropped(url, item, "still being sent when the orchestrator exited")
+
+    def _dropped(self, url: str, item: tuple, why: str) -> None:
+        """Record a queued ``item`` (event, deploy id, body, when queued) as never sent, and why."""
+        event, deploy_id, _, queued = item
+        self.record(Delivery(deploy_id, event, shown_url(url), "dropped", 0, None, why, queued, time.time()))
 
     def _send_all(self, url: str, q: queue.Queue) -> None:
         while not self._stop.is_set():
