@@ -55,6 +55,7 @@ from orchestrator import sandbox
 from orchestrator.dry_run import serial_batches
 from orchestrator.module_utils import haproxy_admin
 from orchestrator.module_utils.processes import owned_pid, terminate
+from tests.support.cli import orchestrator_command
 from tests.support.load import healthy, under_load, wait_until
 
 NET = 10
@@ -135,20 +136,7 @@ def deploy(box: sandbox.Sandbox, war: Path, state: Path, serial: str) -> tuple[f
     """`orchestrator deploy` in a child process: wall time, artifacts, peak RSS of it and of its tree."""
     began = time.monotonic()
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "orchestrator",
-            "deploy",
-            "--war",
-            str(war),
-            "-i",
-            str(box.inventory),
-            "--state-dir",
-            str(state),
-            "--serial",
-            serial,
-        ],
+        orchestrator_command("deploy", "--war", war, "-i", box.inventory, "--state-dir", state, "--serial", serial),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

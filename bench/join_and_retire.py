@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 from orchestrator import pipeline, sandbox
 from orchestrator.history import History
 from orchestrator.module_utils import haproxy_admin
+from tests.support.cli import orchestrator_command
 from tests.support.load import Load, wait_until
 
 NET = 11
@@ -59,16 +60,7 @@ def reload_haproxy(box: sandbox.Sandbox) -> None:
 
 def apply(box: sandbox.Sandbox) -> None:
     done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "orchestrator",
-            "apply",
-            "-i",
-            str(box.inventory),
-            "--state-dir",
-            str(box.directory / "state"),
-        ],
+        orchestrator_command("apply", "-i", box.inventory, "--state-dir", box.directory / "state"),
         capture_output=True,
         text=True,
         cwd=ROOT,

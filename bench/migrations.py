@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from orchestrator import sandbox
 from orchestrator.history import History
+from tests.support.cli import orchestrator_command
 from tests.support.load import Load, wait_until
 
 NET = 13
@@ -97,7 +98,7 @@ def main() -> None:
         sandbox.up(box)
         log = open(work / "watch.log", "wb")
         watch = subprocess.Popen(
-            [sys.executable, "-m", "orchestrator", "watch", "--config", str(box.config)],
+            orchestrator_command("watch", "--config", box.config),
             stdout=log,
             stderr=subprocess.STDOUT,
         )

@@ -34,6 +34,7 @@ from orchestrator import flags as flag_lib
 from orchestrator import hooks, pipeline, sandbox
 from orchestrator.history import STAGES, History
 from orchestrator.watcher import Watcher, ensure_spool
+from tests.support.cli import orchestrator_command
 from tests.support.load import wait_until
 
 
@@ -151,7 +152,7 @@ def push_to_live(work: Path, deploys: int) -> list[tuple[float, dict]]:
         sandbox.up(box)
         log = open(work / "watch.log", "wb")
         watch = subprocess.Popen(
-            [sys.executable, "-m", "orchestrator", "watch", "--config", str(box.config)],
+            orchestrator_command("watch", "--config", box.config),
             stdout=log,
             stderr=subprocess.STDOUT,
         )

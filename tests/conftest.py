@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # tests.support.load, shared with the benchmarks
+sys.path.insert(0, str(ROOT))  # tests.support, shared with the benchmarks
+
+from tests.support.cli import orchestrator_command  # noqa: E402
 
 BUILD = ROOT / "examples" / "webapp" / "build.sh"
 
@@ -70,6 +72,4 @@ def wars(tmp_path_factory) -> dict[str, Path]:
 
 def run_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     """The real console entry point, in a child process, as an operator runs it."""
-    return subprocess.run(
-        [sys.executable, "-m", "orchestrator", *map(str, args)], capture_output=True, text=True, timeout=timeout
-    )
+    return subprocess.run(orchestrator_command(*args), capture_output=True, text=True, timeout=timeout)

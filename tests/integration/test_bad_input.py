@@ -12,6 +12,7 @@ import pytest
 
 from tests.conftest import ROOT, run_cli
 from tests.integration.conftest import with_host
+from tests.support.cli import orchestrator_command
 
 
 @pytest.fixture
@@ -228,16 +229,7 @@ def test_a_read_only_state_directory_is_named_with_the_fix(cluster, wars, untouc
             "-c",
             'mount -o bind,ro "$0" "$0" && exec "$@"',
             str(state),
-            sys.executable,
-            "-m",
-            "orchestrator",
-            "deploy",
-            "--war",
-            str(wars["v2"]),
-            "-i",
-            str(cluster.inventory),
-            "--state-dir",
-            str(state),
+            *orchestrator_command("deploy", "--war", wars["v2"], "-i", cluster.inventory, "--state-dir", state),
         ],
         capture_output=True,
         text=True,

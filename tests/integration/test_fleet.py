@@ -15,6 +15,7 @@ from orchestrator.history import History
 from orchestrator.module_utils.processes import owned_pid, terminate
 from tests.conftest import run_cli
 from tests.integration.conftest import with_host, without_host
+from tests.support.cli import orchestrator_command
 from tests.support.load import wait_until
 
 
@@ -93,7 +94,7 @@ def test_a_host_removed_from_the_inventory_and_added_back_under_load(three_nodes
     log_path = tmp_path / "watch.log"
     with open(log_path, "w") as log:
         watcher = subprocess.Popen(
-            [sys.executable, "-m", "orchestrator", "watch", "--config", str(cluster.box.config)],
+            orchestrator_command("watch", "--config", cluster.box.config),
             stdout=log,
             stderr=subprocess.STDOUT,
         )

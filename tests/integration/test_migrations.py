@@ -23,6 +23,7 @@ import pytest
 
 from orchestrator import sandbox
 from orchestrator.history import History
+from tests.conftest import run_cli
 from tests.integration.conftest import Cluster
 from tests.integration.test_push_to_live import WatcherProcess, hg
 from tests.support.load import wait_until
@@ -75,12 +76,7 @@ def release_tree(base: Path, version: str, migrations: list[str], columns: str, 
 
 
 def orchestrator(cluster: Cluster, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "orchestrator", *args, "--config", str(cluster.box.config)],
-        capture_output=True,
-        text=True,
-        timeout=DEPLOY_TIMEOUT,
-    )
+    return run_cli(*args, "--config", cluster.box.config, timeout=DEPLOY_TIMEOUT)
 
 
 def deploy(cluster: Cluster, war: Path, tree: Path, *extra: str) -> subprocess.CompletedProcess:
@@ -247,23 +243,7 @@ def test_bad_migration_input_exits_2_before_anything_runs(db_cluster, tmp_path, 
     message = spoil(tree, config)
     before, (last, _) = pids(db_cluster), newest(db_cluster)
     # When it is deployed
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "orchestrator",
-            "deploy",
-            "--war",
-            str(war),
-            "--migrations",
-            str(tree),
-            "--config",
-            str(config),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run_cli("deploy", "--war", war, "--migrations", tree, "--config", config, timeout=60)
     # Then it exits 2 naming what is wrong, with nothing recorded, run or touched
     assert done.returncode == 2, done.stdout + done.stderr
     assert message in done.stderr and "Traceback" not in done.stderr, done.stderr

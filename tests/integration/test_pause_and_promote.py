@@ -12,6 +12,7 @@ from pathlib import Path
 
 from orchestrator import control
 from tests.conftest import ROOT, run_cli
+from tests.support.cli import orchestrator_command
 from tests.support.load import wait_until
 from tests.support.receiver import Receiver, notify_config
 
@@ -22,16 +23,7 @@ DEPLOY_TIMEOUT = 240
 def deploying(cluster, war, config=None) -> Iterator[subprocess.Popen]:
     """`orchestrator deploy --war` in the background, as the operator's first shell; stopped if the test fails."""
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "orchestrator",
-            "deploy",
-            "--war",
-            str(war),
-            "--config",
-            str(config or cluster.box.config),
-        ],
+        orchestrator_command("deploy", "--war", war, "--config", config or cluster.box.config),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

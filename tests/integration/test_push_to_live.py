@@ -20,6 +20,7 @@ from orchestrator.runner import orphaned_runs
 from orchestrator.watcher import ensure_spool
 from tests.conftest import ROOT, run_cli
 from tests.integration.conftest import baking_inventory
+from tests.support.cli import orchestrator_command
 from tests.support.load import wait_until
 from tests.support.receiver import Receiver, notify_config
 
@@ -36,7 +37,7 @@ class WatcherProcess:
     def start(self) -> WatcherProcess:
         self.out = open(self.log, "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "orchestrator", "watch", "--config", str(self.config)],
+            orchestrator_command("watch", "--config", self.config),
             stdout=self.out,
             stderr=subprocess.STDOUT,
         )

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 
 import pytest
 
 from orchestrator import sandbox
 from tests.conftest import build_war, run_cli
 from tests.integration.conftest import Cluster, without_host
+from tests.support.cli import orchestrator_command
 from tests.support.load import wait_until
 
 
@@ -51,18 +51,7 @@ def test_a_node_lost_mid_deploy_stops_the_roll_and_is_not_drained(ssh_cluster, t
     try:
         with cluster.load() as load:
             deploy = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "orchestrator",
-                    "deploy",
-                    "--war",
-                    str(v3),
-                    "-i",
-                    str(cluster.inventory),
-                    "--state-dir",
-                    str(cluster.state_dir),
-                ],
+                orchestrator_command("deploy", "--war", v3, "-i", cluster.inventory, "--state-dir", cluster.state_dir),
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
