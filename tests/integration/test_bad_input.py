@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-import sys
 import zipfile
 
 import pytest
 
-from tests.conftest import ROOT, run_cli
+from tests.conftest import run_cli
 from tests.integration.conftest import with_host
-from tests.support.cli import orchestrator_command
+from tests.support.cli import ansible_playbook, orchestrator_command
 
 
 @pytest.fixture
@@ -186,15 +184,7 @@ def test_a_zip_that_is_not_a_web_application_touches_no_node(cluster, untouched,
     war = zip_of(tmp_path / "site.war", NOT_A_WEB_APP)
     # When it is deployed, by the orchestrator or by hand
     if by_hand:
-        env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
-        result = subprocess.run(
-            ["ansible-playbook", "-i", str(cluster.inventory), "playbooks/deploy.yml", "-e", f"war={war}"],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        result = ansible_playbook("-i", cluster.inventory, "playbooks/deploy.yml", "-e", f"war={war}", timeout=300)
         said = " ".join(result.stdout.split())  # Ansible wraps long messages
     else:
         result = deploy(cluster, war)

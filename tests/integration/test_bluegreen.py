@@ -6,8 +6,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,9 +14,10 @@ from orchestrator import sandbox
 from orchestrator.module_utils import haproxy_admin
 from orchestrator.module_utils.processes import terminate
 from orchestrator.runner import orphaned_runs
-from tests.conftest import ROOT, run_cli
+from tests.conftest import run_cli
 from tests.integration.conftest import FAILING_HEALTH_TIMEOUT, Cluster, with_host
 from tests.integration.test_push_to_live import DEPLOY_TIMEOUT, WatcherProcess, commit_and_push, rows, settle_initial
+from tests.support.cli import ansible_playbook
 from tests.support.load import UpCount, wait_until
 
 # Away from the rolling cluster (127.0.2.x) and the benchmarks (127.0.5.x).
@@ -194,15 +193,7 @@ def test_recover_and_the_reconcile_playbook_bring_each_node_back_to_exactly_one_
 
     # And the same playbook by hand does the same
     cut_short(bluegreen)
-    env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
-    done = subprocess.run(
-        ["ansible-playbook", "-i", str(bluegreen.inventory), "playbooks/reconcile.yml"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = ansible_playbook("-i", bluegreen.inventory, "playbooks/reconcile.yml", timeout=300)
     assert done.returncode == 0, done.stdout[-3000:]
     bluegreen.assert_serving("1")
 

@@ -3,11 +3,9 @@ guard, on three real nodes behind a real HAProxy."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 from orchestrator import apply as apply_lib
@@ -15,7 +13,7 @@ from orchestrator.history import History
 from orchestrator.module_utils.processes import owned_pid, terminate
 from tests.conftest import run_cli
 from tests.integration.conftest import with_host, without_host
-from tests.support.cli import orchestrator_command
+from tests.support.cli import ansible_playbook, orchestrator_command
 from tests.support.load import wait_until
 
 
@@ -190,17 +188,8 @@ def test_provisioning_by_hand_never_puts_a_node_without_a_release_in_rotation(th
     config = Path(cluster.box.haproxy_dir / "haproxy.cfg").read_text()
 
     # When they run provision.yml by hand (it would render node4 into haproxy.cfg and reload)
-    env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
-    root = Path(__file__).resolve().parents[2]
     try:
-        result = subprocess.run(
-            ["ansible-playbook", "-i", str(inv), "playbooks/provision.yml"],
-            cwd=root,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
+        result = ansible_playbook("-i", inv, "playbooks/provision.yml", timeout=600)
 
         # Then the load balancer refuses: node4 is in no backend and haproxy.cfg is unchanged
         assert result.returncode != 0, result.stdout[-3000:]

@@ -15,7 +15,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from orchestrator.history import History
 from tests.conftest import run_cli
 from tests.integration.conftest import Cluster
 from tests.integration.test_push_to_live import WatcherProcess, hg
+from tests.support.cli import ansible_playbook
 from tests.support.load import wait_until
 
 NET = 12
@@ -372,18 +372,8 @@ def test_the_migrate_playbook_runs_a_phase_once_on_the_first_migrator(db_cluster
     }
 
     def run() -> str:
-        done = subprocess.run(
-            [
-                str(Path(sys.executable).parent / "ansible-playbook"),
-                "-i",
-                str(db_cluster.inventory),
-                str(Path(__file__).resolve().parents[2] / "playbooks" / "migrate.yml"),
-                "-e",
-                json.dumps(extra),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=120,
+        done = ansible_playbook(
+            "-i", db_cluster.inventory, "playbooks/migrate.yml", "-e", json.dumps(extra), timeout=120
         )
         assert done.returncode == 0, done.stdout[-3000:]
         return done.stdout

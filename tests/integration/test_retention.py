@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 
 from tests.conftest import ROOT
+from tests.support.cli import ansible_playbook
 
 PLAYBOOK = """
 - hosts: localhost
@@ -40,17 +40,15 @@ def test_prune_keeps_the_newest_and_never_current_previous_a_slots_or_last_known
     extra = {"webapp_root": str(root), "ansible_python_interpreter": sys.executable}
 
     # When r8 is shipped with webapp_keep_releases 2 and r1 named as the last known-good
-    env = dict(
-        os.environ,
-        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-        PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"],
-    )
-    result = subprocess.run(
-        ["ansible-playbook", "-i", "localhost,", "-c", "local", str(tmp_path / "ship.yml"), "-e", json.dumps(extra)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
+    result = ansible_playbook(
+        "-i",
+        "localhost,",
+        "-c",
+        "local",
+        tmp_path / "ship.yml",
+        "-e",
+        json.dumps(extra),
+        env={"ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")},
         timeout=120,
     )
 

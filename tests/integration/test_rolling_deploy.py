@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 
-from tests.conftest import ROOT, run_cli
+from tests.conftest import run_cli
+from tests.support.cli import ansible_playbook
 
 
 def test_deploy_under_load_loses_no_request(cluster, wars):
@@ -68,15 +66,9 @@ def test_playbook_by_hand_deploys_the_same_way(cluster, wars):
     cluster.given_release(wars["v1"])
 
     # When an operator runs the playbook with ansible-playbook, under load
-    env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
     with cluster.load() as load:
-        result = subprocess.run(
-            ["ansible-playbook", "-i", str(cluster.inventory), "playbooks/deploy.yml", "-e", f"war={wars['v2']}"],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
+        result = ansible_playbook(
+            "-i", cluster.inventory, "playbooks/deploy.yml", "-e", f"war={wars['v2']}", timeout=600
         )
     report = load.report
     print(f"\nload during the manual run: {report.line()}")
