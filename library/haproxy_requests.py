@@ -109,8 +109,8 @@ def main() -> None:
         module.fail_json(msg=str(exc))
     sample, counted, oldest = Sample(), {name: 0 for name in p["servers"]}, now
     for r in requests:
-        if r.backend != p["backend"] or r.server not in counted:
-            continue
+        if r.backend != p["backend"] or r.server not in counted or r.probe:
+            continue  # a probe of an earlier bake is not the users' traffic
         if r.accepted < now - p["seconds"] or r.accepted < float(p["since"].get(r.server) or 0):
             continue
         sample.add(r.status, r.response_ms)

@@ -500,9 +500,11 @@ def releases_show(
 ) -> None:
     """Show one release: its standing, and the judge's verdict on each node it was baked on.
 
-    Each verdict lists, per metric (5xx share, median response time, p95), the new node's and the
-    old release's values, the sample sizes, the p-value against its threshold and the effect,
-    and which servers (or which traffic from before the deploy) were the baseline.
+    The first batch's nodes carry the release's verdict, pooled from the requests of every node
+    on it; later nodes, a watch (against the old release and their peers) once it had passed.
+    Each lists, per metric (5xx share, median response time, p95), the new side's and the old
+    release's values, the sample sizes, the anytime-valid p-values against their thresholds and
+    the effect, and which servers (or which traffic from before the deploy) were the old release.
 
     Example:
 
@@ -545,18 +547,31 @@ def releases_show(
     for v in verdicts:
         r = v.report
         servers = ", ".join(r.get("baseline_servers") or []) or "none in rotation"
-        click.echo(f"\ndeploy #{v.deploy_id}, {v.node}: {v.verdict} after {v.seconds or 0:.1f}s of bake")
+        if r.get("mode") == "watch":
+            peers = ", ".join(r.get("peers") or []) or "none"
+            what = f"watched {v.seconds or 0:.1f}s once the release had passed; peers on the new release: {peers}"
+        else:
+            pooled = ", ".join(r.get("servers") or [v.node])
+            what = f"the release's verdict after {v.seconds or 0:.1f}s of bake, from the requests of {pooled}"
+        click.echo(f"\ndeploy #{v.deploy_id}, {v.node}: {v.verdict}: {what}")
         click.echo(
-            f"  baseline: the old release ({r.get('baseline_source', 'live')}); servers: {servers}; "
-            f"{r.get('history_requests', 0)} requests from before the deploy; {r.get('looks', '?')} planned looks"
+            f"  old release: {r.get('baseline_source', 'live')}; servers: {servers}; "
+            f"{r.get('history_requests', 0)} requests from before the deploy"
         )
+        probes = r.get("probe_requests") or {}
+        if any(probes.values()):
+            click.echo(
+                f"  the bake's probe: {probes.get('new', 0)} requests to the new release, "
+                f"{probes.get('base', 0)} to the old one, {probes.get('peers', 0)} to peers (judged apart from users')"
+            )
         if r.get("reasons"):
             click.echo(f"  why: {r['reasons']}")
         for m in r.get("metrics", []):
-            click.echo(f"  {m['name']:<8} {m['verdict']:<13} {m['effect']}")
-            click.echo(f"  {'':<8} {'':<13} new {json.dumps(m['new'])}; old {json.dumps(m['baseline'])}")
+            name = m["name"] if m.get("against", "old") == "old" else f"{m['name']}/peers"
+            click.echo(f"  {name:<14} {m['verdict']:<13} {m['effect']}")
+            click.echo(f"  {'':<14} {'':<13} new {json.dumps(m['new'])}; old {json.dumps(m['baseline'])}")
             click.echo(
-                f"  {'':<8} {'':<13} worse: p={m['p_value']:.3g} (alpha {m['alpha']:.2g}); "
+                f"  {'':<14} {'':<13} worse: p={m['p_value']:.3g} (alpha {m['alpha']:.2g}); "
                 f"ruled out a regression: p={m['p_ok']:.3g} (beta {m['beta']:.2g}); {m['threshold']}"
             )
 

@@ -250,6 +250,11 @@ webapp_bake_seconds: {box.bake_seconds:g}
 webapp_bake_interval: 1
 webapp_bake_max_seconds: 120
 webapp_bake_warmup_seconds: 1
+# A sandbox is often idle: while its users' requests are few, the bake asks / itself, in turn of
+# the new release and the old one, so a deploy by hand is judged (and passes) in seconds.
+webapp_bake_probe:
+  paths: ["/"]
+  rate: 100
 """
     if box.db is not None:
         db = box.db

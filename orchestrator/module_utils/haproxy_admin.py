@@ -319,6 +319,9 @@ _REQUEST_LINE = re.compile(
     r"^\S+ \[(\d\d)/(\w{3})/(\d{4}):(\d\d):(\d\d):(\d\d)\.(\d{3})\] \S+ ([^/\s]+)/(\S+) "
     r"-?\d+/-?\d+/-?\d+/(-?\d+)/\+?-?\d+ (-?\d+) "
 )
+# captured request headers, between the counters and the request line: {a|b}; the haproxy
+# role's frontend captures X-Orchestrator-Probe first (the server a bake's probe asks for)
+_CAPTURED = re.compile(r" \{([^}]*)\} ")
 _MONTHS = {
     m: i
     for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), start=1)
@@ -336,6 +339,7 @@ class Request:
     server: str
     status: int
     response_ms: int
+    probe: bool = False  # sent by a bake's probe (its X-Orchestrator-Probe header, captured)
 
 
 def parse_request(line: str) -> Request | None:
@@ -353,7 +357,9 @@ def parse_request(line: str) -> Request | None:
         m.group(7),
     )
     accepted = time.mktime((int(year), month, int(day), int(hh), int(mm), int(ss), 0, 0, -1)) + int(ms) / 1000
-    return Request(accepted, m.group(8), m.group(9), int(m.group(11)), int(m.group(10)))
+    captured = _CAPTURED.search(line, m.end())
+    probe = captured is not None and captured.group(1).split("|")[0] != ""
+    return Request(accepted, m.group(8), m.group(9), int(m.group(11)), int(m.group(10)), probe)
 
 
 def _ring_error(reply: str, ring: str) -> None:

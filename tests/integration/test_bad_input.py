@@ -102,6 +102,11 @@ def test_bluegreen_on_nodes_provisioned_with_one_slot_names_them_and_the_fix(clu
             "node1: webapp_canary_weight_steps must be a list of HAProxy weights from 1 to 256",
         ),
         (
+            "node1",
+            "webapp_bake_seconds: 5\nwebapp_bake_probe: {paths: ['http://app1/health'], rate: 5000}",
+            "webapp_bake_probe.paths must be a list of paths on the application, each starting with / (not a URL",
+        ),
+        (
             "node2",
             "webapp_bake_seconds: 1",
             "webapp_bake_seconds (1) is shorter than one HAProxy health-check interval (2.0 s)",
@@ -112,6 +117,18 @@ def test_setting_out_of_range(cluster, wars, untouched, tmp_path, host, setting,
     result = deploy(cluster, wars["v2"], inventory_with(cluster, tmp_path, host, setting))
     assert result.returncode == 2
     assert message in result.stderr
+
+
+def test_a_probe_of_a_page_the_old_release_does_not_serve_is_refused(cluster, wars, untouched, tmp_path):
+    # Given a bake whose probe asks for a page the application does not have
+    inventory = inventory_with(
+        cluster, tmp_path, "node1", "webapp_bake_seconds: 5\nwebapp_bake_probe: {paths: ['/', '/nosuch'], rate: 10}"
+    )
+    # When a release is deployed: refused before any node is drained (the fixture checks), with the fix
+    result = deploy(cluster, wars["v2"], inventory)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "webapp_bake_probe.paths: /nosuch answered 404 on the old release" in result.stderr, result.stderr
+    assert "Fix the path in webapp_bake_probe" in result.stderr
 
 
 @pytest.mark.parametrize(

@@ -200,7 +200,7 @@ def test_recover_and_the_reconcile_playbook_bring_each_node_back_to_exactly_one_
 
 def test_a_watcher_killed_mid_switch_comes_back_with_one_live_slot_per_node(bluegreen, wars, tmp_path):
     # Given the watcher on the blue/green sandbox (the sandbox's first push already live, as v1
-    # is), and node1's deploys held in their bake (no traffic: the verdict stays open) so that
+    # is), and node1's deploys held in their bake (a pass comes no sooner than webapp_bake_seconds) so that
     # the switch can be caught half done
     bluegreen.given_release(wars["v1"])
     for pending in (bluegreen.box.spool / "incoming").glob("*.json"):

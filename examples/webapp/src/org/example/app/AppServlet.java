@@ -66,6 +66,10 @@ public class AppServlet extends HttpServlet {
         healthFail = Boolean.parseBoolean(knobs.getProperty("health.fail", "false"))
                 || version.equals(System.getProperty("sample.health.fail.version"));
         errorEvery = Long.parseLong(knobs.getProperty("error.every", "0"));
+        // a node whose JVM names this version (a setting wrong on one host) fails every third page of it
+        if (errorEvery == 0 && version.equals(System.getProperty("sample.error.version"))) {
+            errorEvery = 3;
+        }
         errorRate = Double.parseDouble(knobs.getProperty("error.rate", "0"));
         delayMs = Long.parseLong(knobs.getProperty("delay.ms", "0"));
         schemaVersion = Integer.parseInt(knobs.getProperty("schema.version", "0"));
