@@ -40,8 +40,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from orchestrator.module_utils import judge as current  # noqa: E402
-from tests.support.judge_simulation import histogram  # noqa: E402
+from orchestrator.module_utils import judge as current
+from tests.support.judge_simulation import histogram
 
 INTERVAL, PASS_AFTER, MAX_SECONDS = 1.0, 5.0, 120.0
 WEIGHTS = (10, 50, 100)  # the canary's; the other node has 100
