@@ -55,6 +55,11 @@ options:
     choices:
       - abort
       - promote
+  reason:
+    description: Why the roll waits for promotion besides pause_after (the canary's open verdict, with
+      webapp_bake_inconclusive pause); said in the gate file
+    type: str
+    default: ''
   poll:
     description: Seconds between reads of the control file
     type: float
@@ -110,6 +115,7 @@ def main() -> None:
             pause_after=dict(type="str", default=""),
             timeout=dict(type="float", default=3600),
             on_timeout=dict(type="str", default="abort", choices=list(ON_TIMEOUT)),
+            reason=dict(type="str", default=""),
             poll=dict(type="float", default=0.2),
         ),
         supports_check_mode=True,
@@ -171,6 +177,7 @@ def main() -> None:
                     "next": p["batch"],
                     "by": by,
                     "on_timeout": p["on_timeout"],
+                    "reason": p["reason"] if state == "promotion" else "",
                     "timeout_at": promotion_began + p["timeout"] if state == "promotion" and p["timeout"] > 0 else None,
                 },
             )

@@ -25,7 +25,7 @@ description:
     still open, some requests seen, nothing leaning towards a fault); the playbook raises the weight and
     goes on with I(carry). At I(seconds), a step ends with C(verdict=inconclusive) and its I(carry); when
     I(final), I(inconclusive) says whether that fails the node or ends the task with the open verdict
-    (C(pass), C(pause) and C(watch) leave the decision to the playbook).
+    (C(pass) and C(pause) leave the decision to the playbook).
   - With I(probe), while the real traffic to the new side is below the probe's rate, the module sends
     its own requests (GET of I(probe.paths), with I(probe.headers)) through the frontend at I(frontend),
     each naming a server in C(X-Orchestrator-Probe) (the haproxy role routes it there and logs the
@@ -109,13 +109,12 @@ options:
     type: bool
   inconclusive:
     description: At the end of the last step without a verdict, fail; or end with the open verdict (pass,
-      pause, watch), which the playbook acts on
+      pause), which the playbook acts on
     default: fail
     choices:
       - fail
       - pass
       - pause
-      - watch
     type: str
   probe:
     description: Requests of the bake's own for a quiet service (webapp_bake_probe), C(paths) (list of
@@ -451,7 +450,7 @@ def bake(module: AnsibleModule) -> None:
                 if p["inconclusive"] == "fail":
                     module.fail_json(
                         msg=f"{no_verdict}; webapp_bake_inconclusive is 'fail': raise webapp_bake_max_seconds, "
-                        "set webapp_bake_probe for a service this quiet, or choose pause or watch",
+                        "set webapp_bake_probe for a service this quiet, or webapp_bake_inconclusive: pause to decide by hand",
                         **result,
                     )
                 if p["inconclusive"] == "pass":
@@ -513,7 +512,7 @@ def main() -> None:
             warmup=dict(type="float", default=0.0),
             final=dict(type="bool", default=True),
             ramp=dict(type="bool", default=False),
-            inconclusive=dict(type="str", default="fail", choices=["fail", "pass", "pause", "watch"]),
+            inconclusive=dict(type="str", default="fail", choices=["fail", "pass", "pause"]),
             probe=dict(type="dict", default={}),
             frontend=dict(type="str", default=""),
             watches=dict(type="int", default=1),

@@ -88,7 +88,8 @@ def describe(gate: dict) -> str:
             "'orchestrator abort' stops it"
         )
     until = time.strftime("%H:%M:%S", time.localtime(gate["timeout_at"])) if gate.get("timeout_at") else "forever"
+    why = f" (the judge gave no verdict: {gate['reason']})" if gate.get("reason") else ""
     return (
-        f"WAITING FOR PROMOTION since {since}, after the canary, before {batch}: 'orchestrator promote' goes on, "
+        f"WAITING FOR PROMOTION since {since}, after the canary{why}, before {batch}: 'orchestrator promote' goes on, "
         f"'orchestrator abort' rolls the canary back; until {until}, then {gate.get('on_timeout', 'abort')}"
     )

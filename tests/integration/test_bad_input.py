@@ -120,14 +120,18 @@ def test_setting_out_of_range(cluster, wars, untouched, tmp_path, host, setting,
 
 
 def test_a_probe_of_a_page_the_old_release_does_not_serve_is_refused(cluster, wars, untouched, tmp_path):
-    # Given a bake whose probe asks for a page the application does not have
+    # Given a bake whose probe asks for a page the application does not serve (Tomcat answers
+    # 404 for anything under WEB-INF)
     inventory = inventory_with(
-        cluster, tmp_path, "node1", "webapp_bake_seconds: 5\nwebapp_bake_probe: {paths: ['/', '/nosuch'], rate: 10}"
+        cluster,
+        tmp_path,
+        "node1",
+        "webapp_bake_seconds: 5\nwebapp_bake_probe: {paths: ['/', '/WEB-INF/web.xml'], rate: 10}",
     )
     # When a release is deployed: refused before any node is drained (the fixture checks), with the fix
     result = deploy(cluster, wars["v2"], inventory)
     assert result.returncode == 2, result.stdout + result.stderr
-    assert "webapp_bake_probe.paths: /nosuch answered 404 on the old release" in result.stderr, result.stderr
+    assert "webapp_bake_probe.paths: /WEB-INF/web.xml answered 404 on the old release" in result.stderr, result.stderr
     assert "Fix the path in webapp_bake_probe" in result.stderr
 
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from orchestrator import control
+from orchestrator import control, rollout
 from tests.conftest import ROOT, run_cli
 from tests.support.cli import orchestrator_command
 from tests.support.load import wait_until
@@ -46,15 +46,20 @@ def waits_for(cluster, what: str) -> dict:
 
 
 @contextmanager
-def canary_gate(cluster) -> Iterator[None]:
-    """deploy_pause_after: canary in the inventory while inside (taken out again after, also on failure)."""
+def with_settings(cluster, extra: str) -> Iterator[None]:
+    """``extra`` in the inventory's app server settings while inside (taken out again after, also on failure)."""
     settings = cluster.inventory / "group_vars" / "appservers.yml"
     before = settings.read_text()
-    settings.write_text(before + "deploy_pause_after: canary\ndeploy_pause_timeout: 600\n")
+    settings.write_text(before + extra)
     try:
         yield
     finally:
         settings.write_text(before)
+
+
+def canary_gate(cluster):
+    """deploy_pause_after: canary in the inventory while inside."""
+    return with_settings(cluster, "deploy_pause_after: canary\ndeploy_pause_timeout: 600\n")
 
 
 def test_promote_goes_past_the_canary_and_a_pause_holds_the_next_node_until_resumed(three_nodes, wars):
@@ -193,3 +198,29 @@ def test_the_promotion_wait_ends_as_deploy_pause_timeout_action_says(tmp_path):
     rc, result = gate_module(tmp_path, {"promoted": {"by": "ops@ctl", "at": 0}}, timeout=1)
     assert rc == 0 and result["held_for"] == [], result
     assert json.loads((tmp_path / "gate.json").read_text())["waiting"] is None
+
+
+def test_an_open_verdict_with_pause_waits_for_a_promotion_and_promote_lets_it_through(cluster, wars):
+    # Given an idle fleet on v1, a bake with no probe, and webapp_bake_inconclusive: pause
+    cluster.given_release(wars["v1"])
+    node2 = cluster.tomcat_pid("node2")
+    quiet = (
+        "webapp_bake_seconds: 3\nwebapp_bake_max_seconds: 6\nwebapp_bake_probe: {}\nwebapp_bake_inconclusive: pause\n"
+    )
+    with with_settings(cluster, quiet), deploying(cluster, wars["v2"], cluster.box.config) as deploy:
+        # When v2's canary gets no verdict (no request reaches it), then the roll waits, saying why
+        state = waits_for(cluster, "promotion")
+        assert "requests seen" in state["reason"], state
+        assert cluster.node_health("node1")["version"] == "2" and cluster.tomcat_pid("node2") == node2
+        status = run_cli("status", "--config", cluster.box.config).stdout
+        assert "WAITING FOR PROMOTION" in status and "the judge gave no verdict" in status, status
+        # When promoted, then the roll goes on to node2
+        assert run_cli("promote", "--config", cluster.box.config).returncode == 0
+        out, _ = deploy.communicate(timeout=DEPLOY_TIMEOUT)
+
+    assert deploy.returncode == 0, out[-3000:]
+    assert all(cluster.node_health(n)["version"] == "2" for n in cluster.nodes)
+    # the release went live without a verdict: deployed, not verified
+    release = rollout.prepare(wars["v2"], inventory=cluster.inventory).war.release_id
+    shown = run_cli("releases", "show", release, "--json", "--config", cluster.box.config)
+    assert json.loads(shown.stdout)["release"]["status"] == "deployed", shown.stdout
