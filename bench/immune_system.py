@@ -64,6 +64,12 @@ def main() -> None:
     )
     parser.add_argument("--identical", type=int, default=10, help="deploys in a row of a build as good as the fleet")
     parser.add_argument("--identical-rate", type=float, default=200)
+    parser.add_argument(
+        "--worse",
+        type=int,
+        default=0,
+        help="deploys of a build with 3%% random 5xx over the 1%% fleet, at --identical-rate",
+    )
     parser.add_argument("--root", type=Path, default=ROOT, help="checkout to measure (default: this one)")
     args = parser.parse_args()
     sys.path.insert(0, str(args.root))
@@ -82,9 +88,10 @@ def main() -> None:
         "+300 ms": build(work / "slow.war", "4", "--delay-ms", "300"),
         "noisy-a": build(work / "noisy-a.war", "5", "--error-rate", "0.01"),
         "noisy-b": build(work / "noisy-b.war", "6", "--error-rate", "0.01"),
+        "worse": build(work / "worse.war", "7", "--error-rate", "0.03"),
     }
     bad_version = {"5xx": "3", "+300 ms": "4"}
-    rows, identical = [], []
+    rows, identical, worse = [], [], []
     try:
         sandbox.up(box)
         history = History(state)
@@ -141,6 +148,11 @@ def main() -> None:
                 given(wars["noisy-a"])
             identical.append((live, wall, report.requests / report.duration_s))
             print(identical[-1], flush=True)
+        for _ in range(args.worse):
+            given(wars["noisy-a"])
+            live, seconds, report, wall = deploy(wars["worse"], args.identical_rate)
+            worse.append((live, seconds, report.statuses.get("500", 0), report.requests / report.duration_s))
+            print(worse[-1], flush=True)
         history.close()
     finally:
         sandbox.down(box)
@@ -162,6 +174,14 @@ def main() -> None:
             f"\nidentical builds (random 1% errors on both sides) at {rate:.0f} req/s: {rejected} of "
             f"{len(identical)} rejected; deploy wall time median {statistics.median(walls):.0f} s "
             f"(min {min(walls):.0f}, max {max(walls):.0f})"
+        )
+    if worse:
+        rate = statistics.median(r for *_, r in worse)
+        caught = sum(1 for live, *_ in worse if not live)
+        print(
+            f"\n3% 5xx over a 1% fleet at {rate:.0f} req/s: {caught} of {len(worse)} rejected on the canary; time to "
+            f"verdict median {statistics.median(s for _, s, _, _ in worse if s is not None):.1f} s; 500s the load saw "
+            f"(both releases' together) median {statistics.median(b for _, _, b, _ in worse):.0f}"
         )
 
 

@@ -25,7 +25,7 @@ description:
     still open, some requests seen, nothing leaning towards a fault); the playbook raises the weight and
     goes on with I(carry). At I(seconds), a step ends with C(verdict=inconclusive) and its I(carry); when
     I(final), I(inconclusive) says whether that fails the node or ends the task with the open verdict
-    (C(pass) and C(pause) leave the decision to the playbook).
+    (C(pass), C(pause) and C(watch) leave the decision to the playbook).
   - With I(probe), while the real traffic to the new side is below the probe's rate, the module sends
     its own requests (GET of I(probe.paths), with I(probe.headers)) through the frontend at I(frontend),
     each naming a server in C(X-Orchestrator-Probe) (the haproxy role routes it there and logs the
@@ -109,12 +109,13 @@ options:
     type: bool
   inconclusive:
     description: At the end of the last step without a verdict, fail; or end with the open verdict (pass,
-      pause), which the playbook acts on
+      pause, watch), which the playbook acts on
     default: fail
     choices:
       - fail
       - pass
       - pause
+      - watch
     type: str
   probe:
     description: Requests of the bake's own for a quiet service (webapp_bake_probe), C(paths) (list of
@@ -450,7 +451,8 @@ def bake(module: AnsibleModule) -> None:
                 if p["inconclusive"] == "fail":
                     module.fail_json(
                         msg=f"{no_verdict}; webapp_bake_inconclusive is 'fail': raise webapp_bake_max_seconds, "
-                        "set webapp_bake_probe for a service this quiet, or webapp_bake_inconclusive: pause to decide by hand",
+                        "set webapp_bake_probe for a service this quiet, or webapp_bake_inconclusive: pause (decide by hand) "
+                        "or watch (go live, watched after the roll)",
                         **result,
                     )
                 if p["inconclusive"] == "pass":
@@ -512,7 +514,7 @@ def main() -> None:
             warmup=dict(type="float", default=0.0),
             final=dict(type="bool", default=True),
             ramp=dict(type="bool", default=False),
-            inconclusive=dict(type="str", default="fail", choices=["fail", "pass", "pause"]),
+            inconclusive=dict(type="str", default="fail", choices=["fail", "pass", "pause", "watch"]),
             probe=dict(type="dict", default={}),
             frontend=dict(type="str", default=""),
             watches=dict(type="int", default=1),

@@ -68,6 +68,7 @@ class Reporter:
     say: Callable[[str], None] = lambda message: None
     on_phase: Callable | None = None
     notifier: notify_lib.Notifier | None = None
+    _waiting: str | None = None  # what the gate waited for when it last changed
 
     def notify(self, event: str, history: History, deploy_id: int, text: str, **fields) -> None:
         """Queue a webhook event about ``deploy_id`` (never blocks, never fails the deploy: see
@@ -124,8 +125,13 @@ class Reporter:
         self.say(f"warning: {message}")
 
     def gate(self, state: dict) -> None:
-        """The roll stopped between batches (paused, or waiting for promotion), or went on again."""
-        self.say(gate_lib.describe(state) if state.get("waiting") else "the roll goes on")
+        """The roll stopped between batches (paused, or waiting for promotion), or went on again;
+        or the release's watch after the roll began or ended."""
+        if state.get("waiting"):
+            self.say(gate_lib.describe(state))
+        else:
+            self.say("the watch after the roll is over" if self._waiting == "watch" else "the roll goes on")
+        self._waiting = state.get("waiting")
 
 
 def notifier_for(config: Config | None, state_dir: Path) -> notify_lib.Notifier | None:
@@ -571,7 +577,7 @@ def deploy_war(
 def _gate(report: Reporter, history: History, deploy_id: int, state: dict) -> None:
     """The roll stopped between batches, or went on: said, and told when it stops."""
     report.gate(state)
-    if state.get("waiting"):
+    if state.get("waiting") in ("paused", "promotion"):
         report.notify(
             "paused",
             history,

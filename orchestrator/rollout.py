@@ -67,7 +67,7 @@ class RolloutResult:
             n
             for n in self.fleet.appservers
             if self.nodes.get(n)
-            and self.nodes[n].phase == "done"
+            and _switched(self.nodes[n])
             and self.releases.get(n, {}).get("old") != self.war.release_id
         ]
 
@@ -87,12 +87,18 @@ class RolloutResult:
         )
 
     def rejection(self) -> str | None:
-        """The judge's reasons and numbers for a failed bake, or a failed health check, for the ledger."""
+        """The judge's reasons and numbers for a failed bake (or watch), or a failed health check, for the ledger."""
         for event in self.run.failures:
-            if event.phase in ("bake", "verify"):
+            if event.phase in ("bake", "watch", "verify"):
                 said = event.message
                 return said if said.startswith(f"{event.host}") else f"{event.host}: {said}"
         return None
+
+
+def _switched(node: NodeProgress) -> bool:
+    """The node finished its switch to the new release: done, or failed only after it (the
+    release's watch after the roll, webapp_bake_inconclusive watch), with no rescue to undo it."""
+    return node.phase == "done" or (node.phase == "failed" and not node.rescued and "watch" in node.spans)
 
 
 def failure_message(run: RunResult) -> tuple[str, bool]:
@@ -319,7 +325,7 @@ def roll_out(
         ):
             switched.add(event.host)
             on_switched(event.host, before or "", war.release_id)
-        report = event.result.get("report") if event.phase == "bake" else None
+        report = event.result.get("report") if event.phase in ("bake", "watch") else None
         if isinstance(report, dict) and event.kind in ("runner_on_ok", "runner_on_failed"):
             verdicts[event.host] = dict(
                 report, message=event.message if event.is_failure else event.result.get("msg", "")

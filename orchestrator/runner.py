@@ -39,6 +39,7 @@ DEPLOY_PHASES = (
     "verify",
     "enable",
     "bake",
+    "watch",
     "rescue",
     "add",
     "remove",

@@ -8,7 +8,8 @@ playbooks/deploy.yml) imports this same file as ansible.module_utils.gate.
   `resume`, `abort` and `promote` change it, from any shell of any user who may write the state
   directory (written atomically, group-writable).
 - ``gate.json`` is what the gate is doing now: waiting (paused, or for promotion after the
-  canary), for which batch, since when, until when. `status` shows it; the deploy tells it.
+  canary), for which batch, since when, until when; or ``watch``: the release judged after the
+  roll (webapp_bake_inconclusive watch). `status` shows it; the deploy tells it.
 
 The gate sits between batches: a pause or an abort takes effect after the node (the batch) in
 progress, never in the middle of one; HAProxy's states are left as they are.
@@ -86,6 +87,12 @@ def describe(gate: dict) -> str:
         return (
             f"PAUSED by {gate.get('by') or '?'} since {since}, before {batch}: 'orchestrator resume' goes on, "
             "'orchestrator abort' stops it"
+        )
+    if gate.get("waiting") == "watch":
+        until = time.strftime("%H:%M:%S", time.localtime(gate.get("until") or 0))
+        return (
+            f"WATCHING {gate.get('release') or 'the release'} after the roll since {since}, until {until}: its verdict "
+            "was open (webapp_bake_inconclusive watch); a fail rolls the fleet back, a pass makes it verified"
         )
     until = time.strftime("%H:%M:%S", time.localtime(gate["timeout_at"])) if gate.get("timeout_at") else "forever"
     why = f" (the judge gave no verdict: {gate['reason']})" if gate.get("reason") else ""

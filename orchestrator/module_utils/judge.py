@@ -734,22 +734,22 @@ def _clip(v: float, lo: float, hi: float) -> float:
 
 def _upper_bound(x: int, n: int) -> float:
     """An upper confidence bound of a share (Wilson's, ESTIMATE_Z standard errors up)."""
-    if n <= 0:
-        return 1.0
-    z, p = ESTIMATE_Z, x / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return min(1.0, centre + half)
+    return _wilson(x, n)[1]
 
 
 def _lower_bound(x: int, n: int) -> float:
     """A lower confidence bound of a share (Wilson's, ESTIMATE_Z standard errors down)."""
+    return _wilson(x, n)[0]
+
+
+def _wilson(x: int, n: int) -> tuple[float, float]:
+    """Wilson's score interval of the share x/n, ESTIMATE_Z standard errors either side."""
     if n <= 0:
-        return 0.0
+        return 0.0, 1.0
     z, p = ESTIMATE_Z, x / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half)
+    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def _relative(new: float, old: float) -> str:

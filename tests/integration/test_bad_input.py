@@ -103,8 +103,13 @@ def test_bluegreen_on_nodes_provisioned_with_one_slot_names_them_and_the_fix(clu
         ),
         (
             "node1",
-            "webapp_bake_seconds: 5\nwebapp_bake_probe: {paths: ['http://app1/health'], rate: 5000}",
+            "webapp_bake_seconds: 5\nwebapp_bake_probe: {paths: ['http://app1/health'], rate: 20}",
             "webapp_bake_probe.paths must be a list of paths on the application, each starting with / (not a URL",
+        ),
+        (
+            "node2",
+            "webapp_bake_seconds: 5\nwebapp_bake_probe: {paths: ['/'], rate: 5000}",
+            "node2: webapp_bake_probe.rate must be requests/s above 0 and at most 1000, e.g. 20; is 5000",
         ),
         (
             "node2",

@@ -163,3 +163,58 @@ def test_on_an_idle_fleet_the_bakes_probe_gives_the_judge_its_evidence(cluster, 
     release = rollout.prepare(wars["v2"], inventory=cluster.inventory).war.release_id
     shown = run_cli("releases", "show", release, "--state-dir", cluster.state_dir)
     assert "from the requests of node1" in shown.stdout and "probe" in shown.stdout, shown.stdout
+
+
+# --- an open verdict with webapp_bake_inconclusive: watch ---------------------------------------
+
+
+def release_status(cluster, war) -> str:
+    release = rollout.prepare(war, inventory=cluster.inventory).war.release_id
+    shown = run_cli("releases", "show", release, "--json", "--state-dir", cluster.state_dir)
+    return json.loads(shown.stdout)["release"]["status"]
+
+
+def test_an_open_verdict_with_watch_goes_live_and_the_watch_after_the_roll_verifies_it(cluster, wars, tmp_path):
+    # Given two nodes on v1 at about 20 requests/s, no probe, and a canary bake too short to decide
+    cluster.given_release(wars["v1"])
+    inventory = baking_inventory(
+        cluster,
+        tmp_path,
+        "webapp_bake_max_seconds: 5\nwebapp_bake_probe: {}\nwebapp_bake_inconclusive: watch\nwebapp_watch_seconds: 60\n",
+    )
+
+    # When v2 (as good as v1) is deployed (the old release's requests before it are the watch's reference)
+    result, report = deploy_under(cluster.paced_load(connections=1, delay_ms=50), cluster, wars["v2"], inventory)
+
+    # Then it goes live on every node, is watched after the roll, and the watch verifies it
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "WATCHING" in result.stdout and "the watch after the roll is over" in result.stdout, result.stdout
+    for name in cluster.nodes:
+        assert cluster.node_health(name)["version"] == "2"
+    judged = verdicts(cluster, wars["v2"])
+    assert (judged["node1"]["mode"], judged["node1"]["verdict"]) == ("verdict", "pass"), judged["node1"]["summary"]
+    assert release_status(cluster, wars["v2"]) == "verified"
+    assert report.failed == 0, report.line()
+
+
+def test_a_release_that_fails_its_watch_after_the_roll_rolls_the_fleet_back(cluster, wars, tmp_path):
+    # Given two nodes on v1 at about 20 requests/s, a canary that hardly gets a request (weight 1,
+    # 2 s) and a node watch too short to judge: a build that fails every fifth page rolls onto
+    # both nodes, its verdict open
+    cluster.given_release(wars["v1"])
+    inventory = baking_inventory(
+        cluster,
+        tmp_path,
+        "webapp_bake_seconds: 2\nwebapp_bake_max_seconds: 2\nwebapp_canary_weight: 1\nwebapp_canary_weight_steps: []\n"
+        "webapp_bake_probe: {}\nwebapp_bake_inconclusive: watch\nwebapp_watch_seconds: 60\n",
+    )  # (its webapp_bake_seconds beats the 5 s written before it)
+    result, report = deploy_under(cluster.paced_load(connections=1, delay_ms=50), cluster, wars["errors"], inventory)
+
+    # Then the watch after the roll rejects it, and the fleet is rolled back to v1, not judged again
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "watch | Judge the release" in result.stderr and "5xx share" in result.stderr, result.stderr
+    assert "rolled back" in result.stderr, result.stderr
+    for name in cluster.nodes:
+        assert cluster.node_health(name)["version"] == "1"
+    cluster.assert_all_in_rotation()
+    assert release_status(cluster, wars["errors"]) == "rejected"

@@ -83,6 +83,17 @@ def test_a_request_no_server_answered_has_no_response_time_and_other_lines_are_s
     assert haproxy_admin.parse_request("") is None
 
 
+def test_a_bakes_probe_is_told_from_a_users_request_by_its_captured_header():
+    # The haproxy role's frontend captures X-Orchestrator-Probe first: a probe's line shows the
+    # server it asked for, a user's request an empty capture
+    head = "127.0.0.1:1 [27/Nov/2026:15:50:52.867] web app/node1 0/0/0/3/3 200 120 - - ---- 1/1/0/0/0 0/0 "
+    probe = haproxy_admin.parse_request(head + '{node1} "GET / HTTP/1.1"')
+    user = haproxy_admin.parse_request(head + '{} "GET /{a} HTTP/1.1"')
+    unconfigured = haproxy_admin.parse_request(head + '"GET / HTTP/1.1"')  # a frontend from before the capture
+    assert (probe.probe, user.probe, unconfigured.probe) == (True, False, False)
+    assert (probe.server, probe.status, probe.response_ms) == ("node1", 200, 3)
+
+
 def test_the_maintenance_map_carries_any_message_through_the_admin_socket_unsplit():
     # Given a message with spaces, ';' (the CLI's command separator), markup and non-ASCII
     message = "Back at 10:30; <b>soon</b> — ünï & co"
