@@ -19,7 +19,8 @@ description:
     (or marginal) ends it once I(pass_after) seconds have gone by. I(evidence) carries the release's
     verdict over from an earlier batch.
   - I(mode=watch), for a node rolled after the release passed, asks only "is this node worse?", against the
-    old release and against its I(peers), for I(seconds); a node broken on its own fails.
+    old release and against its I(peers), for I(seconds) from its entry into rotation (the warm-up
+    included); a node broken on its own fails.
   - Requests of the first I(warmup) seconds are not judged (a fresh JVM is slow at first).
   - With I(ramp), a step ends early when the canary's weight should rise for more evidence (a verdict
     still open, some requests seen, nothing leaning towards a fault); the playbook raises the weight and
@@ -428,7 +429,8 @@ def bake(module: AnsibleModule) -> None:
                     f"{verdict.reasons()} ({_judged(server, report)}; {verdict.summary()})",
                     **result,
                 )
-            if watching and elapsed >= p["seconds"] - EPSILON:
+            if watching and elapsed >= p["seconds"] - p["warmup"] - EPSILON:
+                # a watch lasts its window from the node's entry into rotation, warm-up included
                 module.exit_json(msg=said, **result)
             if not watching and verdict.verdict in ("pass", "marginal") and elapsed >= p["pass_after"] - EPSILON:
                 module.exit_json(msg=said, **result)
