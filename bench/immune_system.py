@@ -53,6 +53,17 @@ def load_for(rate: float) -> tuple[int, float]:
     return connections, max(0.0, connections * 1000 / rate - 1)
 
 
+def load_at(url: str, rate: float):
+    """wrk at about ``rate`` requests/s through ``url``, after 3 s of it (traffic before the deploy,
+    as a live service has); stop it with ``.stop()``."""
+    from tests.support.load import Load
+
+    connections, pause = load_for(rate)
+    load = Load(url, connections=connections, threads=1, delay_ms=pause, max_seconds=900).start()
+    time.sleep(3)
+    return load
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
@@ -77,7 +88,6 @@ def main() -> None:
     from orchestrator import pipeline, sandbox
     from orchestrator.errors import OrchestratorError
     from orchestrator.history import History
-    from tests.support.load import Load
 
     work = Path(tempfile.mkdtemp(prefix="orchestrator-bench-"))
     box = sandbox.Sandbox(directory=work / "sandbox", inventory=work / "inventory", nodes=2, net=7, bake_seconds=5)
@@ -98,9 +108,7 @@ def main() -> None:
 
         def deploy(war: Path, rate: float) -> tuple[bool, float | None, object, float]:
             """Deploy under ~rate requests/s: (went live, canary bake seconds, load report, wall seconds)."""
-            connections, pause = load_for(rate)
-            load = Load(box.url, connections=connections, threads=1, delay_ms=pause, max_seconds=900).start()
-            time.sleep(3)  # traffic before the deploy, as a live service has
+            load = load_at(box.url, rate)
             began = time.monotonic()
             try:
                 result = pipeline.deploy_war(

@@ -45,7 +45,6 @@ from tests.support.judge_simulation import histogram
 
 INTERVAL, PASS_AFTER, MAX_SECONDS = 1.0, 5.0, 120.0
 WEIGHTS = (10, 50, 100)  # the canary's; the other node has 100
-RAMP_REQUESTS = 10  # library/haproxy_bake.py's
 HISTORY_SECONDS = 30  # traffic before the deploy
 RELEASES = {
     "good, 1% 5xx": dict(errors=(0.01, 0.01)),
@@ -113,14 +112,7 @@ def bake(rng, rate: float, release: dict, *, anytime: bool, before=None) -> tupl
         if verdict.verdict in ("pass", "marginal") and seconds >= PASS_AFTER:
             return "pass", seconds, requests
         if step < len(WEIGHTS) - 1:
-            if anytime:
-                ramp = (
-                    not verdict.leaning_worse
-                    and requests - step_requests >= RAMP_REQUESTS
-                    and seconds - step_began >= 2 * INTERVAL
-                )
-            else:
-                ramp = False
+            ramp = anytime and verdict.wants_weight(requests - step_requests, int((seconds - step_began) / INTERVAL))
             if ramp or seconds >= (step + 1) * PASS_AFTER:
                 step, step_began, step_requests = step + 1, seconds, requests
     return "none", MAX_SECONDS, requests

@@ -27,10 +27,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.immune_system import build, load_for
+from bench.immune_system import build, load_at
 from orchestrator import pipeline, sandbox
 from orchestrator.history import History
-from tests.support.load import Load
 
 ROLL = ("drain", "stop", "install", "start", "verify", "enable")
 
@@ -61,9 +60,7 @@ def main() -> None:
         )
         for i in range(args.deploys):
             war = wars[(i + 1) % 2]
-            connections, pause = load_for(args.rate)
-            load = Load(box.url, connections=connections, threads=1, delay_ms=pause, max_seconds=900).start()
-            time.sleep(3)  # traffic before the deploy, as a live service has
+            load = load_at(box.url, args.rate)
             began = time.monotonic()
             try:
                 result = pipeline.deploy_war(

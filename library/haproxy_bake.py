@@ -263,9 +263,6 @@ from ansible.module_utils.judge import TRACE_LIMIT, Judgement, Policy, Sample
 
 # a look due at t is taken at t; a step that ends at t ends there, not a look later
 EPSILON = 0.05
-# The canary's weight rises only once its side has this many requests (and nothing leans
-# towards a fault): a bad release is caught at the lowest weight, on these requests.
-RAMP_REQUESTS = 10
 
 
 class Probe:
@@ -434,13 +431,11 @@ def bake(module: AnsibleModule) -> None:
                 module.exit_json(msg=said, **result)
             if not watching and verdict.verdict in ("pass", "marginal") and elapsed >= p["pass_after"] - EPSILON:
                 module.exit_json(msg=said, **result)
+            looks_in_step = math.floor((elapsed - step_began) / p["interval"] + EPSILON)
             if (
                 p["ramp"]
                 and not p["final"]
-                and verdict.verdict != "fail"
-                and not verdict.leaning_worse
-                and judgement.new.requests - step_requests >= RAMP_REQUESTS
-                and elapsed - step_began >= 2 * p["interval"] - EPSILON
+                and verdict.wants_weight(judgement.new.requests - step_requests, looks_in_step)
             ):
                 module.exit_json(msg=f"{said} (more weight for more evidence)", **dict(result, ramp=True, open=True))
             if elapsed >= p["seconds"] - EPSILON:

@@ -77,6 +77,9 @@ PRIOR_REQUESTS = 20
 ESTIMATE_Z = 2.0
 # The old release's timed requests the "is it slower?" thresholds need.
 THRESHOLD_REQUESTS = 5
+# The canary's weight rises only once its side has this many requests in the step (and nothing
+# leans towards a fault): a bad release is caught at the lowest weight, on these requests.
+RAMP_REQUESTS = 10
 # Looks kept in a judgement's trace (the report's chart of the evidence as it grew).
 TRACE_LIMIT = 240
 # A judgement's sides, and its strata: users' requests, and the bake's own probes.
@@ -238,6 +241,16 @@ class Verdict:
         """Some "is it worse?" e-process stands above 1 now and its effect is beyond the tolerance:
         the evidence leans towards a fault (the canary's weight is then not raised)."""
         return any(m.leaning for m in self.metrics)
+
+    def wants_weight(self, requests_in_step: int, looks_in_step: int) -> bool:
+        """Whether the canary's weight should rise now: the verdict is still to come, nothing leans
+        towards a fault, and the step has had two looks and RAMP_REQUESTS requests."""
+        return (
+            self.verdict != "fail"
+            and not self.leaning_worse
+            and requests_in_step >= RAMP_REQUESTS
+            and looks_in_step >= 2
+        )
 
     def summary(self) -> str:
         """One line: the verdict, then each metric's numbers."""
