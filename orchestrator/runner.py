@@ -14,7 +14,7 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,10 @@ from orchestrator.project import project_dir
 # orchestrator can be found again (ansible-runner starts ansible-playbook in a session of its
 # own with SIGHUP ignored: it outlives its parent).
 RUN_MARKER = "ORCHESTRATOR_RUN_DIR"
+# ... and the orchestrator process that started it (PID and start time: a PID alone may have
+# been reused), so that only runs whose owner is gone count as left behind: a `status`, a `plan`
+# or a dashboard reading the fleet while a deploy starts is never stopped by it.
+RUN_OWNER = "ORCHESTRATOR_RUN_OWNER"
 
 # Task names are "<phase> | what it does"; these are the phases a node goes through.
 DEPLOY_PHASES = (
@@ -83,7 +87,9 @@ class Event:
         created = data.get("created")
         return cls(
             kind=data.get("event", ""),
-            created=datetime.fromisoformat(created) if created else datetime.now(),
+            created=datetime.fromisoformat(created)
+            if created
+            else datetime.now(UTC).replace(tzinfo=None),  # as runner's: naive UTC
             host=event_data.get("host") or "",
             task=event_data.get("task") or "",
             play=event_data.get("play") or "",
@@ -176,6 +182,7 @@ def run_playbook(
         "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),
         "ANSIBLE_NOCOLOR": "1",
         RUN_MARKER: str(run_dir.resolve()),
+        RUN_OWNER: _identity(os.getpid()),
     }
     run_dir.mkdir(parents=True, exist_ok=True)
     runner = ansible_runner.run(
@@ -201,11 +208,30 @@ def run_playbook(
     )
 
 
-def orphaned_runs(state_dir: Path) -> list[int]:
-    """PIDs of ansible-playbook session leaders started by a run under ``state_dir``.
+def _identity(pid: int) -> str:
+    """'<pid>:<start time in clock ticks since boot>' ('' when the process is gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    # the command name (field 2) may hold spaces and parentheses: count fields after its last ')'
+    return f"{pid}:{stat.rpartition(')')[2].split()[19]}"
 
-    Call it only while holding the deploy lock: then no legitimate run exists, and every one
-    found was left behind by an orchestrator that died.
+
+def _owner_alive(environ: list[bytes]) -> bool:
+    marker = (RUN_OWNER + "=").encode()
+    owner = next((var[len(marker) :].decode() for var in environ if var.startswith(marker)), "")
+    if not owner:
+        return False  # a run from before owners were recorded: its owner is not known to live
+    return _identity(int(owner.partition(":")[0])) == owner
+
+
+def orphaned_runs(state_dir: Path) -> list[int]:
+    """PIDs of ansible-playbook session leaders started by a run under ``state_dir`` whose
+    orchestrator process is gone.
+
+    Call it while holding the deploy lock: then no deploy run of a live orchestrator exists,
+    and the runs of live readers (status, plan, the dashboard) are left alone.
     """
     prefix = (RUN_MARKER + "=" + str(Path(state_dir).resolve()) + os.sep).encode()
     found = []
@@ -219,7 +245,8 @@ def orphaned_runs(state_dir: Path) -> list[int]:
             environ = Path(f"/proc/{pid}/environ").read_bytes()
         except (OSError, ProcessLookupError):
             continue
-        if any(var.startswith(prefix) for var in environ.split(b"\0")):
+        variables = environ.split(b"\0")
+        if any(var.startswith(prefix) for var in variables) and not _owner_alive(variables):
             found.append(pid)
     return found
 
