@@ -205,7 +205,8 @@ verdict:
 report:
   description: The judge's answer with every metric's numbers (new and old values, sample sizes,
     anytime-valid p-values, thresholds), the servers on each side, where the old release's side came
-    from, and the evidence as it grew (C(trace), one row per look).
+    from, the evidence as it grew (C(trace), one row per look), both sides' response times
+    (C(distributions), [upper bound ms, requests] rows) and the judge's settings (C(policy)).
   returned: when the bake ran
   type: dict
   sample:
@@ -401,6 +402,12 @@ def bake(module: AnsibleModule) -> None:
                 history_requests=reference.requests,
                 probe_requests=judgement.probes,
                 trace=trace,
+                # for the dashboard's charts: both sides' response times, and the settings behind its lines
+                distributions={
+                    "new": judgement.new.binned(),
+                    "old": (judgement.base if judgement.base.requests else reference).binned(),
+                },
+                policy=judgement.policy.to_dict(),
             )
             result = dict(
                 changed=False,

@@ -36,36 +36,36 @@ def _rolling(state_dir: Path, what: str) -> dict:
     return state
 
 
-def pause(state_dir: Path) -> str:
+def pause(state_dir: Path, by: str | None = None) -> str:
     state = _rolling(state_dir, "pause")
     if state.get("waiting") == "paused":
         return f"already {gate.describe(state)}"
-    gate.request(str(state_dir / gate.CONTROL), "paused")
+    gate.request(str(state_dir / gate.CONTROL), "paused", by)
     return (
         f"pausing deploy {state['deploy']}: the batch in progress finishes, the next one waits; "
         "'orchestrator resume' goes on, 'orchestrator abort' stops it"
     )
 
 
-def resume(state_dir: Path) -> str:
+def resume(state_dir: Path, by: str | None = None) -> str:
     _rolling(state_dir, "resume")
     control = gate.read(str(state_dir / gate.CONTROL))
     if not control.get("paused"):
         raise InputError("nothing to resume: the deploy in progress is not paused ('orchestrator status' shows it)")
-    gate.request(str(state_dir / gate.CONTROL), "resumed")
+    gate.request(str(state_dir / gate.CONTROL), "resumed", by)
     return "resumed: the roll goes on with the next batch"
 
 
-def abort(state_dir: Path) -> str:
+def abort(state_dir: Path, by: str | None = None) -> str:
     state = _rolling(state_dir, "abort")
-    gate.request(str(state_dir / gate.CONTROL), "aborted")
+    gate.request(str(state_dir / gate.CONTROL), "aborted", by)
     return (
         f"aborting deploy {state['deploy']}: it stops after the batch in progress and applies "
         "deploy_failure_policy (rollback: the nodes already on the release go back)"
     )
 
 
-def promote(state_dir: Path) -> str:
+def promote(state_dir: Path, by: str | None = None) -> str:
     state = current(state_dir)
     if state is None or state.get("waiting") != "promotion":
         doing = (
@@ -81,5 +81,5 @@ def promote(state_dir: Path) -> str:
             f"nothing is waiting for promotion: {doing}. (To stop blue/green's old slots now: "
             "'orchestrator promote --old-slots'.)"
         )
-    gate.request(str(state_dir / gate.CONTROL), "promoted")
+    gate.request(str(state_dir / gate.CONTROL), "promoted", by)
     return f"promoted: the roll goes on with {', '.join(state.get('next') or []) or 'the next batch'}"

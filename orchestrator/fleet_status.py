@@ -26,6 +26,7 @@ class Node:
     release: str | None
     slot: str  # blue/green: live or idle; '' for the rolling strategy
     haproxy: dict[str, str]  # load balancer -> the server's status there
+    weights: dict[str, str] = field(default_factory=dict)  # load balancer -> the server's weight there
 
 
 @dataclass
@@ -61,7 +62,9 @@ class FleetStatus:
         return sorted(lb for lb, state in self.maintenance.items() if state)
 
 
-def read(inventory: Path, state_dir: Path) -> FleetStatus:
+def read(inventory: Path, state_dir: Path, *, run_dir: Path | None = None) -> FleetStatus:
+    """Everything `status` shows; ``run_dir``: where the Ansible run keeps its artifacts
+    (default: a new directory under <state dir>/status)."""
     holder = DeployLock(state_dir).held_by()
     gate = control.current(state_dir)
     gate = gate if gate and gate.get("waiting") else None
@@ -73,10 +76,11 @@ def read(inventory: Path, state_dir: Path) -> FleetStatus:
     run = run_playbook(
         playbook("status.yml"),
         inventory=inventory,
-        run_dir=state_dir / "status" / datetime.now().strftime("%Y%m%dT%H%M%S%f"),
+        run_dir=run_dir or state_dir / "status" / datetime.now().strftime("%Y%m%dT%H%M%S%f"),
     )
     releases = run.stats.get("releases", {})
     haproxy = run.stats.get("haproxy", {})
+    weights = run.stats.get("haproxy_weights", {})
     slots = run.stats.get("slots", {})
     # blue/green: a row per slot (node1-blue), its release and whether it is the live one
     held = {
@@ -91,6 +95,7 @@ def read(inventory: Path, state_dir: Path) -> FleetStatus:
             rows.get(name, (None, ""))[0] or None,
             rows.get(name, (None, ""))[1],
             {lb: states.get(name, "-") for lb, states in haproxy.items()},
+            {lb: str(w[name]) for lb, w in weights.items() if name in w},
         )
         for name in sorted(set(rows) | {n for states in haproxy.values() for n in states})
     ]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from orchestrator.errors import InputError
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 # When each stage was reached. With [migrate]: expand runs from expand_started to expanded (under
 # the lock, before any node is touched), the roll ends at rolled (every node done and baked),
 # contract runs from contract_started to contracted.
@@ -140,6 +140,30 @@ CREATE INDEX deliveries_by_deploy ON deliveries (deploy_id);
 """
 
 
+# Version 7: what the dashboard draws and counts - each node's phases as spans of time (the
+# rescue's steps as rescue/<phase>), written as the roll goes so a deploy in progress shows where
+# each node is; the strategy of each deploy; and the operators' actions from the dashboard.
+DASHBOARD = """
+ALTER TABLE node_results ADD COLUMN spans TEXT;       -- JSON: phase -> [start, end], epoch seconds
+ALTER TABLE deploys ADD COLUMN strategy TEXT;         -- rolling, bluegreen (empty: before version 7)
+CREATE INDEX deploys_by_outcome ON deploys (outcome);
+ALTER TABLE verdicts ADD COLUMN results TEXT;         -- 'errors=pass latency=pass tail=fail': each metric's
+UPDATE verdicts SET results = (                       -- verdict against the old release, counted by /metrics
+    SELECT group_concat(json_extract(m.value, '$.name') || '=' || json_extract(m.value, '$.verdict'), ' ')
+    FROM json_each(verdicts.report, '$.metrics') m
+    WHERE COALESCE(json_extract(m.value, '$.against'), 'old') = 'old');
+CREATE INDEX verdicts_results ON verdicts (results, verdict);  -- counted without reading the reports
+CREATE TABLE actions (
+    id             INTEGER PRIMARY KEY,
+    at             REAL NOT NULL,
+    verb           TEXT NOT NULL,      -- pause, resume, abort, promote, rollback, maintenance-on, maintenance-off
+    who            TEXT NOT NULL,      -- the name given with the token, and the client's address
+    outcome        TEXT NOT NULL,      -- done, refused
+    message        TEXT                -- what the orchestrator answered
+);
+"""
+
+
 @dataclass(frozen=True)
 class Contract:
     migration: str
@@ -186,6 +210,18 @@ class Release:
         return cls(**data)
 
 
+@dataclass(frozen=True)
+class Action:
+    """What an operator asked for from the dashboard, and the answer."""
+
+    id: int
+    at: float
+    verb: str
+    who: str
+    outcome: str
+    message: str | None
+
+
 @dataclass
 class DeployRecord:
     id: int
@@ -204,6 +240,7 @@ class DeployRecord:
     nodes: list[dict]
     verdicts: list[dict]
     deliveries: list[dict] = field(default_factory=list)  # its webhook notifications' outcomes
+    strategy: str | None = None  # rolling or bluegreen (None: recorded before the history kept it)
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -227,7 +264,7 @@ class History:
             self.db.execute("PRAGMA journal_mode=WAL")
             version = self.db.execute("PRAGMA user_version").fetchone()[0]
             # each version adds to the one before; one transaction: a crash leaves no half-made schema
-            steps = [SCHEMA, LEDGER, VERDICTS, SLOT_COLUMN, MIGRATIONS, DELIVERIES]
+            steps = [SCHEMA, LEDGER, VERDICTS, SLOT_COLUMN, MIGRATIONS, DELIVERIES, DASHBOARD]
             missing = "".join(steps[version:]) if version < SCHEMA_VERSION else None
             if missing is not None:
                 self.db.executescript(f"BEGIN; {missing} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
@@ -269,6 +306,7 @@ class History:
             "message",
             "output_tail",
             "artifacts",
+            "strategy",
             *STAGES,
         }
         unknown = set(fields) - allowed
@@ -305,12 +343,15 @@ class History:
         self.update(deploy_id, **{stage: time.time()})
 
     def record_nodes(self, deploy_id: int, nodes: list[dict]) -> None:
+        """Each node's result: releases, outcome (done, failed, untouched; while the roll runs, the
+        phase it is in), phases (phase -> seconds), spans (phase -> [start, end]), slot."""
         self.db.execute("BEGIN")
         try:
             for n in nodes:
                 self.db.execute(
-                    "INSERT OR REPLACE INTO node_results (deploy_id, node, old_release, new_release, outcome, phases, slot)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT OR REPLACE INTO node_results"
+                    " (deploy_id, node, old_release, new_release, outcome, phases, slot, spans)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         deploy_id,
                         n["node"],
@@ -319,6 +360,7 @@ class History:
                         n["outcome"],
                         json.dumps(n.get("phases") or {}),
                         n.get("slot") or None,
+                        json.dumps(n.get("spans") or {}),
                     ),
                 )
         except BaseException:
@@ -343,9 +385,24 @@ class History:
     def running(self) -> list[int]:
         return [r[0] for r in self.db.execute("SELECT id FROM deploys WHERE outcome = 'running' ORDER BY id")]
 
-    def list(self, limit: int = 20) -> list[DeployRecord]:
-        rows = self.db.execute("SELECT * FROM deploys ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+    def list(self, limit: int = 20, *, outcome: str | None = None, before: int | None = None) -> list[DeployRecord]:
+        """The newest deploys first; only those with ``outcome``, only those older than #``before``."""
+        where, args = ["1"], []
+        if outcome is not None:
+            where.append("outcome = ?")
+            args.append(outcome)
+        if before is not None:
+            where.append("id < ?")
+            args.append(before)
+        rows = self.db.execute(
+            f"SELECT * FROM deploys WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?", (*args, limit)
+        ).fetchall()
         return [self._record(r) for r in rows]
+
+    def count(self, *, outcome: str | None = None) -> int:
+        if outcome is None:
+            return int(self.db.execute("SELECT count(*) FROM deploys").fetchone()[0])
+        return int(self.db.execute("SELECT count(*) FROM deploys WHERE outcome = ?", (outcome,)).fetchone()[0])
 
     def get(self, deploy_id: int) -> DeployRecord | None:
         row = self.db.execute("SELECT * FROM deploys WHERE id = ?", (deploy_id,)).fetchone()
@@ -360,6 +417,7 @@ class History:
                 outcome=n["outcome"],
                 phases=json.loads(n["phases"] or "{}"),
                 slot=n["slot"],
+                spans=json.loads(n["spans"] or "{}"),
             )
             for n in self.db.execute("SELECT * FROM node_results WHERE deploy_id = ? ORDER BY node", (row["id"],))
         ]
@@ -376,6 +434,7 @@ class History:
             output_tail=row["output_tail"],
             flags=row["flags"],
             artifacts=row["artifacts"],
+            strategy=row["strategy"],
             times={s: row[s] for s in STAGES},
             nodes=nodes,
             verdicts=[
@@ -406,13 +465,32 @@ class History:
             ),
         )
 
+    # --- the operators' actions ---
+
+    def record_action(self, verb: str, who: str, outcome: str, message: str | None) -> None:
+        self.db.execute(
+            "INSERT INTO actions (at, verb, who, outcome, message) VALUES (?, ?, ?, ?, ?)",
+            (time.time(), verb, who, outcome, message),
+        )
+
+    def actions(self, limit: int = 20) -> list[Action]:
+        rows = self.db.execute("SELECT * FROM actions ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+        return [Action(**dict(r)) for r in rows]
+
     # --- the judge's verdicts ---
 
     def record_verdicts(self, deploy_id: int, release_id: str, verdicts: dict[str, dict]) -> None:
         """Keep each node's last report from the bake (node -> haproxy_bake's report)."""
         for node, report in verdicts.items():
+            results = " ".join(
+                f"{m.get('name')}={m.get('verdict')}"
+                for m in report.get("metrics") or []
+                if isinstance(m, dict) and m.get("against", "old") == "old"
+            )
             self.db.execute(
-                "INSERT OR REPLACE INTO verdicts VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO verdicts"
+                " (deploy_id, node, release_id, verdict, seconds, summary, report, results)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     deploy_id,
                     node,
@@ -421,6 +499,7 @@ class History:
                     report.get("seconds"),
                     report.get("summary"),
                     json.dumps(report, sort_keys=True),
+                    results,
                 ),
             )
 

@@ -29,8 +29,10 @@ def turn(
     on: bool,
     message: str = "Down for maintenance. Back soon.",
     retry_after: int = 300,
+    by: str | None = None,
 ) -> dict[str, dict | None]:
     """Turn maintenance on or off on every load balancer; returns each one's state after it.
+    ``by``: who asked, for the record (default: this process's user and host).
 
     Raises InputError for a message or Retry-After out of bounds, DeployFailed naming the load
     balancer that refused (the others keep what they were given: run it again).
@@ -60,7 +62,7 @@ def turn(
         "on": on,
         "message": message if on else None,
         "retry_after": retry_after if on else None,
-        "by": gate.who(),
+        "by": by or gate.who(),
         "since": time.time(),
     }
     write_atomic(state_dir / RECORD, json.dumps(record, sort_keys=True) + "\n", mode=0o664)

@@ -394,7 +394,7 @@ def deploy_war(
     plan = rollout.Rollout(
         rollout.War(store, plan.war.sha256, plan.war.version, plan.war.release_id), plan.fleet, plan.serial
     )
-    history.update(deploy_id, release_id=plan.war.release_id, sha256=plan.war.sha256)
+    history.update(deploy_id, release_id=plan.war.release_id, sha256=plan.war.sha256, strategy=plan.fleet.strategy)
     where["stage"] = "lock"
     lock = DeployLock(state_dir).acquire(
         f"deploy #{deploy_id} of {plan.war.release_id}",
@@ -447,7 +447,7 @@ def deploy_war(
             result = rollout.roll_out(
                 plan,
                 state_dir=state_dir,
-                on_phase=report.on_phase,
+                on_phase=_recording_phases(report, history, deploy_id, plan.war.release_id),
                 on_verdict=report.verdict,
                 on_incident=report.incident,
                 keep_releases=keep,
@@ -644,6 +644,24 @@ def _finish(history: History, deploy_id: int, outcome: str, stage: str, message:
     history.mark(deploy_id, "finished")
 
 
+def _recording_phases(report: Reporter, history: History, deploy_id: int, release_id: str):
+    """on_phase for a roll: told as before, and each node's phase and spans so far kept in the
+    history, so that the dashboard (another process) shows where each node is."""
+
+    def on_phase(node, phase: str) -> None:
+        if report.on_phase is not None:
+            report.on_phase(node, phase)
+        try:
+            history.record_nodes(
+                deploy_id,
+                [{"node": node.name, "new": release_id, "outcome": phase, "spans": node.timeline()}],
+            )
+        except Exception as exc:  # the record of a phase is never worth a deploy; the end records all
+            report.say(f"warning: {node.name}'s phase was not recorded: {type(exc).__name__}: {exc}")
+
+    return on_phase
+
+
 def _record_nodes(history: History, deploy_id: int, result: rollout.RolloutResult) -> None:
     nodes = []
     for name in result.fleet.appservers:
@@ -657,6 +675,7 @@ def _record_nodes(history: History, deploy_id: int, result: rollout.RolloutResul
                 "slot": change.get("slot"),
                 "outcome": progress.phase if progress else "untouched",
                 "phases": {p: progress.seconds(p) for p in progress.spans} if progress else {},
+                "spans": progress.timeline() if progress else {},
             }
         )
     history.record_nodes(deploy_id, nodes)

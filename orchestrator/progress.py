@@ -35,6 +35,13 @@ class NodeProgress:
         span = self.spans.get(phase)
         return (span[1] - span[0]).total_seconds() if span else None
 
+    def timeline(self) -> dict[str, list[float]]:
+        """Each phase as [start, end] in epoch seconds, the rescue's steps as rescue/<step>: what
+        the history keeps for the dashboard's timeline."""
+        spans = {phase: span for phase, span in self.spans.items()}
+        spans |= {f"rescue/{phase}": span for phase, span in self.rescue_spans.items()}
+        return {phase: [round(_epoch(start), 3), round(_epoch(end), 3)] for phase, (start, end) in spans.items()}
+
     @property
     def total(self) -> float | None:
         if self.started is None or self.finished is None:
@@ -109,6 +116,11 @@ class DeployProgress:
                 node.phase = "done"
             else:
                 node.phase = "untouched"
+
+
+def _epoch(stamp: datetime) -> float:
+    """An event's time (ansible-runner's are naive UTC) in epoch seconds."""
+    return (stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)).timestamp()
 
 
 def _stamp(seconds: float, like: datetime) -> datetime:

@@ -55,10 +55,11 @@ def write(path: str, data: dict) -> None:
     write_atomic(path, json.dumps(data, sort_keys=True) + "\n", mode=0o664)
 
 
-def request(control_path: str, what: str) -> dict:
-    """Record an operator's request (paused, resumed, aborted, promoted) on the running deploy's control."""
+def request(control_path: str, what: str, by: str | None = None) -> dict:
+    """Record an operator's request (paused, resumed, aborted, promoted) on the running deploy's
+    control; ``by``: who asked (default: this process's user and host)."""
     control = read(control_path)
-    stamp = {"by": who(), "at": time.time()}
+    stamp = {"by": by or who(), "at": time.time()}
     if what == "resumed":
         control.pop("paused", None)
         control["resumed"] = stamp

@@ -143,6 +143,25 @@ class Sample:
             "latency": {str(ms): n for ms, n in sorted(self.latency.items())},
         }
 
+    def binned(self, limit: int = 48) -> list[list[int]]:
+        """The response times as at most ``limit`` [upper bound in ms, requests] rows, the bounds
+        spaced evenly on a log scale (the distribution a report keeps for its chart)."""
+        times = sorted(self.latency)
+        if len(times) <= limit:
+            return [[ms, self.latency[ms]] for ms in times]
+        lo, hi = max(times[0], 1), max(times[-1], 2)
+        ratio = (hi / lo) ** (1 / limit)
+        bounds = sorted({math.ceil(lo * ratio**i) for i in range(1, limit + 1)} | {hi})
+        rows, i = [], 0
+        for bound in bounds:
+            n = 0
+            while i < len(times) and times[i] <= bound:
+                n += self.latency[times[i]]
+                i += 1
+            if n:
+                rows.append([bound, n])
+        return rows
+
     @classmethod
     def from_dict(cls, data: dict | None) -> Sample:
         data = data or {}
@@ -190,6 +209,9 @@ class Policy:
     def slowed(self, ms: float) -> float:
         """A response time slowed by the detection size."""
         return ms + max(self.latency_detect * ms, self.latency_detect_ms)
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
 
 
 # --- the verdict -----------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 
 from orchestrator import history as history_lib
@@ -24,7 +25,9 @@ def test_a_schema_3_history_gains_the_slot_column_and_keeps_its_deploys(tmp_path
         history.record_nodes(deploy_id, [{"node": "node1", "old": "b", "new": "c", "outcome": "done", "slot": "green"}])
 
         # Then the old deploy is still there (no slot), and the new one says which slot took the release
-        assert history.get(1).nodes == [dict(node="node1", old="a", new="b", outcome="done", phases={}, slot=None)]
+        assert history.get(1).nodes == [
+            dict(node="node1", old="a", new="b", outcome="done", phases={}, slot=None, spans={})
+        ]
         assert history.get(deploy_id).nodes[0]["slot"] == "green"
         assert history.db.execute("PRAGMA user_version").fetchone()[0] == history_lib.SCHEMA_VERSION
     finally:
@@ -104,3 +107,36 @@ def test_a_deploy_record_carries_its_webhook_deliveries_by_field(tmp_path):
         "queued": 10.0,
         "finished": 12.5,
     }
+
+
+def test_a_schema_6_history_gains_node_spans_strategies_actions_and_counted_verdicts(tmp_path):
+    # Given a history as schema 6 left it, with a judged deploy
+    db = sqlite3.connect(tmp_path / "history.sqlite")
+    db.executescript(
+        history_lib.SCHEMA
+        + history_lib.LEDGER
+        + history_lib.VERDICTS
+        + history_lib.SLOT_COLUMN
+        + history_lib.MIGRATIONS
+        + history_lib.DELIVERIES
+        + "PRAGMA user_version = 6;"
+    )
+    db.execute("INSERT INTO deploys (id, trigger, outcome) VALUES (1, 'hg', 'deployed')")
+    report = {
+        "verdict": "pass",
+        "metrics": [{"name": "errors", "verdict": "pass"}, {"name": "tail", "verdict": "marginal"}],
+    }
+    db.execute("INSERT INTO verdicts VALUES (1, 'node1', '1-a', 'pass', 5, 'pass', ?)", (json.dumps(report),))
+    db.commit()
+    db.close()
+
+    # When this orchestrator opens it
+    history = History(tmp_path)
+    try:
+        # Then the verdict's metrics are summed up for /metrics, and the new fields take writes
+        assert history.db.execute("SELECT results FROM verdicts").fetchone()[0] == "errors=pass tail=marginal"
+        assert history.get(1).strategy is None and history.get(1).nodes == []
+        history.record_action("pause", "alice", "refused", "nothing to pause")
+        assert [a.who for a in history.actions()] == ["alice"]
+    finally:
+        history.close()
