@@ -719,10 +719,65 @@ def recover(where: Where, no_wait: bool, strategy: str | None) -> None:
 # --- push to live ----------------------------------------------------------------------------
 
 
+def _dashboard_site(where: Where):
+    """The dashboard of ``where``, its token read (and checked) now: a bad token file stops the start."""
+    from orchestrator.dashboard.app import Site
+    from orchestrator.dashboard.settings import Settings, read_token
+
+    settings = where.config.dashboard if where.config else Settings()
+    token = read_token(settings.token_file) if settings.token_file else None
+    return (
+        Site(
+            where.inventory,
+            where.state_dir,
+            where.config.path if where.config else None,
+            token,
+            settings.refresh_seconds,
+        ),
+        settings,
+    )
+
+
+@cli.command()
+@fleet_options
+@click.option("--listen", default=None, help="ADDRESS:PORT [default: [dashboard] listen, else 127.0.0.1:8088].")
+def dashboard(where: Where, listen: str | None) -> None:
+    """Serve the web dashboard and /metrics: the fleet live, the deploys, the judge's evidence.
+
+    Pages: / (the fleet), /deploys, /deploys/<id>, /releases; /metrics in Prometheus' format.
+    The actions (pause, resume, abort, promote, rollback, maintenance) need the token of
+    [dashboard] token_file (mode 600); without it the pages are read-only. It reads the
+    history without taking the deploy lock: it runs beside deploys and the watcher.
+
+    Example:
+
+        orchestrator dashboard --listen 127.0.0.1:8088
+    """
+    from orchestrator.dashboard import server
+    from orchestrator.dashboard.settings import parse_listen
+
+    site, settings = _dashboard_site(where)
+    address = parse_listen(listen) if listen else parse_listen(settings.listen, "[dashboard] listen")
+    sock_check = server.bind(address)  # an address in use is exit 2 before anything starts
+    sock_check.close()
+    click.echo(
+        f"dashboard on http://{address}/ ({'actions with the token' if site.token else 'read-only: no token_file'}); "
+        "Ctrl-C stops it"
+    )
+    server.serve(site, address)
+
+
 @cli.command()
 @_config_option
 @_strategy_option
-def watch(config_path: Path | None, strategy: str | None) -> None:
+@click.option(
+    "--dashboard",
+    "dashboard_listen",
+    default=None,
+    metavar="ADDRESS:PORT",
+    help="Also serve the dashboard and /metrics there, beside the watcher.",
+)
+def watch(config_path: Path | None, strategy: str | None, dashboard_listen: str | None) -> None:
     """Deploy every push: watch the spool for flags, build, test and roll out the newest revision.
 
     Pushes that arrive during a deploy are coalesced: only the newest revision goes next.
@@ -743,6 +798,15 @@ def watch(config_path: Path | None, strategy: str | None) -> None:
         from orchestrator.inventory import check_strategy
 
         check_strategy(strategy, "--strategy")
+    web = None
+    if dashboard_listen is not None:
+        from orchestrator.dashboard import server
+        from orchestrator.dashboard.settings import parse_listen
+
+        site, _ = _dashboard_site(Where(config, config.inventory, config.state_dir))
+        address = parse_listen(dashboard_listen, "--dashboard")
+        web = server.Background(site, address).start()
+        click.echo(f"{datetime.now():%H:%M:%S} dashboard on http://{address}/")
     watcher = Watcher(
         config,
         history=history,
@@ -762,6 +826,8 @@ def watch(config_path: Path | None, strategy: str | None) -> None:
     try:
         watcher.run()
     finally:
+        if web is not None:
+            web.stop()
         history.close()
     if got.get("signal") == signal.SIGINT:
         sys.exit(130)

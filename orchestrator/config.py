@@ -35,6 +35,12 @@ events = ["deploy_finished", "release_rejected"]   # default: all of notify.EVEN
 secret_file = "/etc/orchestrator/webhook.secret"   # optional: HMAC-SHA256 signature header; mode 600
 timeout = 5                          # seconds per try
 retries = 3                          # tries after the first, each after twice the pause before
+
+[dashboard]                          # optional: orchestrator dashboard (docs/dashboard.md)
+listen = "127.0.0.1:8088"            # ADDRESS:PORT (--listen overrides)
+token_file = "/etc/orchestrator/dashboard.token"   # actions (pause, abort, rollback...) need this
+                                     # token; mode 600 or refused. Without it the pages are read-only
+refresh_seconds = 5                  # how often HAProxy and the nodes are read while a page is open
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from orchestrator import notify as notify_lib
+from orchestrator.dashboard import settings as dashboard_lib
 from orchestrator.errors import InputError
 from orchestrator.flags import BRANCH
 
@@ -90,6 +97,7 @@ class Config:
     rescan_seconds: float
     migrate: Migrate | None = None
     notify: notify_lib.Settings | None = None
+    dashboard: dashboard_lib.Settings = dashboard_lib.Settings()
 
     @property
     def vcs(self) -> str:
@@ -191,6 +199,7 @@ def load(path: Path) -> Config:
         rescan_seconds=r.seconds("deploy.rescan_seconds", 5),
         migrate=_migrate(r),
         notify=_notify(r),
+        dashboard=_dashboard(r),
     )
 
 
@@ -293,3 +302,22 @@ def _notify(r: _Reader) -> notify_lib.Settings | None:
     if not 0 <= retries <= 10:
         raise r._fail("notify.retries", f"is {retries}", "give a whole number of retries, 0 to 10")
     return notify_lib.Settings(tuple(urls), tuple(events), secret, timeout, retries)
+
+
+DASHBOARD_KEYS = ("listen", "token_file", "refresh_seconds")
+
+
+def _dashboard(r: _Reader) -> dashboard_lib.Settings:
+    """[dashboard], checked: a token file others can read is refused here, before anything listens."""
+    table = r.optional_table("dashboard", DASHBOARD_KEYS)
+    if table is None:
+        return dashboard_lib.Settings()
+    listen = r.get("dashboard.listen", str, default=dashboard_lib.DEFAULT_LISTEN, fix='e.g. listen = "127.0.0.1:8088"')
+    dashboard_lib.parse_listen(listen, f"{r.path}: [dashboard] listen")
+    token_file = r.path_of("dashboard.token_file") if "token_file" in table else None
+    if token_file is not None:
+        dashboard_lib.read_token(token_file, f"{r.path}: [dashboard] token_file")
+    refresh = r.seconds("dashboard.refresh_seconds", dashboard_lib.DEFAULT_REFRESH_SECONDS)
+    if refresh < 1:
+        raise r._fail("dashboard.refresh_seconds", f"is {refresh:g}", "give at least 1 second: each read runs Ansible")
+    return dashboard_lib.Settings(listen, token_file, refresh)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -32,6 +33,7 @@ from orchestrator.runner import run_playbook
 MAX_NODES = 99
 LB_HOST_OCTET = 100
 PORT = 8080
+DASHBOARD_PORT = 8088  # on the load balancer's address: `orchestrator dashboard` with the sandbox's config
 # sshd of each node in --ssh mode, on the node's own address (not 22: a system sshd on 0.0.0.0:22
 # would take it)
 SSH_PORT = 2222
@@ -102,6 +104,10 @@ class Sandbox:
     @property
     def config(self) -> Path:
         return self.directory / "orchestrator.toml"
+
+    @property
+    def dashboard_token(self) -> Path:
+        return self.directory / "dashboard.token"
 
     @property
     def db(self) -> sandbox_db.Database | None:
@@ -295,6 +301,10 @@ timeout = 300
 inventory = "{box.inventory}"
 state_directory = "{box.directory / "state"}"
 rescan_seconds = 5
+
+[dashboard]
+listen = "{box.lb_address}:{DASHBOARD_PORT}"
+token_file = "{box.dashboard_token}"
 """ + (
         ""
         if box.db is None
@@ -307,6 +317,12 @@ timeout = 120
 environment = "{box.db.env_file}"
 """
     )
+
+
+def make_dashboard_token(box: Sandbox) -> None:
+    """The sandbox dashboard's token (mode 600, kept across `sandbox up`): actions need it."""
+    if not box.dashboard_token.exists():
+        write_atomic(box.dashboard_token, secrets.token_urlsafe(32) + "\n", mode=0o600)
 
 
 def _hg(*args: str, cwd: Path) -> None:
@@ -430,6 +446,7 @@ def up(box: Sandbox, *, on_event=None) -> Sandbox:
         sandbox_db.up(box.db)
     for rel, text in render_inventory(box).items():
         write_atomic(box.inventory / rel, text)
+    make_dashboard_token(box)
     write_atomic(box.config, render_config(box))
     box.save()
     make_repository(box)
