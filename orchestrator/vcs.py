@@ -39,10 +39,14 @@ def kind(repository: Path) -> str:
 
 def resolve(repository: Path, *, branch: str | None = None, rev: str | None = None) -> str:
     """The full id of ``rev``, or of the newest revision on ``branch``."""
-    if rev is not None and not REV.match(rev):
-        raise InputError(f"revision {rev!r} is not a revision id or name")
+    if rev is not None and (not REV.match(rev) or ".." in rev):
+        raise InputError(
+            f"revision {rev!r} is not one revision: give a revision id, a tag, a bookmark or a branch "
+            "name (never a range or a revset)"
+        )
     if kind(repository) == "hg":
-        revset = rev if rev is not None else f"max(branch('{branch}'))"
+        # quoted, a revset is one symbol, looked up as a name or id: never a range, never an operator
+        revset = f"'{rev}'" if rev is not None else f"max(branch('{branch}'))"
         try:
             out = _run(["hg", "--cwd", str(repository), "log", "-r", revset, "-l", "1", "-T", "{node}"])
         except VcsError as exc:

@@ -13,6 +13,7 @@ import os
 import re
 import zipfile
 import zlib
+from xml.etree import ElementTree
 
 SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -72,6 +73,41 @@ def not_a_web_application(archive: zipfile.ZipFile) -> str | None:
     )
 
 
+def malformed_descriptor(archive: zipfile.ZipFile) -> str | None:
+    """Why a deployment descriptor Tomcat would parse at start is not well-formed XML (None when
+    each is): WEB-INF/web.xml, and the web fragments of the libraries in WEB-INF/lib. Tomcat
+    refuses to start such a context, and the node would wait out its health check for nothing."""
+    names = archive.namelist()
+    if "WEB-INF/web.xml" in names:
+        wrong = _xml_error(archive.read("WEB-INF/web.xml"))
+        if wrong:
+            return f"WEB-INF/web.xml is not well-formed XML ({wrong})"
+    for name in names:
+        if not (name.startswith("WEB-INF/lib/") and name.endswith(".jar")):
+            continue
+        if archive.getinfo(name).file_size > MAX_NESTED_JAR:
+            continue
+        try:
+            with zipfile.ZipFile(io.BytesIO(archive.read(name))) as jar:
+                if FRAGMENT not in jar.namelist():
+                    continue
+                wrong = _xml_error(jar.read(FRAGMENT))
+        except zipfile.BadZipFile:
+            continue
+        if wrong:
+            return f"{name}!/{FRAGMENT} is not well-formed XML ({wrong})"
+    return None
+
+
+def _xml_error(data: bytes) -> str:
+    """The parser's message with its line and column ('' when ``data`` is well-formed)."""
+    try:
+        ElementTree.fromstring(data)
+    except ElementTree.ParseError as exc:
+        return str(exc)
+    return ""
+
+
 def _registers_servlets(archive: zipfile.ZipFile, name: str) -> bool:
     if archive.getinfo(name).file_size > MAX_NESTED_JAR:
         return True
@@ -99,6 +135,7 @@ def inspect(path: str, *, require_version: bool = True) -> dict:
             damaged = archive.testzip()
             version = manifest_version(archive)
             not_web = None if damaged else not_a_web_application(archive)
+            malformed = None if damaged or not_web else malformed_descriptor(archive)
     except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, OSError) as exc:
         # a damaged deflate stream surfaces as zlib.error, a cut-off one as EOFError
         raise ValueError(f"{path} is damaged, not a readable WAR: {exc}") from None
@@ -106,6 +143,8 @@ def inspect(path: str, *, require_version: bool = True) -> dict:
         raise ValueError(f"{path} is damaged: entry {damaged} fails its CRC check")
     if not_web:
         raise ValueError(f"{path} is not a web application: {not_web}")
+    if malformed:
+        raise ValueError(f"{path} cannot start on Tomcat: {malformed}; fix it and build again")
     if not version and require_version:
         raise ValueError(
             f"{path} has no Implementation-Version in META-INF/MANIFEST.MF: without it the health check "

@@ -106,3 +106,28 @@ def test_a_war_without_a_version_is_refused_with_the_fix_unless_allowed(tmp_path
     with pytest.raises(ValueError, match="has no Implementation-Version.*deploy_allow_unversioned: true"):
         inspect(war)
     assert inspect(war, require_version=False)["war_version"] == ""
+
+
+def test_a_malformed_web_xml_is_refused_with_the_parsers_line_and_message(tmp_path):
+    # Given a WAR whose deployment descriptor has a tag left open
+    war = tmp_path / "bad.war"
+    with zipfile.ZipFile(war, "w") as z:
+        z.writestr("META-INF/MANIFEST.MF", "Implementation-Version: 9\n")
+        z.writestr("WEB-INF/web.xml", "<web-app>\n  <servlet>\n</web-app>\n")
+    # Then it is refused before any node is touched, saying where
+    with pytest.raises(
+        ValueError, match=r"WEB-INF/web.xml is not well-formed XML \(mismatched tag: line 3, column 2\)"
+    ):
+        inspect(str(war))
+
+
+def test_a_malformed_web_fragment_in_a_library_is_refused_too(tmp_path):
+    war = tmp_path / "bad.war"
+    with zipfile.ZipFile(war, "w") as z:
+        z.writestr("META-INF/MANIFEST.MF", "Implementation-Version: 9\n")
+        z.writestr("WEB-INF/web.xml", "<web-app/>")
+        z.writestr(
+            "WEB-INF/lib/lib.jar", jar_bytes({"META-INF/web-fragment.xml": b"<web-fragment><oops></web-fragment>"})
+        )
+    with pytest.raises(ValueError, match=r"WEB-INF/lib/lib.jar!/META-INF/web-fragment.xml is not well-formed XML"):
+        inspect(str(war))
