@@ -6,10 +6,12 @@ and must not pay for loading Ansible.
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
 import os
 import signal
+import sqlite3
 import sys
 import time
 from collections import Counter
@@ -182,6 +184,8 @@ def _print_summary(result) -> None:
         release = f"{old} -> {new}" if change else "-"
         if node is not None and node.phase == "untouched":
             release = f"{old} (untouched)"
+        elif node is not None and node.phase == "lost":
+            release = f"{new} failed, {old} did not come back: out of rotation"
         elif node is not None and node.phase == "failed" and node.rescued:
             release = f"{old} (restored; {new} failed)" if change.get("old") else f"{new} failed, out of rotation"
         if node is None:
@@ -204,6 +208,12 @@ def _print_summary(result) -> None:
 @click.option("--no-wait", is_flag=True, help="Refuse (exit 3) instead of waiting when another deploy runs.")
 @click.option("--check", is_flag=True, help="Dry run: show the plan (as `orchestrator plan`), change nothing.")
 @click.option(
+    "--recover",
+    is_flag=True,
+    help="If an earlier deploy was cut short (its process killed), settle it first, as `orchestrator recover` "
+    "does, instead of refusing.",
+)
+@click.option(
     "--migrations",
     "migrations_tree",
     type=click.Path(path_type=Path),
@@ -219,6 +229,7 @@ def deploy(
     serial: str | None,
     no_wait: bool,
     check: bool,
+    recover: bool,
     migrations_tree: Path | None,
     strategy: str | None,
 ) -> None:
@@ -230,7 +241,8 @@ def deploy(
     (the watcher's, say) unless --no-wait. Exit codes: 2 bad input, nothing touched; 1 the
     deploy failed (or its release was rejected); 5 it failed and the fleet is left on more than
     one release (the message says which node runs what); 3 another deploy is running (--no-wait).
-    A failed contract migration exits 1 too, with the release live on every node.
+    A failed contract migration exits 1 too, with the release live on every node. An earlier
+    deploy cut short (killed) and not yet settled is refused with exit 2 unless --recover.
 
     Example:
 
@@ -280,7 +292,14 @@ def deploy(
         if rev is not None:
             trigger = pipeline.Trigger("manual", revision=rev)
             deploy_id = pipeline.run(
-                config, trigger, history=history, report=report, lock_wait=not no_wait, serial=serial, strategy=strategy
+                config,
+                trigger,
+                history=history,
+                report=report,
+                lock_wait=not no_wait,
+                serial=serial,
+                strategy=strategy,
+                recover=recover,
             )
             click.echo(f"deploy #{deploy_id} of {rev} is live")
             return
@@ -295,6 +314,7 @@ def deploy(
                 lock_wait=not no_wait,
                 strategy=strategy,
                 migrations=migrations,
+                recover=recover,
             )
         except OrchestratorError as exc:
             partial = getattr(exc, "result", None)
@@ -697,23 +717,45 @@ def apply(where: Where, check: bool, no_wait: bool, strategy: str | None) -> Non
 @cli.command()
 @fleet_options
 @click.option("--no-wait", is_flag=True, help="Refuse (exit 3) instead of waiting when a deploy runs.")
+@click.option("--to", "to", default=None, help="Bring the fleet to this release instead of the last known-good one.")
+@click.option("--finish", is_flag=True, help="Deploy the interrupted release again (judged) instead of rolling back.")
 @_strategy_option
-def recover(where: Where, no_wait: bool, strategy: str | None) -> None:
-    """Bring every node back after a deploy was cut short: a release it can serve, in rotation.
+def recover(where: Where, no_wait: bool, to: str | None, finish: bool, strategy: str | None) -> None:
+    """Settle the fleet after a deploy was cut short: one release, every node in rotation.
 
-    Stops the ansible-playbook runs a killed deploy left behind, then puts each node, one at a
-    time, on its current release (else its previous one) and back in rotation on every load
-    balancer; a blue/green node ends with exactly one live slot. Waits for a deploy in progress
-    (the lock) unless --no-wait. The watcher does this itself when it starts after a crash.
-    See docs/operations.md.
+    Stops the ansible-playbook runs a killed deploy left behind, records each deploy whose
+    process is gone as interrupted (at the stage it reached), puts each node, one at a time,
+    on its current release (else its previous one) and back in rotation on every load
+    balancer (a blue/green node ends with exactly one live slot), then brings the fleet to one
+    release: the last known-good one (the nodes that had switched roll back, not judged), or
+    --to RELEASE, or with --finish the interrupted release, deployed again and judged. Says
+    what it found and what it did, node by node. Waits for a deploy in progress (the lock)
+    unless --no-wait. The watcher does the first part itself when it starts after a crash,
+    then deploys the interrupted revision again. See docs/operations.md.
 
     Example:
 
         orchestrator recover --inventory inventory/production
-    """
-    from orchestrator import recovery
 
-    recovery.recover(where.inventory, where.state_dir, say=click.echo, strategy=strategy, lock_wait=not no_wait)
+        orchestrator recover --finish
+    """
+    from orchestrator import pipeline, recovery
+
+    with pipeline.reporting(where.config, where.state_dir, say=click.echo, on_phase=_phase_printer()) as (
+        history,
+        report,
+    ):
+        recovery.recover(
+            where.inventory,
+            where.state_dir,
+            history,
+            say=click.echo,
+            strategy=strategy,
+            lock_wait=not no_wait,
+            to=to,
+            finish=finish,
+            report=report,
+        )
 
 
 # --- push to live ----------------------------------------------------------------------------
@@ -1037,9 +1079,15 @@ def status(where: Where, as_json: bool) -> None:
         click.echo(f"  {describe(now.gate)}")
     r = now.last_deploy
     if r is not None:
+        outcome = "CUT SHORT (recorded running; no process runs it)" if r.id in now.cut_short else r.outcome
         click.echo(
-            f"last deploy: #{r.id} {r.trigger} {r.release_id or r.revision or '-'}: {r.outcome}"
+            f"last deploy: #{r.id} {r.trigger} {r.release_id or r.revision or '-'}: {outcome}"
             + (f" at {r.stage}" if r.outcome not in ("deployed", "running", "unchanged") else "")
+        )
+    if now.cut_short:
+        click.echo(
+            f"deploy(s) #{', #'.join(map(str, now.cut_short))} cut short: 'orchestrator recover' records them and "
+            "brings the fleet to one release (a deploy refuses until then)"
         )
     lbs = sorted({lb for n in now.nodes for lb in n.haproxy})
     click.echo(f"{'node':<14} {'release':<28} {'slot':<5} " + " ".join(f"{lb:<12}" for lb in lbs))
@@ -1055,6 +1103,14 @@ def status(where: Where, as_json: bool) -> None:
             "(unless promoted): a rollback until then only switches HAProxy back"
             if fleet_status.window_open(now)
             else f"old slots: their window is over (bluegreen_keep_seconds {keep:g}); a rollback rolls the release out again"
+        )
+    out = sorted(
+        n.name for n in now.nodes if n.haproxy and not any(str(v).startswith("UP") for v in n.haproxy.values())
+    )
+    if out and not now.deploy_in_progress:
+        click.echo(
+            f"capacity: {len(now.nodes) - len(out)} of {len(now.nodes)} serving; OUT OF ROTATION: {', '.join(out)} "
+            "(no load balancer sends them requests)"
         )
     if now.mixed:
         click.echo(f"fleet: MIXED, more than one release: {now.mixed}")
@@ -1269,6 +1325,30 @@ def sandbox_status(directory: Path | None) -> None:
         click.echo(f"{name:<{width}} {n.address:<14} {n.pid or '-':>7}  {n.haproxy:<10} {n.release:<28} {n.health}")
 
 
+STORAGE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS)
+
+
+def _storage_fault(exc: BaseException) -> str | None:
+    """What to say about a write the machine refused in the middle of a command (a full disk, a
+    failing one, a file system gone read-only); None for any other error. The commands check
+    their state directory before they start (exit 2); this is for what happens after."""
+    from orchestrator.history import out_of_space
+
+    if isinstance(exc, sqlite3.Error) and not any(
+        words in str(exc) for words in ("full", "disk I/O", "readonly", "unable to open")
+    ):
+        return None
+    if isinstance(exc, OSError) and exc.errno not in STORAGE_ERRNOS:
+        return None
+    where = f"{exc.strerror}: {exc.filename}" if isinstance(exc, OSError) else f"the history: {exc}"
+    fix = (
+        "free some space on that file system (or choose another state directory with --state-dir)"
+        if out_of_space(exc)
+        else "check that file system (dmesg, mount)"
+    )
+    return f"a write failed ({where}); {fix}. Run 'orchestrator status' to see where the fleet is"
+
+
 def main() -> None:
     """Entry point: the one place that turns errors into messages and exit codes."""
     try:
@@ -1282,6 +1362,12 @@ def main() -> None:
     except OrchestratorError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)
+    except (OSError, sqlite3.Error) as exc:
+        said = _storage_fault(exc)
+        if said is None:
+            raise
+        click.echo(f"error: {said}", err=True)
+        sys.exit(1)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)

@@ -25,3 +25,10 @@ class MixedFleet(DeployFailed):
 
 class SandboxError(OrchestratorError):
     """The local sandbox could not be set up, reached or stopped."""
+
+
+class FleetShort(DeployFailed):
+    """A deploy failed and a node's rescue could not bring its previous release back: it is out
+    of rotation with nothing serving. Exit code 5, like a mixed fleet: the fleet needs hands."""
+
+    exit_code = 5

@@ -12,7 +12,8 @@ from datetime import datetime
 from pathlib import Path
 
 from orchestrator import control, maintenance
-from orchestrator.history import DeployRecord, History
+from orchestrator.errors import InputError, OrchestratorError
+from orchestrator.history import DeployRecord, History, require_writable, unusable
 from orchestrator.inventory import load_fleet
 from orchestrator.live import LiveState
 from orchestrator.lock import DeployLock
@@ -42,6 +43,7 @@ class FleetStatus:
     maintenance: dict[str, dict | None] = field(default_factory=dict)
     maintenance_by: dict | None = None  # who turned it on and when (the state directory's record)
     gate: dict | None = None  # the roll in progress stopped between batches: paused, or awaiting promotion
+    cut_short: list[int] = field(default_factory=list)  # deploys recorded running whose process is gone
 
     def as_dict(self) -> dict:
         return {
@@ -55,6 +57,7 @@ class FleetStatus:
             "maintenance": self.maintenance,
             "maintenance_by": self.maintenance_by,
             "gate": self.gate,
+            "cut_short": self.cut_short,
         }
 
     @property
@@ -65,12 +68,17 @@ class FleetStatus:
 def read(inventory: Path, state_dir: Path, *, run_dir: Path | None = None) -> FleetStatus:
     """Everything `status` shows; ``run_dir``: where the Ansible run keeps its artifacts
     (default: a new directory under <state dir>/status)."""
+    try:
+        require_writable(state_dir)  # the status run keeps its artifacts there
+    except OSError as exc:
+        raise InputError(unusable(state_dir, exc, writable=True)) from None
     holder = DeployLock(state_dir).held_by()
     gate = control.current(state_dir)
     gate = gate if gate and gate.get("waiting") else None
     store = History(state_dir, writable=False)
     try:
         last = store.list(1)
+        cut = store.cut_short()
     finally:
         store.close()
     run = run_playbook(
@@ -78,6 +86,13 @@ def read(inventory: Path, state_dir: Path, *, run_dir: Path | None = None) -> Fl
         inventory=inventory,
         run_dir=run_dir or state_dir / "status" / datetime.now().strftime("%Y%m%dT%H%M%S%f"),
     )
+    if not run.stats and not run.failures:
+        # the run ended without reading anything (stopped from outside, Ansible failed to start):
+        # an empty table would read as "no nodes"
+        raise OrchestratorError(
+            f"could not read the fleet: ansible-playbook status.yml ended {run.status} (rc {run.rc}) without an "
+            f"answer; its output is in {run.artifacts}"
+        )
     releases = run.stats.get("releases", {})
     haproxy = run.stats.get("haproxy", {})
     weights = run.stats.get("haproxy_weights", {})
@@ -119,6 +134,7 @@ def read(inventory: Path, state_dir: Path, *, run_dir: Path | None = None) -> Fl
         run.stats.get("maintenance", {}),
         maintenance.recorded(state_dir),
         gate,
+        cut,
     )
 
 

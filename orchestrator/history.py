@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import getpass
 import json
 import os
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchestrator.errors import InputError
+from orchestrator.module_utils.processes import identity, still_running
 
 SCHEMA_VERSION = 7
 # When each stage was reached. With [migrate]: expand runs from expand_started to expanded (under
@@ -146,6 +148,8 @@ CREATE INDEX deliveries_by_deploy ON deliveries (deploy_id);
 DASHBOARD = """
 ALTER TABLE node_results ADD COLUMN spans TEXT;       -- JSON: phase -> [start, end], epoch seconds
 ALTER TABLE deploys ADD COLUMN strategy TEXT;         -- rolling, bluegreen (empty: before version 7)
+ALTER TABLE deploys ADD COLUMN owner TEXT;            -- the process running it, '<pid>:<start time>': a
+                                                      -- 'running' deploy whose owner is gone was cut short
 CREATE INDEX deploys_by_outcome ON deploys (outcome);
 ALTER TABLE verdicts ADD COLUMN results TEXT;         -- 'errors=pass latency=pass tail=fail': each metric's
 UPDATE verdicts SET results = (                       -- verdict against the old release, counted by /metrics
@@ -290,8 +294,9 @@ class History:
         flags: int = 0,
     ) -> int:
         cur = self.db.execute(
-            "INSERT INTO deploys (trigger, revision, branch, pushed, claimed, outcome, flags) VALUES (?, ?, ?, ?, ?, 'running', ?)",
-            (trigger, revision, branch, pushed, claimed, flags),
+            "INSERT INTO deploys (trigger, revision, branch, pushed, claimed, outcome, flags, owner)"
+            " VALUES (?, ?, ?, ?, ?, 'running', ?, ?)",
+            (trigger, revision, branch, pushed, claimed, flags, identity(os.getpid())),
         )
         return int(cur.lastrowid)
 
@@ -384,6 +389,19 @@ class History:
 
     def running(self) -> list[int]:
         return [r[0] for r in self.db.execute("SELECT id FROM deploys WHERE outcome = 'running' ORDER BY id")]
+
+    def cut_short(self) -> list[int]:
+        """Deploys recorded as running whose process is gone (killed, or the machine restarted):
+        nobody will record how they ended. (One from before owners were recorded counts too.)"""
+        rows = self.db.execute("SELECT id, owner FROM deploys WHERE outcome = 'running' ORDER BY id")
+        return [r[0] for r in rows if not still_running(r[1] or "")]
+
+    def record_interrupted(self, deploy_id: int, why: str) -> str:
+        """Close a deploy that was cut short: outcome interrupted, at the stage it had reached; returns that stage."""
+        stage = self.stage_reached(deploy_id)
+        self.update(deploy_id, outcome="interrupted", stage=stage, message=why)
+        self.mark(deploy_id, "finished")
+        return stage
 
     def list(self, limit: int = 20, *, outcome: str | None = None, before: int | None = None) -> list[DeployRecord]:
         """The newest deploys first; only those with ``outcome``, only those older than #``before``."""
@@ -586,15 +604,26 @@ class History:
         return next((r for r in self.known_good() if r.release_id != besides), None)
 
 
+# A deploy writes its WAR into the store, the run's artifacts (a few MB) and the history: with
+# less than this free it would fail half-way, so it is refused before any node is touched.
+MIN_FREE_BYTES = 16 << 20
+
+
 def require_writable(state_dir: Path) -> None:
-    """Make ``state_dir`` if needed and prove a file can be written in it (OSError if not).
+    """Make ``state_dir`` if needed and prove a file can be written in it, with room to spare
+    (OSError if not: ENOSPC when its file system has less than MIN_FREE_BYTES free).
 
     A real write, not os.access: that says yes to root on a read-only file system.
     """
     state_dir.mkdir(parents=True, exist_ok=True)
     try:
-        with tempfile.TemporaryFile(dir=state_dir, prefix=".writable-"):
-            pass
+        with tempfile.TemporaryFile(dir=state_dir, prefix=".writable-") as probe:
+            probe.write(b"\0" * 65536)  # a block of data, not only an inode: a full disk refuses it
+            probe.flush()
+            os.fsync(probe.fileno())
+        space = os.statvfs(state_dir)
+        if space.f_bavail * space.f_frsize < MIN_FREE_BYTES:
+            raise OSError(errno.ENOSPC, f"No space left on device ({space.f_bavail * space.f_frsize >> 20} MB free)")
     except OSError as exc:
         raise OSError(exc.errno, exc.strerror, str(state_dir)) from None
     history = state_dir / "history.sqlite"
@@ -602,9 +631,22 @@ def require_writable(state_dir: Path) -> None:
         raise PermissionError(13, "Permission denied", str(history))
 
 
+def out_of_space(exc: BaseException) -> bool:
+    """A write that failed because a file system (or a quota) is full, said by the OS or by SQLite."""
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    return isinstance(exc, sqlite3.Error) and "full" in str(exc)
+
+
 def unusable(state_dir: Path, exc: BaseException, *, writable: bool) -> str:
     """What to say about a state directory that cannot be used, with the fix."""
     reason = f"{exc.strerror}: {exc.filename}" if isinstance(exc, OSError) and exc.strerror else str(exc)
+    if out_of_space(exc):
+        return (
+            f"the state directory {state_dir} cannot be written ({reason}): its file system is full. Free some "
+            f"space there (old deploys' artifacts under {state_dir / 'deploys'} can go), or choose another "
+            "directory with --state-dir or [deploy] state_directory in orchestrator.toml"
+        )
     try:
         user = getpass.getuser()
     except (KeyError, OSError):

@@ -24,7 +24,7 @@ from orchestrator import maintenance, rollout, roster, vcs
 from orchestrator import migrations as migrations_lib
 from orchestrator import notify as notify_lib
 from orchestrator.config import Config, Stage
-from orchestrator.errors import DeployFailed, InputError, MixedFleet, OrchestratorError
+from orchestrator.errors import DeployFailed, FleetShort, InputError, MixedFleet, OrchestratorError
 from orchestrator.history import History
 from orchestrator.lock import DeployLock, LockBusy
 from orchestrator.module_utils import gate as gate_lib
@@ -251,8 +251,10 @@ def run(
     should_stop: Callable[[], bool] = lambda: False,
     serial: str | None = None,
     strategy: str | None = None,
+    recover: bool = False,
 ) -> int:
-    """Build, test and deploy one revision; returns the history id. Raises after recording."""
+    """Build, test and deploy one revision; returns the history id. Raises after recording.
+    ``recover``: settle a deploy found cut short first (the watcher's deploys always do)."""
     report = report or Reporter()
     deploy_id = history.start(trigger.source, pushed=trigger.pushed, claimed=trigger.claimed, flags=trigger.flags)
     work = config.state_dir / "work" / str(deploy_id)
@@ -298,6 +300,7 @@ def run(
             deploy_id=deploy_id,
             serial=serial,
             report=report,
+            recover=recover or trigger.source != "manual",
             lock_wait=lock_wait,
             should_stop=should_stop,
             where=where,
@@ -369,8 +372,13 @@ def deploy_war(
     known_good: str | None = None,
     strategy: str | None = None,
     migrations: migrations_lib.Plan | None = None,
+    recover: bool = False,
 ) -> rollout.RolloutResult:
     """Check, store and roll out one WAR under the deploy lock, recording the result in ``deploy_id``.
+
+    An earlier deploy found cut short (recorded running, its process gone) is refused (InputError,
+    naming `orchestrator recover`) unless ``recover``: then it is settled first, as `recover` does
+    (recorded interrupted, every node back in rotation); a rollback (``known_good``) always settles.
 
     ``known_good`` (why the release is trusted) skips the judge: see ``rollout.roll_out``.
     ``strategy`` (rolling or bluegreen) overrides the inventory's deploy_strategy.
@@ -408,6 +416,19 @@ def deploy_war(
             report.say(
                 f"stopped {len(orphans)} deploy run(s) left behind by an orchestrator that died "
                 f"(pids {', '.join(map(str, orphans))}); this deploy puts every node right"
+            )
+        cut = history.cut_short()
+        if cut and not (recover or known_good is not None):
+            raise InputError(
+                f"deploy #{cut[-1]} was cut short (its process is gone) and nothing settled it: the fleet may be on "
+                "two releases, a node out of rotation. Run 'orchestrator recover' first (it says what it finds "
+                "and brings the fleet to one release), or deploy --recover to settle it and deploy in one go"
+            )
+        if cut:
+            from orchestrator import recovery  # only needed after a crash
+
+            recovery.settle(
+                inventory, state_dir, history, why=f"cut short; settled by deploy #{deploy_id}", say=report.say
             )
         in_maintenance = maintenance.recorded(state_dir)
         if in_maintenance:
@@ -624,8 +645,18 @@ def _migrate(
 
 
 def _said_if_mixed(error: DeployFailed, partial: rollout.RolloutResult, state_dir: Path) -> DeployFailed:
-    """The same error, or a MixedFleet naming which node runs what when the fleet is left on more than one release."""
+    """The same error, or a MixedFleet naming which node runs what when the fleet is left on more
+    than one release, or a FleetShort naming the nodes the rescue could not bring back."""
     from orchestrator import live
+
+    lost = sorted(n for n, progress in partial.nodes.items() if progress.phase == "lost")
+    if lost:
+        short = FleetShort(
+            f"{error}. THE FLEET IS SHORT: {', '.join(lost)} out of rotation with no release serving "
+            "('orchestrator status' shows it; 'orchestrator recover' once the cause is fixed)"
+        )
+        short.result = partial
+        return short
 
     try:
         state = live.read(partial.fleet, run_dir=state_dir / "status" / f"{partial.run_name}-after")

@@ -10,6 +10,8 @@ from orchestrator.runner import DEPLOY_PHASES, Event
 TASK_END = ("runner_on_ok", "runner_on_failed", "runner_on_skipped", "runner_on_unreachable")
 # Phases that change the node or its place in rotation (shipping a WAR beside the live one does not).
 TOUCHING = ("drain", "stop", "install", "start", "verify", "enable", "bake")
+# The rescue's last word when the previous release did not come back (roles/webapp/tasks/rescue.yml).
+LOST_TASK = "rescue | Report the node lost"
 
 
 @dataclass
@@ -19,6 +21,7 @@ class NodeProgress:
     name: str
     phase: str = "waiting"
     rescued: bool = False
+    lost: bool = False  # the rescue could not bring the previous release back: out of rotation, nothing serving
     # phase -> [first start, last end] of the tasks that ran (skipped tasks do not count)
     spans: dict[str, list[datetime]] = field(default_factory=dict)
     # the same for the rescue's steps (drain, stop, install, start, verify, enable), kept apart
@@ -74,6 +77,8 @@ class DeployProgress:
             self._enter(node, phase)
         elif event.kind in TASK_END:
             begun = self._task_start.pop((event.host, event.task), event.created)
+            if event.kind == "runner_on_failed" and event.task == LOST_TASK:
+                node.lost = True
             node.finished = event.created
             if event.kind == "runner_on_skipped":
                 return
@@ -110,6 +115,8 @@ class DeployProgress:
         for node in self.nodes.values():
             if node.name in failed_hosts and not node.touched:
                 node.phase = "untouched"
+            elif node.lost:
+                node.phase = "lost"
             elif node.name in failed_hosts:
                 node.phase = "failed"
             elif "enable" in node.spans:

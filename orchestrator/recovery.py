@@ -1,48 +1,177 @@
-"""Crash recovery, in one place: bring every node back to a release it can serve, in rotation.
+"""Crash recovery, in one place: record what was cut short, bring every node back to a release
+it can serve, in rotation, and the fleet to one release.
 
-A deploy cut short (the watcher or `orchestrator deploy` killed, the machine rebooted) can
-leave its ansible-playbook running on (it runs in a session of its own), a node drained or in
-maint, a Tomcat stopped, a blue/green node with two slots or none in rotation. ``recover``,
-under the deploy lock, stops the runs left behind (runner.stop_orphaned_runs) and runs
-playbooks/reconcile.yml: each node on its current release, else its previous one, and in
-rotation, one node at a time. The watcher calls it when it starts after a crash (and first
-records its interrupted deploys, then deploys their revision again: watcher.Watcher._recover);
-operators run it as `orchestrator recover`.
+A deploy cut short (the watcher or `orchestrator deploy` killed, the machine rebooted) leaves
+a history record that says 'running' with nobody to finish it, maybe its ansible-playbook
+running on (it runs in a session of its own), a node drained or in maint, a Tomcat stopped, a
+blue/green node with two slots or none in rotation, and a fleet on two releases. ``recover``:
+
+1. under the deploy lock, stops the runs left behind (runner.stop_orphaned_runs), records each
+   deploy whose process is gone as interrupted at the stage it reached, and runs
+   playbooks/reconcile.yml (each node on its current release, else its previous one, in
+   rotation, one at a time);
+2. then settles the fleet on one release: by default the last known-good one (the nodes that
+   had switched roll back, not judged: the ledger trusts it), ``to`` another known release, or
+   with ``finish`` the interrupted release again, deployed and judged like any deploy.
+
+The watcher runs step 1 when it starts after a crash, then deploys the interrupted revision
+again itself (watcher.Watcher._recover); operators run both as `orchestrator recover`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from orchestrator.errors import DeployFailed
+from orchestrator import live
+from orchestrator.errors import DeployFailed, InputError
+from orchestrator.history import History
+from orchestrator.inventory import load_fleet
 from orchestrator.lock import DeployLock
-from orchestrator.project import playbook
+from orchestrator.project import playbook, stored_war
 from orchestrator.runner import run_playbook, stop_orphaned_runs
+
+
+@dataclass
+class Found:
+    """What recovery found and did."""
+
+    interrupted: list[tuple[int, str | None, str]] = field(default_factory=list)  # (deploy #, release, stage)
+    orphans: list[int] = field(default_factory=list)
+    releases: dict[str, str] = field(default_factory=dict)  # node -> release after the reconcile
+    settled: str = ""  # what was done to bring the fleet to one release
+
+
+def reconcile(
+    inventory: Path,
+    state_dir: Path,
+    history: History,
+    *,
+    why: str,
+    say: Callable[[str], None] = print,
+    strategy: str | None = None,
+    lock_wait: bool = True,
+) -> Found:
+    """Step 1 under the deploy lock: see ``settle``."""
+    with DeployLock(state_dir).acquire("recover", wait=lock_wait, on_wait=lambda who: say(f"waiting for {who}")):
+        return settle(inventory, state_dir, history, why=why, say=say, strategy=strategy)
+
+
+def settle(
+    inventory: Path,
+    state_dir: Path,
+    history: History,
+    *,
+    why: str,
+    say: Callable[[str], None] = print,
+    strategy: str | None = None,
+) -> Found:
+    """Orphans stopped, cut-short deploys recorded as interrupted (``why``), every node serving
+    and in rotation, each node's release read. The caller holds the deploy lock."""
+    found = Found()
+    fleet = load_fleet(inventory).with_strategy(strategy)
+    found.orphans = stop_orphaned_runs(state_dir)
+    if found.orphans:
+        say(f"stopped {len(found.orphans)} deploy run(s) left behind (pids {', '.join(map(str, found.orphans))})")
+    for deploy_id in history.cut_short():
+        record = history.get(deploy_id)
+        stage = history.record_interrupted(deploy_id, why)
+        release = record.release_id if record else None
+        found.interrupted.append((deploy_id, release, stage))
+        what = release or ((record.revision or "?")[:12] if record else "?")
+        say(f"deploy #{deploy_id} of {what}: cut short at {stage}; recorded as interrupted")
+    say("reconciling: every node on a release it can serve, and in rotation")
+    result = run_playbook(
+        playbook("reconcile.yml"),
+        inventory=inventory,
+        run_dir=state_dir / "reconcile" / f"{datetime.now():%Y%m%dT%H%M%S}",
+        extravars={"deploy_strategy": strategy} if strategy else None,
+    )
+    if not result.ok:
+        detail = "; ".join(f"{e.host}: {e.message}" for e in result.failures) or result.status
+        raise DeployFailed(f"reconcile failed: {detail} (artifacts in {result.artifacts})")
+    state = live.read(fleet, run_dir=state_dir / "reconcile" / f"{datetime.now():%Y%m%dT%H%M%S}-after")
+    found.releases = dict(state.releases)
+    for node, release in sorted(found.releases.items()):
+        say(f"{node}: on {release or '(no release)'}, in rotation")
+    return found
 
 
 def recover(
     inventory: Path,
     state_dir: Path,
+    history: History,
     *,
     say: Callable[[str], None] = print,
     strategy: str | None = None,
     lock_wait: bool = True,
-) -> None:
-    """``strategy`` overrides the inventory's deploy_strategy, as ``watch --strategy`` does for its deploys."""
-    with DeployLock(state_dir).acquire("recover", wait=lock_wait, on_wait=lambda who: say(f"waiting for {who}")):
-        orphans = stop_orphaned_runs(state_dir)
-        if orphans:
-            say(f"stopped {len(orphans)} deploy run(s) left behind (pids {', '.join(map(str, orphans))})")
-        say("reconciling: every node on a release it can serve, and in rotation")
-        result = run_playbook(
-            playbook("reconcile.yml"),
+    to: str | None = None,
+    finish: bool = False,
+    report=None,
+) -> Found:
+    """Both steps (see the module's docstring); ``report``: the pipeline's Reporter for a roll."""
+    from orchestrator import pipeline
+    from orchestrator import rollback as rollback_lib
+
+    if to is not None and finish:
+        raise InputError("give --to RELEASE or --finish, not both")
+    found = reconcile(
+        inventory,
+        state_dir,
+        history,
+        why="cut short: the process running it was gone; recorded by orchestrator recover",
+        say=say,
+        strategy=strategy,
+        lock_wait=lock_wait,
+    )
+    report = report or pipeline.Reporter(say)
+    releases = set(found.releases.values())
+    cut = next((release for _, release, _ in reversed(found.interrupted) if release), None)
+    if finish:
+        if cut is None:
+            raise InputError(
+                "--finish: no deploy of a release was cut short; 'orchestrator history' shows the last ones"
+            )
+        war = stored_war(state_dir, cut)
+        if not war.is_file():
+            raise InputError(f"--finish: the WAR of {cut} is not in {war.parent}; deploy it again with --war")
+        say(f"finishing: deploying {cut} again, judged like any deploy")
+        deploy_id = history.start("recovery")
+        pipeline.deploy_war(
+            war,
             inventory=inventory,
-            run_dir=state_dir / "reconcile" / f"{datetime.now():%Y%m%dT%H%M%S}",
-            extravars={"deploy_strategy": strategy} if strategy else None,
+            state_dir=state_dir,
+            history=history,
+            deploy_id=deploy_id,
+            report=report,
+            lock_wait=lock_wait,
+            strategy=strategy,
         )
-    if not result.ok:
-        detail = "; ".join(f"{e.host}: {e.message}" for e in result.failures) or result.status
-        raise DeployFailed(f"reconcile failed: {detail} (artifacts in {result.artifacts})")
-    say("reconciled")
+        found.settled = f"deploy #{deploy_id} finished {cut}: every node on it"
+    elif to is not None or len(releases) > 1:
+        target = to
+        if target is None:
+            good = history.last_known_good(besides=cut)
+            if good is None:
+                raise InputError(
+                    f"the fleet is on {', '.join(sorted(releases))} and the ledger knows no good release to go back "
+                    "to: 'orchestrator recover --finish' deploys the interrupted one again, --to RELEASE another"
+                )
+            target = good.release_id
+        say(f"rolling back to {target}: the nodes on another release go back, not judged")
+        deploy_id, release = rollback_lib.rollback(
+            inventory=inventory,
+            state_dir=state_dir,
+            history=history,
+            to=target,
+            report=report,
+            lock_wait=lock_wait,
+            strategy=strategy,
+        )
+        found.settled = f"rollback #{deploy_id}: every node on {release}"
+    else:
+        found.settled = f"every node on {next(iter(releases), '(no release)')}: nothing to roll"
+    say(found.settled)
+    return found

@@ -20,6 +20,7 @@ from typing import Any
 
 import ansible_runner
 
+from orchestrator.module_utils.processes import identity, still_running
 from orchestrator.project import project_dir
 
 # Every run's environment carries its run directory, so a run left behind by a killed
@@ -182,7 +183,7 @@ def run_playbook(
         "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),
         "ANSIBLE_NOCOLOR": "1",
         RUN_MARKER: str(run_dir.resolve()),
-        RUN_OWNER: _identity(os.getpid()),
+        RUN_OWNER: identity(os.getpid()),
     }
     run_dir.mkdir(parents=True, exist_ok=True)
     runner = ansible_runner.run(
@@ -208,22 +209,11 @@ def run_playbook(
     )
 
 
-def _identity(pid: int) -> str:
-    """'<pid>:<start time in clock ticks since boot>' ('' when the process is gone)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return ""
-    # the command name (field 2) may hold spaces and parentheses: count fields after its last ')'
-    return f"{pid}:{stat.rpartition(')')[2].split()[19]}"
-
-
 def _owner_alive(environ: list[bytes]) -> bool:
     marker = (RUN_OWNER + "=").encode()
     owner = next((var[len(marker) :].decode() for var in environ if var.startswith(marker)), "")
-    if not owner:
-        return False  # a run from before owners were recorded: its owner is not known to live
-    return _identity(int(owner.partition(":")[0])) == owner
+    # (a run from before owners were recorded has none: its owner is not known to live)
+    return still_running(owner)
 
 
 def orphaned_runs(state_dir: Path) -> list[int]:

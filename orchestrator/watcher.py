@@ -274,21 +274,20 @@ class Watcher:
     def _recover(self) -> None:
         """After a crash: the claimed batch was interrupted. Record it, make every node serve, redo it."""
         leftovers = sorted(self.spool.claimed.glob(f"*{flag_lib.FLAG_SUFFIX}"))
-        running = self.history.running()
-        if not leftovers and not running:
+        cut = self.history.cut_short()
+        if not leftovers and not cut:
             return
-        for deploy_id in running:
-            self.history.update(
-                deploy_id,
-                outcome="interrupted",
-                stage=self.history.stage_reached(deploy_id),
-                message="the watcher stopped during this deploy",
-            )
-            self.history.mark(deploy_id, "finished")
-        self.say(f"recovering: {len(running)} interrupted deploy(s), {len(leftovers)} claimed flag(s)")
+        self.say(f"recovering: {len(cut)} interrupted deploy(s), {len(leftovers)} claimed flag(s)")
         from orchestrator import recovery  # only needed after a crash
 
-        recovery.recover(self.config.inventory, self.config.state_dir, say=self.say, strategy=self.strategy)
+        recovery.reconcile(
+            self.config.inventory,
+            self.config.state_dir,
+            self.history,
+            why="the watcher stopped during this deploy",
+            say=self.say,
+            strategy=self.strategy,
+        )
         batch = self._validate(leftovers, time.time())
         if batch is not None:
             self._process(batch, source="recovery")

@@ -102,6 +102,7 @@ def create_app(site: Site, *, feed: FleetFeed | None = None) -> Starlette:
             running=running,
             phases=phases,
             last=records.last(),
+            cut_short=records.history().cut_short(),
             maintenance=maintenance_lib.recorded(site.state_dir),
             now=time.time(),
         )
@@ -142,7 +143,7 @@ def create_app(site: Site, *, feed: FleetFeed | None = None) -> Starlette:
                 sentence=evidence.sentence(v.report),
                 report=v.report,
                 charts=report_json(evidence.charts(v.report)),
-                metrics=[m for m in v.report.get("metrics") or []],
+                metrics=list(v.report.get("metrics") or []),
             )
             for v in reports
         ]

@@ -41,6 +41,23 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
+def identity(pid: int) -> str:
+    """'<pid>:<start time in clock ticks since boot>', which no later process shares ('' when
+    it is gone): who owns a run or a deploy record, checked later with ``still_running``."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    # the command name (field 2) may hold spaces and parentheses: count fields after its last ')'
+    return f"{pid}:{stat.rpartition(')')[2].split()[19]}"
+
+
+def still_running(owner: str) -> bool:
+    """The process an ``identity`` names is still the one running under its PID."""
+    pid = owner.partition(":")[0]
+    return bool(owner) and pid.isdigit() and identity(int(pid)) == owner
+
+
 def owned_pid(pid_file: Path, marker: str) -> int | None:
     """The PID in ``pid_file`` if that process is alive and its command line contains ``marker``.
 

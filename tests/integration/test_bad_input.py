@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import shutil
 import subprocess
 import zipfile
@@ -220,6 +221,27 @@ def test_a_zip_that_is_not_a_web_application_touches_no_node(cluster, untouched,
     assert f"{war} is not a web application: it has no WEB-INF/ directory" in said, said[-2000:]
 
 
+@pytest.mark.parametrize("by_hand", [False, True], ids=["orchestrator", "ansible-playbook"])
+def test_a_malformed_web_xml_is_refused_before_any_drain(cluster, untouched, tmp_path, by_hand):
+    # Given a WAR whose web.xml has a tag left open: Tomcat would refuse to start its context
+    war = zip_of(
+        tmp_path / "app.war",
+        {
+            "META-INF/MANIFEST.MF": "Implementation-Version: 9\n",
+            "WEB-INF/web.xml": "<web-app>\n<servlet>\n</web-app>\n",
+        },
+    )
+    if by_hand:
+        result = ansible_playbook("-i", cluster.inventory, "playbooks/deploy.yml", "-e", f"war={war}", timeout=300)
+        said = " ".join(result.stdout.split())
+    else:
+        result = deploy(cluster, war)
+        said = result.stderr
+    # Then it is refused with the parser's line and message, no node drained (the fixture checks)
+    assert result.returncode == 2, result.stdout[-2000:] + result.stderr
+    assert "WEB-INF/web.xml is not well-formed XML (mismatched tag: line 3, column 2)" in said, said[-2000:]
+
+
 def test_a_war_without_a_version_is_refused_with_the_fix(cluster, untouched, tmp_path):
     war = zip_of(
         tmp_path / "app.war", {"META-INF/MANIFEST.MF": "Manifest-Version: 1.0\n", "WEB-INF/web.xml": "<web-app/>"}
@@ -256,6 +278,37 @@ def test_a_read_only_state_directory_is_named_with_the_fix(cluster, wars, untouc
     assert f"the state directory {state} cannot be written (Read-only file system" in result.stderr
     assert "chown -R" in result.stderr and "--state-dir" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_full_disk_under_a_used_state_directory_is_named_with_the_fix(cluster, wars, untouched, tmp_path):
+    # Given a state directory in use (a status ran: history and artifacts) on a small file system
+    # of the commands' own (a tmpfs in a mount namespace), which then fills up
+    state = tmp_path / "state"
+    state.mkdir()
+    status = shlex.join(orchestrator_command("status", "-i", cluster.inventory, "--state-dir", state))
+    deploy = shlex.join(
+        orchestrator_command("deploy", "--war", wars["v2"], "-i", cluster.inventory, "--state-dir", state)
+    )
+    script = f"""
+        mount -t tmpfs -o size=32m tmpfs "$0" || exit 99
+        {status} >/dev/null 2>&1 || exit 98
+        dd if=/dev/zero of="$0/filler" bs=1M >/dev/null 2>&1
+        {deploy}; echo "deploy exit $?"
+        {status}; echo "status exit $?"
+    """
+    result = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, str(state)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    # Then both commands exit 2, name the directory and say to free space (no chown, no traceback),
+    # and no node was touched (the fixture checks)
+    out = result.stdout + result.stderr
+    assert "deploy exit 2" in result.stdout and "status exit 2" in result.stdout, out[-3000:]
+    assert result.stderr.count(f"the state directory {state} cannot be written (No space left on device") == 2, out
+    assert "Free some space there" in result.stderr and "chown" not in result.stderr
+    assert "Traceback" not in out
 
 
 @pytest.mark.parametrize(

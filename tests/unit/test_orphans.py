@@ -11,7 +11,8 @@ import sys
 
 import pytest
 
-from orchestrator.runner import RUN_MARKER, RUN_OWNER, _identity, orphaned_runs
+from orchestrator.module_utils.processes import identity
+from orchestrator.runner import RUN_MARKER, RUN_OWNER, orphaned_runs
 
 
 @pytest.fixture
@@ -35,7 +36,7 @@ def run_like(tmp_path):
 
 def test_a_run_whose_orchestrator_lives_is_not_an_orphan(tmp_path, run_like):
     # Given a run started by this (living) process, like a `status` that reads the fleet
-    pid = run_like(_identity(os.getpid()))
+    pid = run_like(identity(os.getpid()))
     # Then the sweep leaves it alone
     assert pid not in orphaned_runs(tmp_path)
 
