@@ -7,6 +7,7 @@ lost."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 from pathlib import Path
@@ -189,5 +190,5 @@ def test_a_deploy_that_starts_while_status_reads_the_fleet_leaves_its_run_alone(
         assert deploy.returncode == 0, deploy.stdout + deploy.stderr
         assert "left behind" not in deploy.stdout, deploy.stdout
         assert status.returncode == 0, out + err
-        rows = [line.split()[0] for line in out.splitlines() if line.startswith("node")]
+        rows = [line.split()[0] for line in out.splitlines() if re.match(r"node\d+ ", line)]
         assert rows == ["node1", "node2"], out
