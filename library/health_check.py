@@ -40,7 +40,9 @@ options:
     default: 0
     type: int
   log:
-    description: Where that process logs, named in the failure message
+    description: Where that process logs, named in the failure message. When it is a file (Tomcat's
+      catalina.out), the check also reads what Tomcat logged since its last start, and fails at once,
+      quoting the cause, when Tomcat says it could not start the application's context.
     type: str
 """
 
@@ -77,7 +79,9 @@ seconds:
   sample: 1.52
 """
 
+import glob
 import json
+import os
 import time
 import urllib.error
 import urllib.request
@@ -110,6 +114,74 @@ def mismatch(body: str, expected: dict) -> str:
     return ""
 
 
+# What Tomcat logs at each start, and when it gives up on a web application's context.
+STARTING = ("Starting service [Catalina]", "Server initialization in")
+CONTEXT_FAILED = ("startup failed due to previous errors", "Error deploying web application")
+LOG_TAIL = 256 * 1024
+
+
+def context_failure(log: str, since: float) -> str:
+    """The causes Tomcat logged for a context that did not start, in its start that began at or
+    after ``since`` (epoch seconds); '' when none, or when the log is not a readable file. The
+    cause itself (a class not found, a parse error) is in the container's log beside catalina.out
+    (localhost.<date>.log): read too."""
+    lines = _tail(log)
+    starts = [i for i, line in enumerate(lines) if any(m in line for m in STARTING)]
+    # the start of this JVM, not one before it (whose failure may be why it was replaced)
+    if not starts or logged_at(lines[starts[-1]]) < since - 1:
+        return ""
+    lines = lines[starts[-1] :]
+    if not any(m in line for line in lines for m in CONTEXT_FAILED):
+        return ""
+    container = sorted(glob.glob(os.path.join(os.path.dirname(log), "localhost.*.log")), key=os.path.getmtime)
+    causes = _severe(_tail(container[-1]), since) if container else []
+    return " | ".join(dict.fromkeys(causes + _severe(lines, since)))[:800]
+
+
+def _tail(path: str) -> list:
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - LOG_TAIL))
+            return f.read().decode("utf-8", errors="replace").splitlines()
+    except OSError:
+        return []
+
+
+def _severe(lines: list, since: float) -> list:
+    """Each SEVERE message logged since ``since`` (without its time and logger), with the exception
+    line that follows it."""
+    said = []
+    for i, line in enumerate(lines):
+        if " SEVERE " not in line or logged_at(line) < since - 1:
+            continue
+        said.append(line.split("] ", 1)[-1].split(" ", 1)[-1].strip())
+        following = lines[i + 1].strip() if i + 1 < len(lines) else ""
+        if following and not following.startswith("at ") and not following[:2].isdigit():
+            said.append(following)
+    return said
+
+
+def logged_at(line: str) -> float:
+    """The time of a Tomcat log line ('05-Dec-2026 12:29:25.010 INFO ...', the node's local time); 0 if none."""
+    try:
+        return time.mktime(time.strptime(" ".join(line.split()[:2]).split(".")[0], "%d-%b-%Y %H:%M:%S"))
+    except (ValueError, OverflowError):
+        return 0.0
+
+
+def started_at(pid: int) -> float:
+    """When the process started, in epoch seconds (0 when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            ticks = int(f.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/stat") as f:
+            boot = next(int(line.split()[1]) for line in f if line.startswith("btime"))
+    except (OSError, IndexError, ValueError, StopIteration):
+        return 0.0
+    return boot + ticks / os.sysconf("SC_CLK_TCK")
+
+
 def gone(pid: int) -> bool:
     """The process has exited (or is a zombie waiting to be reaped)."""
     try:
@@ -135,6 +207,7 @@ def main() -> None:
     p = module.params
     began = time.monotonic()
     deadline = began + p["timeout"]
+    jvm_started = started_at(p["pid"]) if p["pid"] > 0 else 0.0
     attempts = 0
     while True:
         attempts += 1
@@ -147,6 +220,15 @@ def main() -> None:
                 body=body[:2000],
                 attempts=attempts,
                 seconds=round(time.monotonic() - began, 3),
+            )
+        failed = context_failure(p["log"], jvm_started) if jvm_started and os.path.isfile(p["log"] or "") else ""
+        if failed:
+            module.fail_json(
+                msg=f"Tomcat could not start the application, {time.monotonic() - began:.1f}s into the health check: "
+                f"{failed} (its log: {p['log']}; {p['url']}: {reason})",
+                status=status,
+                body=body[:2000],
+                attempts=attempts,
             )
         if p["pid"] > 0 and gone(p["pid"]):
             module.fail_json(

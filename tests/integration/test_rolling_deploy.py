@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import zipfile
 
 from tests.conftest import run_cli
 from tests.support.cli import ansible_playbook
@@ -79,3 +80,34 @@ def test_playbook_by_hand_deploys_the_same_way(cluster, wars):
         assert cluster.node_health(name)["version"] == "2"
     cluster.assert_all_in_rotation()
     assert report.failed == 0, report.line()
+
+
+def test_a_war_tomcat_cannot_start_is_failed_at_once_quoting_tomcats_cause(cluster, wars, tmp_path):
+    # Given two nodes on v1, and v1's WAR made into version 11 with a listener class it lacks: the
+    # XML is well-formed (the preflight lets it through), but Tomcat gives up on the context
+    cluster.given_release(wars["v1"])
+    war = tmp_path / "app-11.war"
+    with zipfile.ZipFile(wars["v1"]) as source, zipfile.ZipFile(war, "w") as target:
+        for item in source.infolist():
+            data = source.read(item)
+            if item.filename == "META-INF/MANIFEST.MF":
+                data = data.replace(b"Implementation-Version: 1", b"Implementation-Version: 11")
+            elif item.filename == "WEB-INF/web.xml":
+                data = data.replace(
+                    b"</web-app>",
+                    b"<listener><listener-class>org.example.Missing</listener-class></listener></web-app>",
+                )
+            target.writestr(item, data)
+
+    # When it is deployed under load
+    with cluster.light_load() as load:
+        result = run_cli("deploy", "--war", war, "-i", cluster.inventory, "--state-dir", cluster.state_dir)
+
+    # Then node1's health check fails as soon as Tomcat says why (not after its timeout), quoting it,
+    # node1 is back on v1 and nothing was lost
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Tomcat could not start the application" in result.stderr, result.stderr
+    assert "ClassNotFoundException: org.example.Missing" in result.stderr, result.stderr
+    assert cluster.node_health("node1")["version"] == "1"
+    cluster.assert_all_in_rotation()
+    assert load.report.failed == 0, load.report.line()
