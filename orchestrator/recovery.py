@@ -96,6 +96,7 @@ def settle(
     found.releases = dict(state.releases)
     for node, release in sorted(found.releases.items()):
         say(f"{node}: on {release or '(no release)'}, in rotation")
+    say("reconciled")
     return found
 
 

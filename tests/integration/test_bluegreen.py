@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ from orchestrator.runner import orphaned_runs
 from tests.conftest import run_cli
 from tests.integration.conftest import FAILING_HEALTH_TIMEOUT, Cluster, with_host
 from tests.integration.test_push_to_live import DEPLOY_TIMEOUT, WatcherProcess, commit_and_push, rows, settle_initial
-from tests.support.cli import ansible_playbook
+from tests.support.cli import ansible_playbook, orchestrator_command
 from tests.support.load import UpCount, wait_until
 
 # Away from the rolling cluster (127.0.2.x) and the benchmarks (127.0.5.x).
@@ -362,3 +363,46 @@ def test_after_the_window_the_old_slots_are_stopped(bluegreen, wars, tmp_path):
         what="the old slots to stop after their window",
     )
     bluegreen.assert_serving("2")
+
+
+def test_a_deploy_killed_mid_switch_is_settled_by_recover_on_one_release_with_one_live_slot(bluegreen, wars):
+    # Given v1 live, node1's bake held so the switch can be caught half done, and a deploy of v2
+    # killed (SIGKILL, its whole process group) once node1 serves v2 from its other slot
+    bluegreen.given_release(wars["v1"])
+    host_vars = bluegreen.inventory / "host_vars" / "node1.yml"
+    settings = host_vars.read_text()
+    where = ("-i", bluegreen.inventory, "--state-dir", bluegreen.state_dir)
+    try:
+        host_vars.write_text(settings + "webapp_bake_seconds: 60\n")
+        old_slot, new_slot = bluegreen.live_slot("node1"), bluegreen.idle_slot("node1")
+        with bluegreen.light_load() as load:
+            deploy = subprocess.Popen(
+                orchestrator_command("deploy", "--war", wars["v2"], *where),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+            try:
+                wait_until(
+                    lambda: bluegreen.slot_status("node1", new_slot).startswith("UP"),
+                    timeout=DEPLOY_TIMEOUT,
+                    interval=0.02,
+                    what=f"node1-{new_slot} in rotation on v2",
+                )
+            finally:
+                os.killpg(deploy.pid, signal.SIGKILL)
+                deploy.wait(timeout=30)
+            host_vars.write_text(settings)
+            interrupted = rows(bluegreen)[0]
+            assert interrupted.outcome == "running"
+            # When recover runs
+            recovered = run_cli("recover", *where)
+        # Then the deploy is interrupted, every node serves v1 from exactly one live slot, nothing lost
+        assert recovered.returncode == 0, recovered.stdout + recovered.stderr
+        assert f"deploy #{interrupted.id} of {interrupted.release_id}: cut short at deploy" in recovered.stdout
+        assert [r.outcome for r in rows(bluegreen) if r.id == interrupted.id] == ["interrupted"]
+        bluegreen.assert_serving("1")
+        assert bluegreen.live_slot("node1") == old_slot
+        assert load.report.failed == 0, load.report.line()
+    finally:
+        host_vars.write_text(settings)
