@@ -403,18 +403,8 @@ class History:
         self.mark(deploy_id, "finished")
         return stage
 
-    def list(self, limit: int = 20, *, outcome: str | None = None, before: int | None = None) -> list[DeployRecord]:
-        """The newest deploys first; only those with ``outcome``, only those older than #``before``."""
-        where, args = ["1"], []
-        if outcome is not None:
-            where.append("outcome = ?")
-            args.append(outcome)
-        if before is not None:
-            where.append("id < ?")
-            args.append(before)
-        rows = self.db.execute(
-            f"SELECT * FROM deploys WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?", (*args, limit)
-        ).fetchall()
+    def list(self, limit: int = 20) -> list[DeployRecord]:
+        rows = self.db.execute("SELECT * FROM deploys ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
         return [self._record(r) for r in rows]
 
     def count(self, *, outcome: str | None = None) -> int:

@@ -9,22 +9,11 @@ from dataclasses import dataclass, field
 
 from orchestrator.dashboard.records import stage_spans
 from orchestrator.history import DeployRecord
+from orchestrator.runner import DEPLOY_PHASES
 
-# The order a node goes through them (a phase's bar is drawn in its own colour).
-NODE_PHASES = (
-    "ship",
-    "reach",
-    "capacity",
-    "drain",
-    "stop",
-    "install",
-    "start",
-    "verify",
-    "enable",
-    "bake",
-    "watch",
-    "rescue",
-)
+# The order a node goes through them (a phase's bar is drawn in its own colour); joining and
+# retiring are apply's, not a deploy's.
+NODE_PHASES = tuple(p for p in DEPLOY_PHASES if p not in ("add", "remove"))
 
 
 @dataclass(frozen=True)

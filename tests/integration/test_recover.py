@@ -48,18 +48,22 @@ def killed_after_the_first_node(cluster, war, inventory: str) -> None:
     assert cluster.current_release("node2") != release, "node2 was touched before the kill"
 
 
-def status_run(state_dir: Path) -> bool:
-    """A status's ansible-playbook is running under ``state_dir`` (found as the orphan sweep finds runs)."""
+def status_run(state_dir: Path, *, leader: bool = False):
+    """A status's ansible-playbook running under ``state_dir`` (found as the orphan sweep finds
+    runs): True, or with ``leader`` its session leader's PID; None when there is none."""
     marker = f"{RUN_MARKER}={(state_dir / 'status').resolve()}{os.sep}".encode()
     for entry in os.listdir("/proc"):
         try:
             if entry.isdigit() and any(
                 v.startswith(marker) for v in Path(f"/proc/{entry}/environ").read_bytes().split(b"\0")
             ):
-                return True
+                if not leader:
+                    return True
+                if os.getsid(int(entry)) == int(entry):
+                    return int(entry)
         except OSError:
             continue
-    return False
+    return None
 
 
 def records(cluster) -> list:
@@ -192,3 +196,26 @@ def test_a_deploy_that_starts_while_status_reads_the_fleet_leaves_its_run_alone(
         assert status.returncode == 0, out + err
         rows = [line.split()[0] for line in out.splitlines() if re.match(r"node\d+ ", line)]
         assert rows == ["node1", "node2"], out
+
+
+def test_a_status_whose_run_is_stopped_says_so_never_an_empty_table(cluster, wars):
+    # Given a status reading the fleet
+    cluster.given_release(wars["v1"])
+    status = subprocess.Popen(
+        orchestrator_command("status", "-i", cluster.inventory, "--state-dir", cluster.state_dir),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        # When its ansible-playbook is stopped from outside before it answers
+        leader = wait_until(lambda: status_run(cluster.state_dir, leader=True), timeout=60, interval=0.02)
+        os.killpg(leader, signal.SIGKILL)
+        out, err = status.communicate(timeout=120)
+    finally:
+        if status.poll() is None:
+            status.kill()
+            status.wait(timeout=30)
+    # Then it fails saying why, with no node table
+    assert status.returncode == 1, out + err
+    assert "could not read the fleet" in err and "node1" not in out, out + err
