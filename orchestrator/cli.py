@@ -739,13 +739,14 @@ def recover(where: Where, no_wait: bool, to: str | None, finish: bool, strategy:
 
         orchestrator recover --finish
     """
-    from orchestrator import pipeline, recovery
+    from orchestrator import pipeline
+    from orchestrator import rollback as rollback_lib
 
     with pipeline.reporting(where.config, where.state_dir, say=click.echo, on_phase=_phase_printer()) as (
         history,
         report,
     ):
-        recovery.recover(
+        rollback_lib.recover(
             where.inventory,
             where.state_dir,
             history,

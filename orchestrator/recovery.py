@@ -14,8 +14,10 @@ blue/green node with two slots or none in rotation, and a fleet on two releases.
    had switched roll back, not judged: the ledger trusts it), ``to`` another known release, or
    with ``finish`` the interrupted release again, deployed and judged like any deploy.
 
-The watcher runs step 1 when it starts after a crash, then deploys the interrupted revision
-again itself (watcher.Watcher._recover); operators run both as `orchestrator recover`.
+Step 1 is here (``settle``, and ``reconcile`` which takes the lock for it), below the pipeline:
+the watcher runs it when it starts after a crash, then deploys the interrupted revision again
+itself (watcher.Watcher._recover), and a deploy with --recover runs it under its own lock. Step 2
+rolls or deploys, so it lives with the rollback: rollback.recover, `orchestrator recover`.
 """
 
 from __future__ import annotations
@@ -26,11 +28,11 @@ from datetime import datetime
 from pathlib import Path
 
 from orchestrator import live
-from orchestrator.errors import DeployFailed, InputError
+from orchestrator.errors import DeployFailed
 from orchestrator.history import History
 from orchestrator.inventory import load_fleet
 from orchestrator.lock import DeployLock
-from orchestrator.project import playbook, stored_war
+from orchestrator.project import playbook
 from orchestrator.runner import run_playbook, stop_orphaned_runs
 
 
@@ -97,82 +99,4 @@ def settle(
     for node, release in sorted(found.releases.items()):
         say(f"{node}: on {release or '(no release)'}, in rotation")
     say("reconciled")
-    return found
-
-
-def recover(
-    inventory: Path,
-    state_dir: Path,
-    history: History,
-    *,
-    say: Callable[[str], None] = print,
-    strategy: str | None = None,
-    lock_wait: bool = True,
-    to: str | None = None,
-    finish: bool = False,
-    report=None,
-) -> Found:
-    """Both steps (see the module's docstring); ``report``: the pipeline's Reporter for a roll."""
-    from orchestrator import pipeline
-    from orchestrator import rollback as rollback_lib
-
-    if to is not None and finish:
-        raise InputError("give --to RELEASE or --finish, not both")
-    found = reconcile(
-        inventory,
-        state_dir,
-        history,
-        why="cut short: the process running it was gone; recorded by orchestrator recover",
-        say=say,
-        strategy=strategy,
-        lock_wait=lock_wait,
-    )
-    report = report or pipeline.Reporter(say)
-    releases = set(found.releases.values())
-    cut = next((release for _, release, _ in reversed(found.interrupted) if release), None)
-    if finish:
-        if cut is None:
-            raise InputError(
-                "--finish: no deploy of a release was cut short; 'orchestrator history' shows the last ones"
-            )
-        war = stored_war(state_dir, cut)
-        if not war.is_file():
-            raise InputError(f"--finish: the WAR of {cut} is not in {war.parent}; deploy it again with --war")
-        say(f"finishing: deploying {cut} again, judged like any deploy")
-        deploy_id = history.start("recovery")
-        pipeline.deploy_war(
-            war,
-            inventory=inventory,
-            state_dir=state_dir,
-            history=history,
-            deploy_id=deploy_id,
-            report=report,
-            lock_wait=lock_wait,
-            strategy=strategy,
-        )
-        found.settled = f"deploy #{deploy_id} finished {cut}: every node on it"
-    elif to is not None or len(releases) > 1:
-        target = to
-        if target is None:
-            good = history.last_known_good(besides=cut)
-            if good is None:
-                raise InputError(
-                    f"the fleet is on {', '.join(sorted(releases))} and the ledger knows no good release to go back "
-                    "to: 'orchestrator recover --finish' deploys the interrupted one again, --to RELEASE another"
-                )
-            target = good.release_id
-        say(f"rolling back to {target}: the nodes on another release go back, not judged")
-        deploy_id, release = rollback_lib.rollback(
-            inventory=inventory,
-            state_dir=state_dir,
-            history=history,
-            to=target,
-            report=report,
-            lock_wait=lock_wait,
-            strategy=strategy,
-        )
-        found.settled = f"rollback #{deploy_id}: every node on {release}"
-    else:
-        found.settled = f"every node on {next(iter(releases), '(no release)')}: nothing to roll"
-    say(found.settled)
     return found

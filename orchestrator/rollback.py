@@ -8,15 +8,19 @@ one node back on its previous release when the new one fails on it).
 - ``roll_back_updated``: after a failed deploy with deploy_failure_policy rollback, the nodes it
   had already switched go back to the release they ran (called by pipeline.deploy_war).
 - ``refuse_if_schema_moved_on``: no rollback to a release from before a contract migration.
+- ``recover``: `orchestrator recover` - after a deploy was cut short, the fleet settled
+  (recovery.reconcile) and brought to one release: back to the last known-good one, to a named
+  one, or forward to the interrupted one (``finish``).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from orchestrator import bluegreen as bluegreen_lib
-from orchestrator import rollout
+from orchestrator import recovery, rollout
 from orchestrator.errors import InputError, OrchestratorError
 from orchestrator.history import GOOD, History
 from orchestrator.inventory import load_fleet
@@ -234,3 +238,80 @@ def roll_back_updated(failed: rollout.RolloutResult, state_dir: Path, report: Re
             continue
         said.append(f"{', '.join(nodes)} rolled back to {release}: the whole fleet is on it again")
     return "; ".join(said)
+
+
+def recover(
+    inventory: Path,
+    state_dir: Path,
+    history: History,
+    *,
+    say: Callable[[str], None] = print,
+    strategy: str | None = None,
+    lock_wait: bool = True,
+    to: str | None = None,
+    finish: bool = False,
+    report=None,
+) -> recovery.Found:
+    """`orchestrator recover`: settle a deploy cut short (recovery.reconcile: recorded interrupted,
+    every node serving), then bring the fleet to one release: the last known-good one (a rollback,
+    not judged), ``to``, or with ``finish`` the interrupted release deployed again and judged."""
+    if to is not None and finish:
+        raise InputError("give --to RELEASE or --finish, not both")
+    found = recovery.reconcile(
+        inventory,
+        state_dir,
+        history,
+        why="cut short: the process running it was gone; recorded by orchestrator recover",
+        say=say,
+        strategy=strategy,
+        lock_wait=lock_wait,
+    )
+    report = report or Reporter(say)
+    releases = set(found.releases.values())
+    cut = next((release for _, release, _ in reversed(found.interrupted) if release), None)
+    if finish:
+        if cut is None:
+            raise InputError(
+                "--finish: no deploy of a release was cut short; 'orchestrator history' shows the last ones"
+            )
+        war = stored_war(state_dir, cut)
+        if not war.is_file():
+            raise InputError(f"--finish: the WAR of {cut} is not in {war.parent}; deploy it again with --war")
+        say(f"finishing: deploying {cut} again, judged like any deploy")
+        deploy_id = history.start("recovery")
+        deploy_war(
+            war,
+            inventory=inventory,
+            state_dir=state_dir,
+            history=history,
+            deploy_id=deploy_id,
+            report=report,
+            lock_wait=lock_wait,
+            strategy=strategy,
+        )
+        found.settled = f"deploy #{deploy_id} finished {cut}: every node on it"
+    elif to is not None or len(releases) > 1:
+        target = to
+        if target is None:
+            good = history.last_known_good(besides=cut)
+            if good is None:
+                raise InputError(
+                    f"the fleet is on {', '.join(sorted(releases))} and the ledger knows no good release to go back "
+                    "to: 'orchestrator recover --finish' deploys the interrupted one again, --to RELEASE another"
+                )
+            target = good.release_id
+        say(f"rolling back to {target}: the nodes on another release go back, not judged")
+        deploy_id, release = rollback(
+            inventory=inventory,
+            state_dir=state_dir,
+            history=history,
+            to=target,
+            report=report,
+            lock_wait=lock_wait,
+            strategy=strategy,
+        )
+        found.settled = f"rollback #{deploy_id}: every node on {release}"
+    else:
+        found.settled = f"every node on {next(iter(releases), '(no release)')}: nothing to roll"
+    say(found.settled)
+    return found

@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,4 +162,6 @@ def start_rollback(fleet: Fleet, by: str, to: str | None) -> str:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+    # reaped when it ends (the dashboard outlives it; no zombie left behind)
+    threading.Thread(target=process.wait, name=f"rollback-{process.pid}", daemon=True).start()
     return f"rollback started (pid {process.pid}{', to ' + to if to else ''}): it shows on /deploys; its output is in {log}"

@@ -144,14 +144,15 @@ STAGE_SPANS = (
 
 
 def stage_spans(times: dict[str, float | None], *, now: float | None = None) -> list[tuple[str, float, float]]:
-    """(stage, start, end) for each stage that began; one still running ends ``now`` (None: at
-    the deploy's end). A roll that failed has no 'rolled': it ended when the deploy did."""
+    """(stage, start, end) for each stage that began; a stage that failed (a build, a roll) ended
+    when the deploy did, one still running ends ``now`` (None: not drawn)."""
     spans = []
-    for name, begin, end in STAGE_SPANS:
+    for i, (name, begin, end) in enumerate(STAGE_SPANS):
         start = times.get(begin)
         if start is None:
             continue
-        stop = times.get(end) or (times.get("finished") if name in ("roll", "contract", "expand") else None) or now
+        later = [times[b] for _, b, _ in STAGE_SPANS[i + 1 :] if times.get(b) is not None]
+        stop = times.get(end) or (later[0] if later else None) or times.get("finished") or now
         if stop is None:
             continue
         spans.append((name, start, max(start, stop)))

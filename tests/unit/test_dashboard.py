@@ -249,5 +249,8 @@ def test_a_deploy_recorded_before_spans_were_kept_is_drawn_from_its_durations():
     drawn = timeline.build(history_record)
     (row,) = drawn.nodes
     assert [b.name for b in row.bars] == ["drain", "bake"] and row.note.startswith("durations only")
-    # laid end to end from the roll's start, on the roll's scale
-    assert (row.bars[0].start, row.bars[1].start) == pytest.approx((0.0, 2.0)) and drawn.seconds == pytest.approx(20.0)
+    # laid end to end from the roll's start (10 s after the claim), on the deploy's scale
+    assert [b.name for b in drawn.stages.bars] == ["build", "roll"]
+    assert (row.bars[0].start, row.bars[1].start) == pytest.approx((10.0, 12.0)) and drawn.seconds == pytest.approx(
+        30.0
+    )
