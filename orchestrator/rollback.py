@@ -279,16 +279,18 @@ def recover(
             raise InputError(f"--finish: the WAR of {cut} is not in {war.parent}; deploy it again with --war")
         say(f"finishing: deploying {cut} again, judged like any deploy")
         deploy_id = history.start("recovery")
-        deploy_war(
-            war,
-            inventory=inventory,
-            state_dir=state_dir,
-            history=history,
-            deploy_id=deploy_id,
-            report=report,
-            lock_wait=lock_wait,
-            strategy=strategy,
-        )
+        with recorded(history, deploy_id, report) as where:
+            deploy_war(
+                war,
+                inventory=inventory,
+                state_dir=state_dir,
+                history=history,
+                deploy_id=deploy_id,
+                report=report,
+                lock_wait=lock_wait,
+                where=where,
+                strategy=strategy,
+            )
         found.settled = f"deploy #{deploy_id} finished {cut}: every node on it"
     elif to is not None or len(releases) > 1:
         target = to
