@@ -801,13 +801,12 @@ def dashboard(where: Where, listen: str | None) -> None:
 
     site, settings = _dashboard_site(where)
     address = parse_listen(listen) if listen else parse_listen(settings.listen, "[dashboard] listen")
-    sock_check = server.bind(address)  # an address in use is exit 2 before anything starts
-    sock_check.close()
+    sock = server.bind(address)  # an address in use is exit 2 before anything starts
     click.echo(
         f"dashboard on http://{address}/ ({'actions with the token' if site.token else 'read-only: no token_file'}); "
         "Ctrl-C stops it"
     )
-    server.serve(site, address)
+    server.serve(site, sock)
 
 
 @cli.command()

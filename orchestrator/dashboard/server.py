@@ -40,9 +40,8 @@ def _server(site: Site, feed: FleetFeed | None = None) -> uvicorn.Server:
     return uvicorn.Server(config)
 
 
-def serve(site: Site, listen: Listen) -> None:
-    """Serve until SIGINT or SIGTERM."""
-    sock = bind(listen)
+def serve(site: Site, sock: socket.socket) -> None:
+    """Serve on ``sock`` (see ``bind``) until SIGINT or SIGTERM."""
     _server(site).run(sockets=[sock])
 
 
