@@ -555,8 +555,13 @@ class History:
             (release_id, version, sha256, status, now, deployed, deploy_id, reason),
         )
 
-    def releases(self) -> list[Release]:
-        rows = self.db.execute("SELECT * FROM releases ORDER BY COALESCE(deployed, changed) DESC").fetchall()
+    def releases(self, *, status: str | None = None, offset: int = 0, limit: int = -1) -> list[Release]:
+        """The ledger, newest first; only ``status``, ``limit`` of them from ``offset`` (-1: all)."""
+        where, args = ("WHERE status = ?", (status,)) if status else ("", ())
+        rows = self.db.execute(
+            f"SELECT * FROM releases {where} ORDER BY COALESCE(deployed, changed) DESC LIMIT ? OFFSET ?",
+            (*args, limit, offset),
+        ).fetchall()
         return [Release.from_row(r) for r in rows]
 
     def release(self, release_id: str) -> Release | None:

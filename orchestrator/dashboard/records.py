@@ -82,18 +82,9 @@ class Records:
         """Deploys by outcome, for the page's filter."""
         return {r[0]: r[1] for r in self.history().db.execute("SELECT outcome, count(*) FROM deploys GROUP BY outcome")}
 
-    def releases(self, *, status: str | None = None, offset: int = 0, limit: int = PAGE_SIZE) -> list[Release]:
+    def releases(self, *, status: str | None = None, offset: int = 0) -> list[Release]:
         """The ledger, newest first, a page at a time."""
-        where, args = ("WHERE status = ?", (status,)) if status else ("", ())
-        rows = (
-            self.history()
-            .db.execute(
-                f"SELECT * FROM releases {where} ORDER BY COALESCE(deployed, changed) DESC LIMIT ? OFFSET ?",
-                (*args, limit, offset),
-            )
-            .fetchall()
-        )
-        return [Release.from_row(r) for r in rows]
+        return self.history().releases(status=status, offset=offset, limit=PAGE_SIZE)
 
     def deploy(self, deploy_id: int) -> DeployRecord | None:
         return self.history().get(deploy_id)
