@@ -875,6 +875,15 @@ def watch(config_path: Path | None, strategy: str | None, dashboard_listen: str 
         sys.exit(130)
 
 
+def _keep_record(path: Path | None, config, record) -> None:
+    if path is None:
+        return
+    from orchestrator import handoff
+    from orchestrator.module_utils.fsutil import write_atomic
+
+    write_atomic(str(path), json.dumps(handoff.document(config, record), sort_keys=True) + "\n")
+
+
 @cli.command()
 @click.option(
     "--rev",
@@ -892,6 +901,13 @@ def watch(config_path: Path | None, strategy: str | None, dashboard_listen: str 
     show_default=True,
     help="With --wait: seconds to wait for the outcome (the deploy goes on after it).",
 )
+@click.option(
+    "--record",
+    "record_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="With --wait: write the deploy it followed to this file, as `history --json` prints it (also when it failed).",
+)
 @_config_option
 @click.option("--spool", type=click.Path(path_type=Path), default=None, help="The spool directory (without --rev).")
 @click.option("--repository", default=None, help="The repository that was pushed to, for the record (without --rev).")
@@ -902,6 +918,7 @@ def trigger(
     rev: str | None,
     wait: bool,
     timeout: float,
+    record_file: Path | None,
     config_path: Path | None,
     spool: Path | None,
     repository: str | None,
@@ -916,15 +933,19 @@ def trigger(
     rolls out its branch's newest revision, and this prints that deploy's progress and exits 0
     once R is live, 1 if the deploy failed or its release was rejected (the reason is printed),
     4 if --timeout ran out first (the deploy goes on), 2 if R is not on the watcher's branch.
+    --record FILE keeps that very deploy as JSON for the job's archive (`history --limit 1` may
+    already show a newer one).
 
     Example:
 
-        orchestrator trigger --rev 3f2a9c1d0b7e --wait --timeout 900
+        orchestrator trigger --rev 3f2a9c1d0b7e --wait --timeout 900 --record deploy.json
 
         orchestrator trigger --spool /var/spool/orchestrator --repository /srv/hg/app --branch default --revision 3f2a9c1d0b7e
     """
     from orchestrator import flags as flag_lib
 
+    if record_file is not None and not (rev and wait):
+        raise InputError("--record keeps the deploy that --wait followed: give --rev REV --wait --record FILE")
     if rev is not None:
         if spool or repository or git_hook or branch or revision:
             raise InputError(
@@ -937,7 +958,12 @@ def trigger(
         asked = handoff.request(config, rev)
         click.echo(f"deploy of {asked.revision[:12]} ({config.branch}) queued: {asked.flag.name}")
         if wait:
-            record = handoff.follow(config, asked, timeout=timeout, say=click.echo)
+            try:
+                record = handoff.follow(config, asked, timeout=timeout, say=click.echo)
+            except handoff.NotLive as exc:
+                _keep_record(record_file, config, exc.record)
+                raise
+            _keep_record(record_file, config, record)
             said = "was already live" if record.outcome == "unchanged" else f"is live: {record.release_id}"
             click.echo(f"revision {asked.revision[:12]} {said} (deploy #{record.id})")
             if record.message and record.outcome == "deployed":

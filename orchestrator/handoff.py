@@ -38,6 +38,10 @@ PROGRESS = (
 class NotLive(OrchestratorError):
     """The deploy that contains the revision ended without making it live (exit 1)."""
 
+    def __init__(self, message: str, record: DeployRecord):
+        super().__init__(message)
+        self.record = record
+
 
 class WaitTimedOut(OrchestratorError):
     """No answer within the timeout; the deploy, if any, goes on (exit 4)."""
@@ -91,12 +95,22 @@ def follow(
                 if record.outcome in LIVE:
                     return record
                 if record.outcome in NOT_LIVE:
-                    raise NotLive(_why_not(record))
+                    raise NotLive(_why_not(record), record)
             if time.monotonic() >= deadline:
                 raise WaitTimedOut(_timed_out(config, asked, timeout, told))
             time.sleep(poll)
     finally:
         history.close()
+
+
+def document(config: Config, record: DeployRecord) -> dict:
+    """The deploy as `orchestrator history --json` prints it, with its release's standing in the ledger."""
+    history = History(config.state_dir, writable=False)
+    try:
+        release = history.release(record.release_id) if record.release_id else None
+    finally:
+        history.close()
+    return {**record.as_dict(), "release_status": release.status if release else None}
 
 
 def _candidates(history: History, config: Config, asked: Request) -> list[DeployRecord]:

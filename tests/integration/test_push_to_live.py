@@ -147,18 +147,26 @@ def every_flag_handled(cluster) -> None:
     )
 
 
-def test_failing_tests_deploy_nothing(cluster, watcher):
+def test_failing_tests_deploy_nothing(cluster, watcher, tmp_path):
     settle_initial(cluster, watcher)
     served = cluster.served_through_haproxy()
     before = last_id(cluster)
 
     revision = commit_and_push(cluster, "22", test_fails=True)
-    # (a CI job handing the same revision over waits for the deploy that contains it)
-    handed_over = run_cli("trigger", "--rev", revision, "--wait", "--timeout", "120", "--config", cluster.box.config)
+    # (a CI job handing the same revision over waits for the deploy that contains it, and keeps it)
+    kept = tmp_path / "deploy.json"
+    handed_over = run_cli(
+        "trigger", "--rev", revision, "--wait", "--timeout", "120", "--record", kept, "--config", cluster.box.config
+    )
 
     row = settled_after(cluster, before)[0]
     assert row.outcome == "rejected" and row.stage == "test", row
     assert handed_over.returncode == 1, handed_over.stdout + handed_over.stderr
+    assert {k: v for k, v in json.loads(kept.read_text()).items() if k in ("id", "outcome", "stage")} == {
+        "id": row.id,
+        "outcome": "rejected",
+        "stage": "test",
+    }
     assert f"of {revision[:12]} rejected at test: test failed" in handed_over.stderr
     assert "the release is marked as failing its tests" in row.output_tail
     assert row.times["deploy_started"] is None
@@ -228,6 +236,7 @@ def test_hg_push_goes_live_with_every_stage_recorded_and_the_ci_step_of_docs_ci_
         json.loads((tmp_path / "fleet.json").read_text()),
     )
     assert deploy["outcome"] in ("deployed", "unchanged") and deploy["revision"] == revision
+    assert f"(deploy #{deploy['id']})" in done.stdout  # the very deploy it followed, not the newest one
     assert fleet["release"].startswith("35-") and fleet["mixed"] is None and fleet["deploy_in_progress"] is None
     assert {n["name"]: n["haproxy"]["lb1"][:2] for n in fleet["nodes"]} == {"node1": "UP", "node2": "UP"}
     assert cluster.served_through_haproxy() == "Hello from version 35"

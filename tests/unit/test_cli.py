@@ -38,6 +38,17 @@ def test_trigger_rejects_a_revision_that_is_not_hex(tmp_path):
     assert list((tmp_path / "incoming").iterdir()) == []
 
 
+def test_trigger_record_without_wait_is_exit_2_and_queues_nothing(tmp_path):
+    (tmp_path / "incoming").mkdir()
+    result = run_cli(
+        "trigger", "--spool", tmp_path, "--repository", "r", "--branch", "main", "--revision", "ab12",
+        "--record", tmp_path / "deploy.json",
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "--record keeps the deploy that --wait followed" in result.stderr
+    assert list((tmp_path / "incoming").iterdir()) == [] and not (tmp_path / "deploy.json").exists()
+
+
 def test_a_state_directory_that_cannot_be_made_is_exit_2_naming_it(tmp_path):
     # Given a state directory whose parent is a file
     (tmp_path / "file").write_text("x")
