@@ -38,8 +38,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from ansible_collections.orchestrator.fleet.plugins.module_utils.processes import owned_pid, terminate
 from orchestrator import rollout, sandbox
-from orchestrator.module_utils.processes import owned_pid, terminate
 from orchestrator.runner import Event
 from tests.support import load as load_lib
 from tests.support.load import UpCount, healthy, wait_until

@@ -51,10 +51,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from ansible_collections.orchestrator.fleet.plugins.module_utils import haproxy_admin
+from ansible_collections.orchestrator.fleet.plugins.module_utils.processes import owned_pid, terminate
 from orchestrator import sandbox
 from orchestrator.dry_run import serial_batches
-from orchestrator.module_utils import haproxy_admin
-from orchestrator.module_utils.processes import owned_pid, terminate
 from tests.support.cli import orchestrator_command
 from tests.support.load import healthy, under_load, wait_until
 

@@ -32,9 +32,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from ansible_collections.orchestrator.fleet.plugins.module_utils import haproxy_admin
 from orchestrator import pipeline, sandbox
 from orchestrator.history import History
-from orchestrator.module_utils import haproxy_admin
 from tests.support.cli import orchestrator_command
 from tests.support.load import Load, wait_until
 

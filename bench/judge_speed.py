@@ -40,7 +40,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from orchestrator.module_utils import judge as current
+from ansible_collections.orchestrator.fleet.plugins.module_utils import judge as current
 from tests.support.judge_simulation import histogram
 
 INTERVAL, PASS_AFTER, MAX_SECONDS = 1.0, 5.0, 120.0
@@ -57,7 +57,7 @@ RELEASES = {
 def earlier_judge(rev: str):
     """The judge module as it was at ``rev``."""
     source = subprocess.run(
-        ["git", "-C", str(ROOT), "show", f"{rev}:orchestrator/module_utils/judge.py"],
+        ["git", "-C", str(ROOT), "show", f"{rev}:plugins/module_utils/judge.py"],
         check=True,
         capture_output=True,
         text=True,

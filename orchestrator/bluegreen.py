@@ -17,10 +17,10 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
+from ansible_collections.orchestrator.fleet.plugins.module_utils.processes import owned_pid, terminate
 from orchestrator.errors import DeployFailed
 from orchestrator.inventory import Fleet
 from orchestrator.lock import DeployLock
-from orchestrator.module_utils.processes import owned_pid, terminate
 from orchestrator.project import playbook
 from orchestrator.runner import Event, RunResult, run_playbook
 

@@ -878,8 +878,8 @@ def watch(config_path: Path | None, strategy: str | None, dashboard_listen: str 
 def _keep_record(path: Path | None, config, record) -> None:
     if path is None:
         return
+    from ansible_collections.orchestrator.fleet.plugins.module_utils.fsutil import write_atomic
     from orchestrator import handoff
-    from orchestrator.module_utils.fsutil import write_atomic
 
     write_atomic(str(path), json.dumps(handoff.document(config, record), sort_keys=True) + "\n")
 
@@ -1100,7 +1100,7 @@ def status(where: Where, as_json: bool) -> None:
         return
     click.echo(f"deploy in progress: {now.deploy_in_progress or 'none'}")
     if now.gate:
-        from orchestrator.module_utils.gate import describe
+        from ansible_collections.orchestrator.fleet.plugins.module_utils.gate import describe
 
         click.echo(f"  {describe(now.gate)}")
     r = now.last_deploy

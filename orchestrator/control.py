@@ -1,6 +1,6 @@
 """What operators ask of a running roll: pause, resume, abort, promote (the CLI's library side).
 
-The roll reads these between batches (library/deploy_gate.py); see orchestrator/module_utils/gate.py for the
+The roll reads these between batches (plugins/modules/deploy_gate.py); see plugins/module_utils/gate.py for the
 files. Each request needs a roll to act on: asked of nothing, it is an InputError (exit 2) that
 says what is going on instead, so a script never believes it paused or promoted something.
 """
@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ansible_collections.orchestrator.fleet.plugins.module_utils import gate
 from orchestrator.errors import InputError
 from orchestrator.lock import DeployLock
-from orchestrator.module_utils import gate
 
 
 def current(state_dir: Path) -> dict | None:

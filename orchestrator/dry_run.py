@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from ansible_collections.orchestrator.fleet.plugins.module_utils import capacity
 from orchestrator import live
 from orchestrator.errors import InputError
 from orchestrator.inventory import SLOTS
-from orchestrator.module_utils import capacity
 from orchestrator.rollout import Rollout
 
 

@@ -12,8 +12,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ansible_collections.orchestrator.fleet.plugins.module_utils.processes import identity, still_running
 from orchestrator.errors import InputError
-from orchestrator.module_utils.processes import identity, still_running
 
 SCHEMA_VERSION = 7
 # When each stage was reached. With [migrate]: expand runs from expand_started to expanded (under

@@ -12,9 +12,9 @@ import shlex
 import sys
 from pathlib import Path
 
+from ansible_collections.orchestrator.fleet.plugins.module_utils.fsutil import write_atomic
 from orchestrator import flags as flag_lib
 from orchestrator.errors import InputError
-from orchestrator.module_utils.fsutil import write_atomic
 
 BEGIN = "# BEGIN orchestrator (written by 'orchestrator hook install'; edit there)"
 END = "# END orchestrator"

@@ -12,9 +12,9 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from ansible_collections.orchestrator.fleet.plugins.module_utils import gate
+from ansible_collections.orchestrator.fleet.plugins.module_utils.fsutil import write_atomic
 from orchestrator.errors import DeployFailed, InputError
-from orchestrator.module_utils import gate
-from orchestrator.module_utils.fsutil import write_atomic
 from orchestrator.project import playbook
 from orchestrator.runner import run_playbook
 

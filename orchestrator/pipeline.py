@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from ansible_collections.orchestrator.fleet.plugins.module_utils import gate as gate_lib
 from orchestrator import bluegreen as bluegreen_lib
 from orchestrator import maintenance, rollout, roster, vcs
 from orchestrator import migrations as migrations_lib
@@ -27,7 +28,6 @@ from orchestrator.config import Config, Stage
 from orchestrator.errors import DeployFailed, FleetShort, InputError, MixedFleet, OrchestratorError
 from orchestrator.history import History
 from orchestrator.lock import DeployLock, LockBusy
-from orchestrator.module_utils import gate as gate_lib
 from orchestrator.project import stored_war
 from orchestrator.runner import stop_orphaned_runs
 

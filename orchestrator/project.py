@@ -1,4 +1,4 @@
-"""Where things live: the playbooks, roles and ansible.cfg; the state directory; the WAR store."""
+"""Where things live: ansible.cfg and the collection (playbooks, roles, modules); the state directory; the WAR store."""
 
 from __future__ import annotations
 
@@ -7,9 +7,12 @@ from pathlib import Path
 
 from orchestrator.errors import InputError
 
+# The Ansible content: roles, modules, module_utils and playbooks, as the collection orchestrator.fleet.
+COLLECTION = Path("ansible_collections") / "orchestrator" / "fleet"
+
 
 def project_dir() -> Path:
-    """The directory holding ansible.cfg and playbooks/.
+    """The directory holding ansible.cfg and the collection (ansible_collections/orchestrator/fleet).
 
     ORCHESTRATOR_PROJECT wins; otherwise the checkout this package was installed from
     (``pip install -e .``), then the current directory.
@@ -19,16 +22,20 @@ def project_dir() -> Path:
         candidates.append(Path(os.environ["ORCHESTRATOR_PROJECT"]))
     candidates += [Path(__file__).resolve().parent.parent, Path.cwd()]
     for candidate in candidates:
-        if (candidate / "playbooks" / "deploy.yml").is_file() and (candidate / "ansible.cfg").is_file():
+        if (candidate / COLLECTION / "playbooks" / "deploy.yml").is_file() and (candidate / "ansible.cfg").is_file():
             return candidate.resolve()
     raise InputError(
-        "cannot find the project's playbooks (playbooks/deploy.yml and ansible.cfg): "
+        f"cannot find the project's playbooks ({COLLECTION}/playbooks/deploy.yml and ansible.cfg): "
         "run from the project directory or set ORCHESTRATOR_PROJECT to it"
     )
 
 
+def collection_dir() -> Path:
+    return project_dir() / COLLECTION
+
+
 def playbook(name: str) -> Path:
-    return project_dir() / "playbooks" / name
+    return collection_dir() / "playbooks" / name
 
 
 def default_state_dir() -> Path:

@@ -203,7 +203,7 @@ def roll_back_updated(failed: rollout.RolloutResult, state_dir: Path, report: Re
         if not release or not store.is_file():
             said.append(
                 f"{', '.join(nodes)} stay on {failed.war.release_id}: their old release "
-                f"{release or '(none)'} is not in {store.parent}; roll back with playbooks/rollback.yml"
+                f"{release or '(none)'} is not in {store.parent}; roll back with the playbook orchestrator.fleet.rollback"
             )
             continue
         if failed.fleet.strategy == "bluegreen":

@@ -13,15 +13,15 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
+from ansible_collections.orchestrator.fleet.plugins.module_utils import gate as gate_lib
+from ansible_collections.orchestrator.fleet.plugins.module_utils import warfile
 from orchestrator.errors import DeployFailed, InputError
 from orchestrator.inventory import SLOTS, Fleet, load_fleet
-from orchestrator.module_utils import gate as gate_lib
-from orchestrator.module_utils import warfile
 from orchestrator.progress import DeployProgress, NodeProgress
 from orchestrator.project import playbook
 from orchestrator.runner import Event, RunResult, run_playbook
 
-# Verdicts of the judge (orchestrator/module_utils/judge.py) with which a node counts as verified.
+# Verdicts of the judge (plugins/module_utils/judge.py) with which a node counts as verified.
 PASSING = ("pass", "marginal")
 # Phases in which the deploy itself holds a node out of rotation: HAProxy's checks failing on
 # it then are the deploy's doing. Anywhere else a server DOWN is a fault of its own, to be named.
@@ -294,7 +294,7 @@ def roll_out(
     report)`` hears each node's bake verdict as it comes, ``on_incident(message)`` each fault
     the deploy did not cause (a server gone DOWN, a node put back in rotation by a reload).
     ``bake=False`` rolls without the judge (maintenance mode: no user traffic reaches a node).
-    Between batches the roll passes a gate (orchestrator/module_utils/gate.py) that `orchestrator pause`,
+    Between batches the roll passes a gate (plugins/module_utils/gate.py) that `orchestrator pause`,
     `resume`, `abort` and `promote` work through; ``on_gate(state)`` hears each time it starts or
     stops waiting (state['waiting']: 'paused', 'promotion' or None). ``on_switched(node, old,
     new)`` hears each node that is back in rotation on the release.

@@ -15,8 +15,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ansible_collections.orchestrator.fleet.plugins.module_utils.fsutil import write_atomic
 from orchestrator.inventory import APP_GROUP
-from orchestrator.module_utils.fsutil import write_atomic
 
 RETIRING_GROUP = "retiring"
 # Variables Ansible makes up for every host; they are recomputed for the retiring inventory.

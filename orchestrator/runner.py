@@ -20,7 +20,7 @@ from typing import Any
 
 import ansible_runner
 
-from orchestrator.module_utils.processes import identity, still_running
+from ansible_collections.orchestrator.fleet.plugins.module_utils.processes import identity, still_running
 from orchestrator.project import project_dir
 
 # Every run's environment carries its run directory, so a run left behind by a killed

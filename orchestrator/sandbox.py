@@ -21,12 +21,17 @@ import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ansible_collections.orchestrator.fleet.plugins.module_utils import haproxy_admin
+from ansible_collections.orchestrator.fleet.plugins.module_utils.fsutil import write_atomic
+from ansible_collections.orchestrator.fleet.plugins.module_utils.processes import (
+    cmdline,
+    owned_pid,
+    pids_on_tcp,
+    terminate,
+)
 from orchestrator import sandbox_db
 from orchestrator.bluegreen import PROMOTE_MARKER, PROMOTE_PID
 from orchestrator.errors import InputError, SandboxError
-from orchestrator.module_utils import haproxy_admin
-from orchestrator.module_utils.fsutil import write_atomic
-from orchestrator.module_utils.processes import cmdline, owned_pid, pids_on_tcp, terminate
 from orchestrator.project import playbook, project_dir
 from orchestrator.runner import run_playbook
 

@@ -19,9 +19,9 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from ansible_collections.orchestrator.fleet.plugins.module_utils.fsutil import write_atomic
+from ansible_collections.orchestrator.fleet.plugins.module_utils.processes import owned_pid, terminate
 from orchestrator.errors import SandboxError
-from orchestrator.module_utils.fsutil import write_atomic
-from orchestrator.module_utils.processes import owned_pid, terminate
 
 BIN = Path("/usr/lib/postgresql/15/bin")
 PORT = 5432

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# the Ansible content: roles, modules and playbooks (the collection orchestrator.fleet)
+COLLECTION = ROOT / "ansible_collections" / "orchestrator" / "fleet"
 sys.path.insert(0, str(ROOT))  # tests.support, shared with the benchmarks
 
 from tests.support.cli import orchestrator_command  # noqa: E402

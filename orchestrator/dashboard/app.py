@@ -28,6 +28,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from ansible_collections.orchestrator.fleet.plugins.module_utils import gate as gate_lib
 from orchestrator import control
 from orchestrator import maintenance as maintenance_lib
 from orchestrator.dashboard import actions as actions_lib
@@ -37,7 +38,6 @@ from orchestrator.dashboard.records import PAGE_SIZE, Records, report_json
 from orchestrator.errors import InputError, OrchestratorError
 from orchestrator.history import RELEASE_STATUSES
 from orchestrator.lock import DeployLock
-from orchestrator.module_utils import gate as gate_lib
 
 OUTCOMES = ("running", "deployed", "failed", "rejected", "interrupted", "unchanged")
 MAX_FORM = 16_384

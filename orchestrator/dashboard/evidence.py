@@ -1,4 +1,4 @@
-"""A verdict's report (library/haproxy_bake.py) as a reader wants it: one sentence, and the data
+"""A verdict's report (plugins/modules/haproxy_bake.py) as a reader wants it: one sentence, and the data
 of three charts with their threshold lines.
 
 - response times: each side's distribution (the share of requests answered within x ms), with

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from ansible_collections.orchestrator.fleet.plugins.module_utils import haproxy_admin
+from ansible_collections.orchestrator.fleet.plugins.module_utils.processes import owned_pid
 from orchestrator import pipeline, rollout, sandbox
 from orchestrator.history import History
-from orchestrator.module_utils import haproxy_admin
-from orchestrator.module_utils.processes import owned_pid
 from tests.support.load import Load, wait_until
 
 # Away from the default sandbox (127.0.1.x) so a developer's sandbox can keep running.
@@ -69,7 +69,7 @@ class Cluster:
 
     def start_tomcat(self, name: str) -> int:
         """Start a node's Tomcat again (stopped by a test) as its role does, with catalina.sh; its PID."""
-        from orchestrator.module_utils import catalina
+        from ansible_collections.orchestrator.fleet.plugins.module_utils import catalina
 
         base = self.box.tomcat_base(name)
         started = catalina.start(str(base), str(sandbox.TOMCAT_HOME), str(base / "temp" / "catalina.pid"), timeout=60)
@@ -198,7 +198,7 @@ def with_host(hosts_yml: str, name: str, address: str) -> str:
 
 def _our_wrks() -> set[int]:
     """wrk processes driven by this checkout's load script."""
-    from orchestrator.module_utils.processes import alive, cmdline
+    from ansible_collections.orchestrator.fleet.plugins.module_utils.processes import alive, cmdline
     from tests.support.load import LUA
 
     found = set()

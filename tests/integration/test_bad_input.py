@@ -79,7 +79,7 @@ def test_bluegreen_on_nodes_provisioned_with_one_slot_names_them_and_the_fix(clu
     # Then nothing is touched, and the message names the nodes and the fix
     assert result.returncode == 2, result.stdout + result.stderr
     assert "node1, node2 have no blue/green slots" in result.stderr, result.stderr
-    assert "playbooks/provision.yml with deploy_strategy set to bluegreen" in result.stderr
+    assert "the playbook orchestrator.fleet.provision with deploy_strategy set to bluegreen" in result.stderr
 
 
 @pytest.mark.parametrize(
@@ -211,7 +211,7 @@ def test_a_zip_that_is_not_a_web_application_touches_no_node(cluster, untouched,
     war = zip_of(tmp_path / "site.war", NOT_A_WEB_APP)
     # When it is deployed, by the orchestrator or by hand
     if by_hand:
-        result = ansible_playbook("-i", cluster.inventory, "playbooks/deploy.yml", "-e", f"war={war}", timeout=300)
+        result = ansible_playbook("-i", cluster.inventory, "orchestrator.fleet.deploy", "-e", f"war={war}", timeout=300)
         said = " ".join(result.stdout.split())  # Ansible wraps long messages
     else:
         result = deploy(cluster, war)
@@ -232,7 +232,7 @@ def test_a_malformed_web_xml_is_refused_before_any_drain(cluster, untouched, tmp
         },
     )
     if by_hand:
-        result = ansible_playbook("-i", cluster.inventory, "playbooks/deploy.yml", "-e", f"war={war}", timeout=300)
+        result = ansible_playbook("-i", cluster.inventory, "orchestrator.fleet.deploy", "-e", f"war={war}", timeout=300)
         said = " ".join(result.stdout.split())
     else:
         result = deploy(cluster, war)

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from ansible_collections.orchestrator.fleet.plugins.module_utils import haproxy_admin
+from ansible_collections.orchestrator.fleet.plugins.module_utils.processes import terminate
 from orchestrator import sandbox
-from orchestrator.module_utils import haproxy_admin
-from orchestrator.module_utils.processes import terminate
 from orchestrator.runner import orphaned_runs
 from tests.conftest import run_cli
 from tests.integration.conftest import FAILING_HEALTH_TIMEOUT, Cluster, with_host
@@ -194,7 +194,7 @@ def test_recover_and_the_reconcile_playbook_bring_each_node_back_to_exactly_one_
 
     # And the same playbook by hand does the same
     cut_short(bluegreen)
-    done = ansible_playbook("-i", bluegreen.inventory, "playbooks/reconcile.yml", timeout=300)
+    done = ansible_playbook("-i", bluegreen.inventory, "orchestrator.fleet.reconcile", timeout=300)
     assert done.returncode == 0, done.stdout[-3000:]
     bluegreen.assert_serving("1")
 

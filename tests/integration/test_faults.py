@@ -12,10 +12,10 @@ from datetime import UTC, datetime
 
 import pytest
 
+from ansible_collections.orchestrator.fleet.plugins.module_utils import haproxy_admin
 from orchestrator import pipeline
 from orchestrator.errors import DeployFailed
 from orchestrator.history import History
-from orchestrator.module_utils import haproxy_admin
 from tests.integration.conftest import LOAD_CONNECTIONS
 from tests.support.load import wait_until
 

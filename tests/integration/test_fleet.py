@@ -8,9 +8,9 @@ import signal
 import subprocess
 from pathlib import Path
 
+from ansible_collections.orchestrator.fleet.plugins.module_utils.processes import owned_pid, terminate
 from orchestrator import apply as apply_lib
 from orchestrator.history import History
-from orchestrator.module_utils.processes import owned_pid, terminate
 from tests.conftest import run_cli
 from tests.integration.conftest import with_host, without_host
 from tests.support.cli import ansible_playbook, orchestrator_command
@@ -189,7 +189,7 @@ def test_provisioning_by_hand_never_puts_a_node_without_a_release_in_rotation(th
 
     # When they run provision.yml by hand (it would render node4 into haproxy.cfg and reload)
     try:
-        result = ansible_playbook("-i", inv, "playbooks/provision.yml", timeout=600)
+        result = ansible_playbook("-i", inv, "orchestrator.fleet.provision", timeout=600)
 
         # Then the load balancer refuses: node4 is in no backend and haproxy.cfg is unchanged
         assert result.returncode != 0, result.stdout[-3000:]

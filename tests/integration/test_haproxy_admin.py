@@ -8,9 +8,9 @@ from contextlib import contextmanager
 
 import pytest
 
-from orchestrator.module_utils import haproxy_admin
-from orchestrator.module_utils.processes import owned_pid, terminate
-from tests.conftest import ROOT
+from ansible_collections.orchestrator.fleet.plugins.module_utils import haproxy_admin
+from ansible_collections.orchestrator.fleet.plugins.module_utils.processes import owned_pid, terminate
+from tests.conftest import COLLECTION
 from tests.integration.conftest import reload_by_signal
 from tests.support.load import wait_until
 
@@ -112,9 +112,7 @@ def test_states_saved_survive_a_bare_reload_signal(tmp_path, saver):
         if saver == "save_server_states":
             assert haproxy_admin.save_server_states(sock, state) == 2
         else:
-            subprocess.run(
-                [str(ROOT / "roles" / "haproxy" / "files" / "haproxy-save-server-state"), sock, state], check=True
-            )
+            subprocess.run([str(COLLECTION / "roles/haproxy/files/haproxy-save-server-state"), sock, state], check=True)
         reload_by_signal(sock, master)
         # Then the new worker has them
         assert haproxy_admin.server_stat(sock, "app", "s1")["status"].startswith("MAINT")

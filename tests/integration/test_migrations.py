@@ -373,7 +373,7 @@ def test_the_migrate_playbook_runs_a_phase_once_on_the_first_migrator(db_cluster
 
     def run() -> str:
         done = ansible_playbook(
-            "-i", db_cluster.inventory, "playbooks/migrate.yml", "-e", json.dumps(extra), timeout=120
+            "-i", db_cluster.inventory, "orchestrator.fleet.migrate", "-e", json.dumps(extra), timeout=120
         )
         assert done.returncode == 0, done.stdout[-3000:]
         return done.stdout

@@ -69,7 +69,7 @@ def test_playbook_by_hand_deploys_the_same_way(cluster, wars):
     # When an operator runs the playbook with ansible-playbook, under load
     with cluster.load() as load:
         result = ansible_playbook(
-            "-i", cluster.inventory, "playbooks/deploy.yml", "-e", f"war={wars['v2']}", timeout=600
+            "-i", cluster.inventory, "orchestrator.fleet.deploy", "-e", f"war={wars['v2']}", timeout=600
         )
     report = load.report
     print(f"\nload during the manual run: {report.line()}")

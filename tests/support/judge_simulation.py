@@ -10,16 +10,16 @@ longest bake with an open verdict.
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import yaml
 
-from orchestrator.module_utils.judge import Judgement, Policy, Sample
+from ansible_collections.orchestrator.fleet.plugins.module_utils.judge import Judgement, Policy, Sample
+from tests.conftest import COLLECTION
 
 # The role's defaults (the Policy's defaults agree with them, tests/unit/test_bake_settings.py):
 # the looks a production bake takes, and the first that may pass.
-_ROLE = yaml.safe_load((Path(__file__).resolve().parents[2] / "roles/webapp/defaults/main.yml").read_text())
+_ROLE = yaml.safe_load((COLLECTION / "roles/webapp/defaults/main.yml").read_text())
 LOOKS = math.ceil(_ROLE["webapp_bake_max_seconds"] / _ROLE["webapp_bake_interval"])
 FIRST_PASS_LOOK = math.ceil(_ROLE["webapp_bake_seconds"] / _ROLE["webapp_bake_interval"])
 POLICY = Policy()

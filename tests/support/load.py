@@ -173,7 +173,7 @@ class UpCount:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
-        from orchestrator.module_utils import haproxy_admin
+        from ansible_collections.orchestrator.fleet.plugins.module_utils import haproxy_admin
 
         while not self._stop.wait(self.interval):
             rows = haproxy_admin.backend_servers(self.socket, self.backend)

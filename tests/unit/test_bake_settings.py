@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from orchestrator.module_utils.judge import Policy
+from ansible_collections.orchestrator.fleet.plugins.module_utils.judge import Policy
 
 ROOT = Path(__file__).resolve().parents[2]
-ROLE_DEFAULTS = yaml.safe_load((ROOT / "roles/webapp/defaults/main.yml").read_text())
+COLLECTION = ROOT / "ansible_collections" / "orchestrator" / "fleet"
+ROLE_DEFAULTS = yaml.safe_load((COLLECTION / "roles/webapp/defaults/main.yml").read_text())
 
 # role variable -> the module's option and the Policy field of the same name (None: module only)
 SETTINGS = {
@@ -33,7 +34,7 @@ SETTINGS = {
 
 
 def module_options() -> dict:
-    spec = importlib.util.spec_from_file_location("haproxy_bake_doc", ROOT / "library/haproxy_bake.py")
+    spec = importlib.util.spec_from_file_location("haproxy_bake_doc", COLLECTION / "plugins/modules/haproxy_bake.py")
     source = spec.loader.get_source("haproxy_bake_doc")
     documentation = source.split('DOCUMENTATION = r"""', 1)[1].split('"""', 1)[0]
     return yaml.safe_load(documentation)["options"]

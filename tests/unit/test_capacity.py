@@ -1,11 +1,11 @@
-"""The capacity guard's rule as a pure function (orchestrator/module_utils/capacity.py): the
+"""The capacity guard's rule as a pure function (plugins/module_utils/capacity.py): the
 haproxy_server module applies it live on each load balancer, the dry run on the states it read."""
 
 from __future__ import annotations
 
 import pytest
 
-from orchestrator.module_utils.capacity import judge, min_up
+from ansible_collections.orchestrator.fleet.plugins.module_utils.capacity import judge, min_up
 
 
 @pytest.mark.parametrize(

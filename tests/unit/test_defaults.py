@@ -15,8 +15,13 @@ import yaml
 from orchestrator.inventory import DEFAULTS
 
 ROOT = Path(__file__).resolve().parents[2]
+COLLECTION = ROOT / "ansible_collections" / "orchestrator" / "fleet"
 PLAYBOOK_FILES = sorted(
-    [*ROOT.glob("playbooks/*.yml"), *ROOT.glob("roles/*/tasks/*.yml"), *ROOT.glob("roles/*/defaults/*.yml")]
+    [
+        *COLLECTION.glob("playbooks/*.yml"),
+        *COLLECTION.glob("roles/*/tasks/*.yml"),
+        *COLLECTION.glob("roles/*/defaults/*.yml"),
+    ]
 )
 
 
@@ -51,8 +56,8 @@ def test_the_example_inventory_names_the_failure_policy_default():
 def test_the_slot_ports_agree_on_both_sides():
     """A slot's port is named twice (tomcat_slot_ports on the nodes, haproxy_backend_slot_ports on
     the load balancers, each from its role's own port); the rule must be the same."""
-    tomcat = yaml.safe_load((ROOT / "roles/tomcat/defaults/main.yml").read_text())["tomcat_slot_ports"]
-    haproxy = yaml.safe_load((ROOT / "roles/haproxy/defaults/main.yml").read_text())["haproxy_backend_slot_ports"]
+    tomcat = yaml.safe_load((COLLECTION / "roles/tomcat/defaults/main.yml").read_text())["tomcat_slot_ports"]
+    haproxy = yaml.safe_load((COLLECTION / "roles/haproxy/defaults/main.yml").read_text())["haproxy_backend_slot_ports"]
     assert list(tomcat) == list(haproxy) == ["blue", "green"]
     for slot in tomcat:
         assert tomcat[slot].replace("tomcat_port", "PORT") == haproxy[slot].replace("haproxy_backend_port", "PORT")
@@ -61,5 +66,5 @@ def test_the_slot_ports_agree_on_both_sides():
 def test_the_orchestrator_names_the_same_slots():
     from orchestrator import inventory, sandbox
 
-    tomcat = yaml.safe_load((ROOT / "roles/tomcat/defaults/main.yml").read_text())["tomcat_slot_ports"]
+    tomcat = yaml.safe_load((COLLECTION / "roles/tomcat/defaults/main.yml").read_text())["tomcat_slot_ports"]
     assert inventory.SLOTS == tuple(tomcat) == tuple(sandbox.SLOT_PORTS)

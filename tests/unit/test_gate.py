@@ -1,10 +1,10 @@
-"""The gate between batches: what it waits for, from what operators asked (orchestrator/module_utils/gate.py)."""
+"""The gate between batches: what it waits for, from what operators asked (plugins/module_utils/gate.py)."""
 
 import hashlib
 import hmac
 
+from ansible_collections.orchestrator.fleet.plugins.module_utils import gate
 from orchestrator import notify
-from orchestrator.module_utils import gate
 
 
 def test_an_abort_beats_a_pause_and_a_pause_beats_the_canary_gate():

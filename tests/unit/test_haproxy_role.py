@@ -9,6 +9,7 @@ import jinja2
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
+COLLECTION = ROOT / "ansible_collections" / "orchestrator" / "fleet"
 UNIT = Path("/lib/systemd/system/haproxy.service")  # from Debian's haproxy package
 
 
@@ -17,8 +18,8 @@ def exec_reload(text: str) -> list[str]:
 
 
 def test_the_drop_in_saves_states_then_reloads_as_debians_unit_does():
-    defaults = yaml.safe_load((ROOT / "roles/haproxy/defaults/main.yml").read_text())
-    template = jinja2.Template((ROOT / "roles/haproxy/templates/haproxy-server-state.conf.j2").read_text())
+    defaults = yaml.safe_load((COLLECTION / "roles/haproxy/defaults/main.yml").read_text())
+    template = jinja2.Template((COLLECTION / "roles/haproxy/templates/haproxy-server-state.conf.j2").read_text())
     rendered = template.render(ansible_managed="managed", **defaults)
     reload = exec_reload(rendered)
     # the package's ExecReload lines are reset, the save comes first (a failed save, '-', never
@@ -29,4 +30,4 @@ def test_the_drop_in_saves_states_then_reloads_as_debians_unit_does():
         f"{defaults['haproxy_server_state_file']}"
     )
     assert reload[2:] == exec_reload(UNIT.read_text())
-    assert (ROOT / "roles/haproxy/files/haproxy-save-server-state").stat().st_mode & 0o111
+    assert (COLLECTION / "roles/haproxy/files/haproxy-save-server-state").stat().st_mode & 0o111

@@ -1,7 +1,7 @@
 import time
 
-from orchestrator.module_utils import haproxy_admin
-from orchestrator.module_utils.haproxy_admin import (
+from ansible_collections.orchestrator.fleet.plugins.module_utils import haproxy_admin
+from ansible_collections.orchestrator.fleet.plugins.module_utils.haproxy_admin import (
     admin_state,
     in_flight,
     is_up,

@@ -8,7 +8,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-spec = importlib.util.spec_from_file_location("health_check", ROOT / "library" / "health_check.py")
+COLLECTION = ROOT / "ansible_collections" / "orchestrator" / "fleet"
+spec = importlib.util.spec_from_file_location("health_check", COLLECTION / "plugins/modules" / "health_check.py")
 health_check = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(health_check)
 

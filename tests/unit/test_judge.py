@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from orchestrator.module_utils import judge
-from orchestrator.module_utils.judge import Judgement, Policy, Sample
+from ansible_collections.orchestrator.fleet.plugins.module_utils import judge
+from ansible_collections.orchestrator.fleet.plugins.module_utils.judge import Judgement, Policy, Sample
 from tests.support.judge_simulation import POLICY, false_fails, histogram, simulate
 
 # --- known answers ---------------------------------------------------------------------------

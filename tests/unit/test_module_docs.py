@@ -6,12 +6,13 @@ its type and a sample."""
 from __future__ import annotations
 
 import ast
-from pathlib import Path
 
 import pytest
 import yaml
 
-LIBRARY = Path(__file__).resolve().parents[2] / "library"
+from tests.conftest import COLLECTION
+
+LIBRARY = COLLECTION / "plugins/modules"
 
 
 def blocks(module: ast.Module) -> dict[str, str]:

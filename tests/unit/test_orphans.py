@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from orchestrator.module_utils.processes import identity
+from ansible_collections.orchestrator.fleet.plugins.module_utils.processes import identity
 from orchestrator.runner import RUN_MARKER, RUN_OWNER, orphaned_runs
 
 

@@ -13,7 +13,14 @@ import yaml
 from orchestrator.runner import DEPLOY_PHASES, OTHER_PHASES
 
 ROOT = Path(__file__).resolve().parents[2]
-FILES = sorted([*ROOT.glob("playbooks/*.yml"), *ROOT.glob("roles/*/tasks/*.yml"), *ROOT.glob("roles/*/handlers/*.yml")])
+COLLECTION = ROOT / "ansible_collections" / "orchestrator" / "fleet"
+FILES = sorted(
+    [
+        *COLLECTION.glob("playbooks/*.yml"),
+        *COLLECTION.glob("roles/*/tasks/*.yml"),
+        *COLLECTION.glob("roles/*/handlers/*.yml"),
+    ]
+)
 # Keys of a task that only include or group other tasks: no work of their own to name.
 GROUPING = {"block", "import_tasks", "include_tasks", "import_role", "include_role", "import_playbook"}
 

@@ -1,12 +1,12 @@
 """Files that run where the orchestrator package is not installed import the standard library
-only: orchestrator/module_utils/ (the Ansible modules in library/ load it as
-ansible.module_utils.<name> on the load balancers and nodes), and flags.py, which Mercurial loads
-by path into its own Python for the push hook. One import of anything else breaks a deploy or a
-push on a host that has only Python.
+only: the collection's plugins/module_utils/ (Ansible ships them with each module to the load
+balancers and nodes), and flags.py, which Mercurial loads by path into its own Python for the
+push hook. One import of anything else breaks a deploy or a push on a host that has only Python.
 
-A helper may use a neighbour in the folder one way only, which works in both places:
-``try: from ansible.module_utils.X import ...`` (on a host, where Ansible ships X with it)
-``except ImportError: from orchestrator.module_utils.X import ...`` (here)."""
+A helper uses a neighbour by its collection path,
+``from ansible_collections.orchestrator.fleet.plugins.module_utils.X import ...``: Ansible resolves
+it on a host (it ships X with the module), and plain Python resolves it here (``ansible_collections``
+is a namespace package in the project root)."""
 
 from __future__ import annotations
 
@@ -18,46 +18,36 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-MODULE_UTILS = ROOT / "orchestrator" / "module_utils"
+COLLECTION = ROOT / "ansible_collections" / "orchestrator" / "fleet"
+MODULE_UTILS = COLLECTION / "plugins" / "module_utils"
+MODULES = COLLECTION / "plugins" / "modules"
+NEIGHBOUR = "ansible_collections.orchestrator.fleet.plugins.module_utils"
+HELPERS = {p.stem for p in MODULE_UTILS.glob("*.py")}
 # What runs elsewhere: the modules' helpers, and the Mercurial hook.
 STDLIB_ONLY = sorted([*MODULE_UTILS.glob("*.py"), ROOT / "orchestrator" / "flags.py"])
 
 
-def neighbour_imports(tree: ast.Module) -> set[int]:
-    """ids of the ImportFrom nodes of the one allowed way to use a neighbour (see above)."""
-    allowed = set()
-    helpers = {p.stem for p in MODULE_UTILS.glob("*.py")}
-    for node in ast.walk(tree):
-        if not isinstance(node, ast.Try) or len(node.body) != 1 or len(node.handlers) != 1:
-            continue
-        there, handler = node.body[0], node.handlers[0]
-        here = handler.body[0] if len(handler.body) == 1 else None
-        if not (isinstance(there, ast.ImportFrom) and isinstance(here, ast.ImportFrom)):
-            continue
-        name = (there.module or "").removeprefix("ansible.module_utils.")
-        if (
-            getattr(handler.type, "id", None) == "ImportError"
-            and name in helpers
-            and here.module == f"orchestrator.module_utils.{name}"
-            and [a.name for a in there.names] == [a.name for a in here.names]
-        ):
-            allowed |= {id(there), id(here)}
-    return allowed
-
-
-def imported(path: Path) -> set[str]:
-    names = set()
-    tree = ast.parse(path.read_text())
-    neighbours = neighbour_imports(tree) if path.parent == MODULE_UTILS else set()
-    for node in ast.walk(tree):
-        if id(node) in neighbours:
-            continue
+def imports(path: Path) -> list[str]:
+    """Every module ``path`` imports, dotted; a relative import as its dots and name."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
-            names |= {alias.name.split(".")[0] for alias in node.names}
+            found += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module == NEIGHBOUR:
+            found += [f"{NEIGHBOUR}.{alias.name}" for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
-            # a relative import would name a neighbour, which ansible.module_utils does not resolve
-            names.add(node.module.split(".")[0] if node.level == 0 else "." * node.level + (node.module or ""))
-    return names
+            found.append(node.module if node.level == 0 else "." * node.level + (node.module or ""))
+    return found
+
+
+def outside_the_standard_library(path: Path) -> set[str]:
+    outside = set()
+    for name in imports(path):
+        if name.startswith(NEIGHBOUR + "."):
+            assert name.removeprefix(NEIGHBOUR + ".") in HELPERS, f"{path.name} imports {name}, which is not there"
+        elif name.split(".")[0] not in sys.stdlib_module_names and name != "__future__":
+            outside.add(name)
+    return outside
 
 
 def test_the_files_that_run_elsewhere_are_found():
@@ -73,31 +63,33 @@ def test_the_files_that_run_elsewhere_are_found():
     }
 
 
-def test_a_neighbour_is_used_the_one_way_that_works_on_a_host_too():
+def test_a_neighbour_is_used_by_its_collection_path():
     # catalina.py stops Tomcat with processes.py's terminate, as the orchestrator stops its own
-    tree = ast.parse((MODULE_UTILS / "catalina.py").read_text())
-    assert len(neighbour_imports(tree)) == 2
-    assert "orchestrator" not in imported(MODULE_UTILS / "catalina.py")
+    assert f"{NEIGHBOUR}.processes" in imports(MODULE_UTILS / "catalina.py")
+    assert not outside_the_standard_library(MODULE_UTILS / "catalina.py")
 
 
 @pytest.mark.parametrize("path", STDLIB_ONLY, ids=lambda p: p.name)
 def test_imports_only_the_standard_library(path):
-    outside = {name for name in imported(path) if name not in sys.stdlib_module_names and name != "__future__"}
+    outside = outside_the_standard_library(path)
     assert not outside, (
         f"{path.relative_to(ROOT)} imports {sorted(outside)}: it must run with the standard library alone"
     )
 
 
-def test_ansible_loads_the_modules_helpers_from_that_folder():
+def test_ansible_finds_the_collection_of_this_checkout_first():
     config = configparser.ConfigParser()
     config.read(ROOT / "ansible.cfg")
-    assert (ROOT / config["defaults"]["module_utils"]).resolve() == MODULE_UTILS
+    first = config["defaults"]["collections_path"].split(":")[0]
+    assert (ROOT / first / "ansible_collections" / "orchestrator" / "fleet").resolve() == COLLECTION
 
 
-@pytest.mark.parametrize("module", sorted((ROOT / "library").glob("*.py")), ids=lambda p: p.stem)
-def test_each_module_imports_helpers_that_are_there(module):
-    helpers = {p.stem for p in MODULE_UTILS.glob("*.py")} - {"__init__"}
-    for node in ast.walk(ast.parse(module.read_text())):
-        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("ansible.module_utils."):
-            name = node.module.split(".")[2]
-            assert name in helpers or name in ("basic", "common", "parsing"), f"{module.name}: {node.module}"
+@pytest.mark.parametrize("module", sorted(MODULES.glob("*.py")), ids=lambda p: p.stem)
+def test_each_module_imports_ansible_and_the_collections_helpers_only(module):
+    for name in imports(module):
+        if name.startswith("ansible.module_utils."):
+            assert name.split(".")[2] in ("basic", "common", "parsing"), f"{module.name}: {name}"
+        elif name.startswith(NEIGHBOUR + "."):
+            assert name.removeprefix(NEIGHBOUR + ".") in HELPERS, f"{module.name}: {name}"
+        else:
+            assert name.split(".")[0] in sys.stdlib_module_names or name == "__future__", f"{module.name}: {name}"

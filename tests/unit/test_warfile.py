@@ -3,7 +3,7 @@ import zipfile
 
 import pytest
 
-from orchestrator.module_utils.warfile import inspect
+from ansible_collections.orchestrator.fleet.plugins.module_utils.warfile import inspect
 
 
 def make_war(path, manifest: str | None):
