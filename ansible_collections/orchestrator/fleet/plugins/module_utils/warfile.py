@@ -26,7 +26,7 @@ def manifest_version(archive: zipfile.ZipFile) -> str:
     # Manifest lines wrap at 72 bytes; a continuation line starts with one space.
     text = text.replace("\r\n", "\n").replace("\n ", "")
     for line in text.splitlines():
-        key, _, value = line.partition(":")
+        key, _colon, value = line.partition(":")
         if key.strip().lower() == "implementation-version":
             return value.strip()
     return ""

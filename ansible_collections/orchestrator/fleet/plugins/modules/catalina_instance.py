@@ -6,6 +6,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: catalina_instance
 short_description: Start or stop one Tomcat CATALINA_BASE with catalina.sh, tracked by its PID file
+author: orchestrator developers (!UNKNOWN)
 description:
   - For hosts where Tomcat is not a systemd service (the local sandbox, containers).
   - C(started) runs C(catalina.sh start) in a session of its own, so the JVM outlives the Ansible run,

@@ -6,6 +6,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: deploy_gate
 short_description: Wait before a batch while the deploy is paused or awaits promotion; stop it when aborted
+author: orchestrator developers (!UNKNOWN)
 description:
   - Runs on the controller (delegate_to localhost, run_once) before each batch of the roll. It reads the
     control file that C(orchestrator pause), C(resume), C(abort) and C(promote) write, and goes on, waits,

@@ -6,6 +6,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: haproxy_backend
 short_description: List the servers an HAProxy backend has right now, with their state
+author: orchestrator developers (!UNKNOWN)
 description:
   - Reads C(show stat) once through the admin socket. Used by the preflights (is every app server of the
     inventory in the backend?) and by C(orchestrator apply) and C(plan) (which servers are to be added

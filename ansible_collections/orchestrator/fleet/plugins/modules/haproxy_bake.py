@@ -6,6 +6,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: haproxy_bake
 short_description: Judge a new release under real traffic against the old one, looking at every request
+author: orchestrator developers (!UNKNOWN)
 description:
   - The immune system. Follows every request the frontend logs to HAProxy's request ring (C(show events
     <ring> -w -n)) and, at each look (every I(interval) seconds), hands the look's requests to the judge
@@ -278,7 +279,7 @@ class Probe:
     answers are read from the ring like any other; this only sends."""
 
     def __init__(self, frontend: str, probe: dict, servers: list[str]):
-        host, _, port = frontend.rpartition(":")
+        host, _colon, port = frontend.rpartition(":")
         self.host, self.port = host or "127.0.0.1", int(port or 80)
         self.paths = list(probe.get("paths") or ["/"])
         self.rate = float(probe.get("rate") or 10)
@@ -518,7 +519,7 @@ def main() -> None:
             evidence=dict(type="dict", default={}),
             mode=dict(type="str", default="verdict", choices=["verdict", "watch"]),
             seconds=dict(type="float", required=True),
-            pass_after=dict(type="float", required=True),
+            pass_after=dict(type="float", required=True, no_log=False),  # seconds, not a secret
             max_seconds=dict(type="float", required=True),
             interval=dict(type="float", default=1.0),
             warmup=dict(type="float", default=0.0),

@@ -6,6 +6,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: haproxy_maintenance
 short_description: Make a load balancer answer every request with a 503 maintenance page, or serve again
+author: orchestrator developers (!UNKNOWN)
 description:
   - The frontend of the haproxy role's C(haproxy.cfg) answers every request itself, with a 503, a C(Retry-After)
     header and a small HTML page, while its maintenance map holds the key C(on). This module changes that
@@ -32,8 +33,8 @@ options:
       - 'on'
       - 'off'
       - query
-  message:
-    description: The page's text (HTML-escaped by the module).
+  text:
+    description: The page's text (HTML-escaped by the module). (Not C(message), which Ansible keeps for itself.)
     type: str
     default: Down for maintenance. Back soon.
   retry_after:
@@ -48,7 +49,7 @@ EXAMPLES = r"""
     socket: /run/haproxy/admin.sock
     map: /etc/haproxy/maintenance.map
     state: "on"
-    message: Upgrading the database; back at 10:30 UTC.
+    text: Upgrading the database; back at 10:30 UTC.
     retry_after: 600
 """
 
@@ -82,7 +83,7 @@ def main() -> None:
             socket=dict(type="path", required=True),
             map=dict(type="path", required=True),
             state=dict(type="str", required=True, choices=["on", "off", "query"]),
-            message=dict(type="str", default="Down for maintenance. Back soon."),
+            text=dict(type="str", default="Down for maintenance. Back soon."),
             retry_after=dict(type="int", default=300),
         ),
         supports_check_mode=True,
@@ -97,7 +98,7 @@ def main() -> None:
         module.exit_json(changed=False, maintenance=live, running=running)
     if not 0 <= module.params["retry_after"] <= 86400:
         module.fail_json(msg=f"retry_after is {module.params['retry_after']}: give seconds from 0 to 86400")
-    text = maintenance_map_text(module.params["message"], module.params["retry_after"]) if state == "on" else ""
+    text = maintenance_map_text(module.params["text"], module.params["retry_after"]) if state == "on" else ""
     wanted = parse_maintenance_map(text)
     try:
         with open(path) as f:

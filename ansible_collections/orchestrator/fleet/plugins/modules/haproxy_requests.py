@@ -6,6 +6,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: haproxy_requests
 short_description: Sum up the requests a set of servers answered recently, from HAProxy's request ring
+author: orchestrator developers (!UNKNOWN)
 description:
   - Reads every request the ring still holds (C(show events <ring>); the haproxy role logs each request
     of the frontend there) and keeps those of I(servers) accepted within the last I(seconds), and not

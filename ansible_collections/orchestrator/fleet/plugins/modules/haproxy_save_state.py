@@ -6,10 +6,11 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: haproxy_save_state
 short_description: Write C(show servers state) to the server-state-file before a reload
+author: orchestrator developers (!UNKNOWN)
 description:
   - States set over the runtime socket (drain, maint, weight) are lost on reload unless the new process
     loads them from C(server-state-file). Run this right before every reload.
-  - Written to a temporary file in the same directory, then renamed: a reload never reads half a file.
+  - "Written to a temporary file in the same directory, then renamed: a reload never reads half a file."
   - A socket that does not exist yet (first start) is not an error; nothing is written.
 options:
   socket:

@@ -6,6 +6,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: haproxy_server
 short_description: Drain, maint or ready one HAProxy server through the admin socket
+author: orchestrator developers (!UNKNOWN)
 description:
   - The project's own module, chosen over C(community.general.haproxy), which ships only in the full C(ansible)
     package and has known faults for rolling deploys - a DOWN server never reaches DRAIN (ansible-collections/community.general#8092),

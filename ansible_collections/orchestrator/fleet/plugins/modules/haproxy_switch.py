@@ -6,6 +6,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: haproxy_switch
 short_description: Put a list of HAProxy servers in rotation and take another list out, in one call
+author: orchestrator developers (!UNKNOWN)
 description:
   - The blue/green switch, one task for a whole batch instead of one per server per step.
   - First the servers in I(ready) leave maint (with I(weight) when given) and the module waits until HAProxy

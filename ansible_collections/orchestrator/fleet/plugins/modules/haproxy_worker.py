@@ -6,6 +6,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: haproxy_worker
 short_description: Read the PID of the worker behind the admin socket, or wait until a new worker answers
+author: orchestrator developers (!UNKNOWN)
 description:
   - In master-worker mode a reload starts new workers and lets the old ones finish; for a moment the admin
     socket may still be answered by an old worker, which knows only the old servers. Read the PID before

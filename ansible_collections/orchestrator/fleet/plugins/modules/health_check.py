@@ -6,6 +6,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: health_check
 short_description: Poll a health URL until it answers the expected status (and version)
+author: orchestrator developers (!UNKNOWN)
 description:
   - Polls every I(interval) seconds inside one task, so a node is seen healthy within a tenth of a second
     of being so. Ansible's own C(until)/C(delay) loop only takes whole seconds.
@@ -84,14 +85,15 @@ import json
 import os
 import time
 import urllib.error
-import urllib.request
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.urls import open_url
 
 
 def probe(url: str, timeout: float) -> tuple[int, str]:
+    # never through a proxy of the node's environment: the health URL is this node's own Tomcat
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
+        with open_url(url, timeout=timeout, use_proxy=False) as resp:
             return resp.status, resp.read(65536).decode(errors="replace")
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read(65536).decode(errors="replace")
@@ -165,7 +167,7 @@ def _severe(lines: list, since: float) -> list:
 def logged_at(line: str) -> float:
     """The time of a Tomcat log line ('05-Dec-2026 12:29:25.010 INFO ...', the node's local time); 0 if none."""
     try:
-        return time.mktime(time.strptime(" ".join(line.split()[:2]).split(".")[0], "%d-%b-%Y %H:%M:%S"))
+        return time.mktime(time.strptime(" ".join(line.split()[:2]).split(".", maxsplit=1)[0], "%d-%b-%Y %H:%M:%S"))
     except (ValueError, OverflowError):
         return 0.0
 

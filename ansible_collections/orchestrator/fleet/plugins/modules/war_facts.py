@@ -6,6 +6,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: war_facts
 short_description: Validate a WAR file and return its sha256, version and release id
+author: orchestrator developers (!UNKNOWN)
 description:
   - Fails, naming the file, when it is missing, empty, not a zip archive, or a damaged one.
   - Fails when it is not a web application - no C(WEB-INF/web.xml), no class annotated C(@WebServlet),
@@ -13,7 +14,7 @@ description:
   - The version is C(Implementation-Version) from C(META-INF/MANIFEST.MF); the health check compares it
     with what the node answers. A WAR without one fails, unless I(require_version) is false; the health
     check then only asks for a 200.
-  - The release id is C(<version>-<first 12 hex of sha256>): the same WAR is the same release.
+  - "The release id is C(<version>-<first 12 hex of sha256>): the same WAR is the same release."
 options:
   path:
     description: The WAR on the controller

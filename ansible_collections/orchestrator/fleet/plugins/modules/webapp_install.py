@@ -6,6 +6,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: webapp_install
 short_description: Install a release's WAR into a stopped Tomcat and point C(current) at it
+author: orchestrator developers (!UNKNOWN)
 description:
   - One task for what is otherwise three, because it runs while the node is out of rotation and every
     task costs time there.
@@ -75,9 +76,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 war:
-  description: The WAR Tomcat deploys
+  description: The WAR Tomcat deploys (a path on the node)
   returned: success
-  type: path
+  type: str
   sample: /srv/tomcat/webapps/ROOT.war
 current:
   description: The release C(current) points at now

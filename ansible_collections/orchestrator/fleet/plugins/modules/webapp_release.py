@@ -6,6 +6,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: webapp_release
 short_description: Report the node's current release and prepare C(<root>/releases/<release>/)
+author: orchestrator developers (!UNKNOWN)
 description:
   - Returns the release the C(current) link points at (empty on a node that never had one), and for blue/green
     nodes which slot is live and which release each slot holds.
@@ -14,7 +15,7 @@ description:
   - With I(keep), prunes the release store in the same call - all but the newest I(keep) release directories
     go, never the one being prepared, the current or previous one (the links), one a blue/green slot holds,
     or one in I(protect) (the orchestrator names the last known-good).
-  - One task for what is otherwise six: every task costs time on every node.
+  - "One task for what is otherwise six: every task costs time on every node."
 options:
   root:
     description: The node's release store (webapp_root)

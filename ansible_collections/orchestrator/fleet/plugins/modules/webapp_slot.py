@@ -6,6 +6,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: webapp_slot
 short_description: Record which blue/green slot of a node serves, and point C(current) at its release
+author: orchestrator developers (!UNKNOWN)
 description:
   - Run once HAProxy has switched to the slot. Points the C(live-slot) link at the slot's name and C(current)
     at the release the slot holds (C(<root>/slots/<slot>), written by C(webapp_install)), and C(previous)
