@@ -169,7 +169,7 @@ def gate_module(tmp_path, control: dict, **args) -> tuple[int, dict]:
             "-c",
             "local",
             "-m",
-            "deploy_gate",
+            "orchestrator.fleet.deploy_gate",
             "-a",
             json.dumps(module_args),
         ],

@@ -47,13 +47,13 @@ options:
 
 EXAMPLES = r"""
 - name: Start one CATALINA_BASE with catalina.sh and wait for its PID file
-  catalina_instance:
+  orchestrator.fleet.catalina_instance:
     base: /var/lib/tomcat10
     home: /usr/share/tomcat10
     state: started
 
 - name: Stop it (SIGTERM, then SIGKILL after stop_timeout)
-  catalina_instance:
+  orchestrator.fleet.catalina_instance:
     base: /var/lib/tomcat10
     state: stopped
     stop_timeout: 30

@@ -69,7 +69,7 @@ options:
 
 EXAMPLES = r"""
 - name: gate | Wait while the deploy is paused, or for promotion after the canary
-  deploy_gate:
+  orchestrator.fleet.deploy_gate:
     control: /var/lib/orchestrator/control.json
     gate: /var/lib/orchestrator/gate.json
     deploy: 20261128T101500-7-4bae3fd96280

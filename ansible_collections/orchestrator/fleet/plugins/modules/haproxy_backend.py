@@ -26,7 +26,7 @@ options:
 
 EXAMPLES = r"""
 - name: Read every server of the backend, as the status playbook does
-  haproxy_backend:
+  orchestrator.fleet.haproxy_backend:
     socket: /run/haproxy/admin.sock
     backend: app
   register: backend

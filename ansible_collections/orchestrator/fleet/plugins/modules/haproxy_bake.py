@@ -173,7 +173,7 @@ options:
 
 EXAMPLES = r"""
 - name: bake | Judge the release on the canary against the old release
-  haproxy_bake:
+  orchestrator.fleet.haproxy_bake:
     socket: /run/haproxy/admin.sock
     backend: app
     ring: reqs
@@ -185,7 +185,7 @@ EXAMPLES = r"""
   register: bake
 
 - name: bake | Watch a later node, once the release passed
-  haproxy_bake:
+  orchestrator.fleet.haproxy_bake:
     socket: /run/haproxy/admin.sock
     backend: app
     ring: reqs

@@ -45,7 +45,7 @@ options:
 
 EXAMPLES = r"""
 - name: Maintenance page on every load balancer
-  haproxy_maintenance:
+  orchestrator.fleet.haproxy_maintenance:
     socket: /run/haproxy/admin.sock
     map: /etc/haproxy/maintenance.map
     state: "on"

@@ -47,7 +47,7 @@ options:
 
 EXAMPLES = r"""
 - name: baseline | Read the old release's requests from before the deploy
-  haproxy_requests:
+  orchestrator.fleet.haproxy_requests:
     socket: /run/haproxy/admin.sock
     backend: app
     ring: reqs

@@ -25,7 +25,7 @@ options:
 
 EXAMPLES = r"""
 - name: Save the servers' runtime states before a reload
-  haproxy_save_state:
+  orchestrator.fleet.haproxy_save_state:
     socket: /run/haproxy/admin.sock
     path: /var/lib/haproxy/server-state
 """

@@ -95,7 +95,7 @@ options:
 
 EXAMPLES = r"""
 - name: Take node1 out of rotation, waiting for its requests in flight (capacity guard first)
-  haproxy_server:
+  orchestrator.fleet.haproxy_server:
     socket: /run/haproxy/admin.sock
     backend: app
     server: node1
@@ -106,7 +106,7 @@ EXAMPLES = r"""
     state_file: /var/lib/haproxy/server-state
 
 - name: Put it back once Tomcat answers, and wait until HAProxy reads it UP
-  haproxy_server:
+  orchestrator.fleet.haproxy_server:
     socket: /run/haproxy/admin.sock
     backend: app
     server: node1

@@ -62,7 +62,7 @@ options:
 
 EXAMPLES = r"""
 - name: Switch node1 from its blue slot to its green one
-  haproxy_switch:
+  orchestrator.fleet.haproxy_switch:
     socket: /run/haproxy/admin.sock
     backend: app
     ready: [node1-green]

@@ -35,12 +35,12 @@ options:
 
 EXAMPLES = r"""
 - name: Note the worker before a reload
-  haproxy_worker:
+  orchestrator.fleet.haproxy_worker:
     socket: /run/haproxy/admin.sock
   register: old_worker
 
 - name: Wait until a new worker answers the admin socket
-  haproxy_worker:
+  orchestrator.fleet.haproxy_worker:
     socket: /run/haproxy/admin.sock
     not_pid: "{{ old_worker.pid }}"
 """

@@ -49,7 +49,7 @@ options:
 
 EXAMPLES = r"""
 - name: Wait until the node answers its health URL with the release's version
-  health_check:
+  orchestrator.fleet.health_check:
     url: http://127.0.0.1:8080/app/health
     expect_json:
       version: "7"

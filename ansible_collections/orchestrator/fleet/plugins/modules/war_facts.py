@@ -28,7 +28,7 @@ options:
 
 EXAMPLES = r"""
 - name: Check the WAR and name its release
-  war_facts:
+  orchestrator.fleet.war_facts:
     path: build/app.war
     require_version: true
   delegate_to: localhost

@@ -61,13 +61,13 @@ options:
 
 EXAMPLES = r"""
 - name: Put release 3-ab12cd34ef56 into a stopped Tomcat
-  webapp_install:
+  orchestrator.fleet.webapp_install:
     root: /srv/app
     release: 3-ab12cd34ef56
     tomcat_base: /var/lib/tomcat10
 
 - name: Stop Tomcat, install the release and start Tomcat again, in one call
-  webapp_install:
+  orchestrator.fleet.webapp_install:
     root: /srv/app
     release: 3-ab12cd34ef56
     tomcat_base: /srv/tomcat

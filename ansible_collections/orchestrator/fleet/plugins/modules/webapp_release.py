@@ -43,12 +43,12 @@ options:
 
 EXAMPLES = r"""
 - name: Read the node's release and slots only
-  webapp_release:
+  orchestrator.fleet.webapp_release:
     root: /var/lib/orchestrator/webapp
   register: node
 
 - name: Prepare release 7's directory and prune all but the newest five
-  webapp_release:
+  orchestrator.fleet.webapp_release:
     root: /var/lib/orchestrator/webapp
     release: 7-4bae3fd96280
     version: "7"

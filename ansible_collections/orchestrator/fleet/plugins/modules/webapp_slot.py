@@ -26,7 +26,7 @@ options:
 
 EXAMPLES = r"""
 - name: Record that green serves now
-  webapp_slot:
+  orchestrator.fleet.webapp_slot:
     root: /var/lib/orchestrator/webapp
     slot: green
 """
