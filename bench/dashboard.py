@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from orchestrator.dashboard.app import Site
-from orchestrator.history import History
+from orchestrator.records.history import History
 from tests.support.dashboard import NoFleet, call, serving
 from tests.unit.test_dashboard import judged_report
 

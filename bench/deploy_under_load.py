@@ -39,8 +39,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from ansible_collections.orchestrator.fleet.plugins.module_utils.processes import owned_pid, terminate
-from orchestrator import rollout, sandbox
-from orchestrator.runner import Event
+from orchestrator.fleet.runner import Event
+from orchestrator.rollout import roll as rollout
+from orchestrator.sandbox import cluster as sandbox
 from tests.support import load as load_lib
 from tests.support.load import UpCount, healthy, wait_until
 
@@ -138,8 +139,8 @@ def under_load(box: sandbox.Sandbox, args, action):
 
 def strategies(args) -> None:
     """Rolling vs blue/green vs the naive loop, deploy and rollback, under the same load."""
-    from orchestrator import bluegreen
-    from orchestrator.inventory import load_fleet
+    from orchestrator.fleet.inventory import load_fleet
+    from orchestrator.rollout import bluegreen
 
     work = Path(tempfile.mkdtemp(prefix="orchestrator-bench-"))
     boxes = {

@@ -53,8 +53,8 @@ sys.path.insert(0, str(ROOT))
 
 from ansible_collections.orchestrator.fleet.plugins.module_utils import haproxy_admin
 from ansible_collections.orchestrator.fleet.plugins.module_utils.processes import owned_pid, terminate
-from orchestrator import sandbox
-from orchestrator.dry_run import serial_batches
+from orchestrator.rollout.plan import serial_batches
+from orchestrator.sandbox import cluster as sandbox
 from tests.support.cli import orchestrator_command
 from tests.support.load import healthy, under_load, wait_until
 

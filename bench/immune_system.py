@@ -85,9 +85,10 @@ def main() -> None:
     args = parser.parse_args()
     sys.path.insert(0, str(args.root))
     sys.path.insert(1, str(ROOT))
-    from orchestrator import pipeline, sandbox
+    from orchestrator import pipeline
     from orchestrator.errors import OrchestratorError
-    from orchestrator.history import History
+    from orchestrator.records.history import History
+    from orchestrator.sandbox import cluster as sandbox
 
     work = Path(tempfile.mkdtemp(prefix="orchestrator-bench-"))
     box = sandbox.Sandbox(directory=work / "sandbox", inventory=work / "inventory", nodes=2, net=7, bake_seconds=5)

@@ -33,8 +33,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from ansible_collections.orchestrator.fleet.plugins.module_utils import haproxy_admin
-from orchestrator import pipeline, sandbox
-from orchestrator.history import History
+from orchestrator import pipeline
+from orchestrator.records.history import History
+from orchestrator.sandbox import cluster as sandbox
 from tests.support.cli import orchestrator_command
 from tests.support.load import Load, wait_until
 

@@ -28,8 +28,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.immune_system import build, load_at
-from orchestrator import pipeline, sandbox
-from orchestrator.history import History
+from orchestrator import pipeline
+from orchestrator.records.history import History
+from orchestrator.sandbox import cluster as sandbox
 
 ROLL = ("drain", "stop", "install", "start", "verify", "enable")
 

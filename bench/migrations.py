@@ -30,8 +30,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from orchestrator import sandbox
-from orchestrator.history import History
+from orchestrator.records.history import History
+from orchestrator.sandbox import cluster as sandbox
 from tests.support.cli import orchestrator_command
 from tests.support.load import Load, wait_until
 

@@ -31,9 +31,12 @@ sys.path.insert(0, str(ROOT))
 
 from orchestrator import config as config_lib
 from orchestrator import flags as flag_lib
-from orchestrator import hooks, pipeline, sandbox
-from orchestrator.history import STAGES, History
-from orchestrator.watcher import Watcher, ensure_spool
+from orchestrator import pipeline
+from orchestrator.push import hooks
+from orchestrator.push.watcher import Watcher, ensure_spool
+from orchestrator.records.deploys import STAGES
+from orchestrator.records.history import History
+from orchestrator.sandbox import cluster as sandbox
 from tests.support.cli import orchestrator_command
 from tests.support.load import wait_until
 

@@ -252,8 +252,9 @@ def deploy(
 
         orchestrator deploy --rev 3f2a9c1d0b7e
     """
-    from orchestrator import migrations as migrations_lib
-    from orchestrator import pipeline, rollout
+    from orchestrator import pipeline
+    from orchestrator.pipeline import migrations as migrations_lib
+    from orchestrator.rollout import roll as rollout
 
     if (war is None) == (rev is None):
         raise InputError("give exactly one of --war FILE (deploy it as it is) or --rev REV (build, test, deploy)")
@@ -354,7 +355,7 @@ def rollback(to: str | None, where: Where, no_wait: bool, force: bool, strategy:
         orchestrator rollback --to 2-4bae3fd96280
     """
     from orchestrator import pipeline
-    from orchestrator import rollback as rollback_lib
+    from orchestrator.pipeline import rollback as rollback_lib
 
     with pipeline.reporting(where.config, where.state_dir, say=click.echo, on_phase=_phase_printer()) as (
         history,
@@ -403,9 +404,10 @@ def promote(where: Where, old_slots: bool, no_wait: bool, after: float | None) -
 
         orchestrator promote --old-slots
     """
-    from orchestrator import bluegreen, control
-    from orchestrator.inventory import load_fleet
-    from orchestrator.lock import DeployLock
+    from orchestrator.control import gatekeeper as control
+    from orchestrator.fleet.inventory import load_fleet
+    from orchestrator.records.lock import DeployLock
+    from orchestrator.rollout import bluegreen
 
     inventory, state_dir = where.inventory, where.state_dir
     if after is not None:
@@ -429,7 +431,7 @@ def _control_command(name: str, summary: str, example: str):
     """pause, resume, abort: one request to the roll in progress, from any shell that may write the state directory."""
 
     def command(where: Where) -> None:
-        from orchestrator import control
+        from orchestrator.control import gatekeeper as control
 
         click.echo(getattr(control, name)(where.state_dir))
 
@@ -467,7 +469,7 @@ def releases(ctx: click.Context, where: Where, as_json: bool) -> None:
 
         orchestrator releases show 2-4bae3fd96280
     """
-    from orchestrator.history import History
+    from orchestrator.records.history import History
 
     ctx.obj = where.state_dir
     if ctx.invoked_subcommand is not None:
@@ -530,7 +532,7 @@ def releases_show(
 
         orchestrator releases show 2-4bae3fd96280
     """
-    from orchestrator.history import History
+    from orchestrator.records.history import History
 
     # its own --config/--state-dir, else the group's (orchestrator releases --state-dir X show ID)
     if config_path is not None or state_dir is not None:
@@ -597,7 +599,8 @@ def releases_show(
 
 
 def _show_plan(war: Path, where: Where, serial: str | None, strategy: str | None = None) -> None:
-    from orchestrator import dry_run, rollout
+    from orchestrator.rollout import plan as dry_run
+    from orchestrator.rollout import roll as rollout
 
     prepared = rollout.prepare(war, inventory=where.inventory, serial=serial, strategy=strategy)
     p = dry_run.plan(prepared, state_dir=where.state_dir)
@@ -685,8 +688,8 @@ def apply(where: Where, check: bool, no_wait: bool, strategy: str | None) -> Non
 
         orchestrator apply --check
     """
-    from orchestrator import apply as apply_lib
-    from orchestrator.history import History
+    from orchestrator.records.history import History
+    from orchestrator.rollout import apply as apply_lib
 
     history = History(where.state_dir)
     try:
@@ -740,7 +743,7 @@ def recover(where: Where, no_wait: bool, to: str | None, finish: bool, strategy:
         orchestrator recover --finish
     """
     from orchestrator import pipeline
-    from orchestrator import rollback as rollback_lib
+    from orchestrator.pipeline import rollback as rollback_lib
 
     with pipeline.reporting(where.config, where.state_dir, say=click.echo, on_phase=_phase_printer()) as (
         history,
@@ -831,13 +834,13 @@ def watch(config_path: Path | None, strategy: str | None, dashboard_listen: str 
 
         orchestrator watch --config /etc/orchestrator/orchestrator.toml
     """
-    from orchestrator.history import History
-    from orchestrator.watcher import Watcher
+    from orchestrator.push.watcher import Watcher
+    from orchestrator.records.history import History
 
     config = _load_config(config_path, required=True)
     history = History(config.state_dir)
     if strategy is not None:
-        from orchestrator.inventory import check_strategy
+        from orchestrator.fleet.inventory import check_strategy
 
         check_strategy(strategy, "--strategy")
     web = None
@@ -879,7 +882,7 @@ def _keep_record(path: Path | None, config, record) -> None:
     if path is None:
         return
     from ansible_collections.orchestrator.fleet.plugins.module_utils.fsutil import write_atomic
-    from orchestrator import handoff
+    from orchestrator.push import handoff
 
     write_atomic(str(path), json.dumps(handoff.document(config, record), sort_keys=True) + "\n")
 
@@ -952,7 +955,7 @@ def trigger(
                 "--rev takes the spool, repository and branch from orchestrator.toml: "
                 "drop --spool/--repository/--branch/--revision/--git"
             )
-        from orchestrator import handoff
+        from orchestrator.push import handoff
 
         config = _load_config(config_path, required=True)
         asked = handoff.request(config, rev)
@@ -974,7 +977,7 @@ def trigger(
     if spool is None or repository is None:
         raise InputError("give --rev REV (with orchestrator.toml), or --spool and --repository as the hooks do")
     if git_hook:
-        from orchestrator.hooks import git_post_receive
+        from orchestrator.push.hooks import git_post_receive
 
         for path in git_post_receive(sys.stdin.read().splitlines(), spool=spool, repository=repository):
             click.echo(f"orchestrator: deploy queued: {Path(path).name}")
@@ -1014,7 +1017,7 @@ def hook_install(hg_repo: Path | None, git_repo: Path | None, spool: Path) -> No
 
         orchestrator hook install --git /srv/git/app.git --spool /var/spool/orchestrator
     """
-    from orchestrator import hooks
+    from orchestrator.push import hooks
 
     if (hg_repo is None) == (git_repo is None):
         raise InputError("give exactly one of --hg REPO or --git REPO")
@@ -1033,7 +1036,8 @@ def history(where: Where, limit: int, as_json: bool) -> None:
 
         orchestrator history --limit 5 --json
     """
-    from orchestrator.history import STAGES, History
+    from orchestrator.records.deploys import STAGES
+    from orchestrator.records.history import History
 
     store = History(where.state_dir, writable=False)
     try:
@@ -1092,7 +1096,7 @@ def status(where: Where, as_json: bool) -> None:
 
         orchestrator status --json
     """
-    from orchestrator import fleet_status
+    from orchestrator import status as fleet_status
 
     now = fleet_status.read(where.inventory, where.state_dir)
     if as_json:
@@ -1158,7 +1162,7 @@ def status(where: Where, as_json: bool) -> None:
 
 
 def _keep_seconds(inventory: Path) -> float:
-    from orchestrator.inventory import load_fleet
+    from orchestrator.fleet.inventory import load_fleet
 
     return load_fleet(inventory).keep_seconds
 
@@ -1193,7 +1197,7 @@ def maintenance_on(message: str, retry_after: int, where: Where) -> None:
 
         orchestrator maintenance on --message "Back at 10:30 UTC" --retry-after 600
     """
-    from orchestrator import maintenance as maintenance_lib
+    from orchestrator.control import maintenance as maintenance_lib
 
     states = maintenance_lib.turn(where.inventory, where.state_dir, on=True, message=message, retry_after=retry_after)
     click.echo(
@@ -1211,7 +1215,7 @@ def maintenance_off(where: Where) -> None:
 
         orchestrator maintenance off
     """
-    from orchestrator import maintenance as maintenance_lib
+    from orchestrator.control import maintenance as maintenance_lib
 
     states = maintenance_lib.turn(where.inventory, where.state_dir, on=False)
     click.echo(f"maintenance off at {', '.join(sorted(states)) or 'no load balancer'}: serving again")
@@ -1291,7 +1295,7 @@ def sandbox_up(
 
         orchestrator sandbox up --nodes 3
     """
-    from orchestrator import sandbox as sandbox_lib
+    from orchestrator.sandbox import cluster as sandbox_lib
 
     box = sandbox_lib.Sandbox(
         directory=(directory or _default_sandbox_dir()).resolve(),
@@ -1323,7 +1327,7 @@ def sandbox_down(directory: Path | None) -> None:
 
         orchestrator sandbox down
     """
-    from orchestrator import sandbox as sandbox_lib
+    from orchestrator.sandbox import cluster as sandbox_lib
 
     box = sandbox_lib.Sandbox.load(directory or _default_sandbox_dir())
     stopped = sandbox_lib.down(box)
@@ -1339,7 +1343,7 @@ def sandbox_status(directory: Path | None) -> None:
 
         orchestrator sandbox status
     """
-    from orchestrator import sandbox as sandbox_lib
+    from orchestrator.sandbox import cluster as sandbox_lib
 
     box = sandbox_lib.Sandbox.load(directory or _default_sandbox_dir())
     lb_pid, nodes = sandbox_lib.status(box)
@@ -1358,7 +1362,7 @@ def _storage_fault(exc: BaseException) -> str | None:
     """What to say about a write the machine refused in the middle of a command (a full disk, a
     failing one, a file system gone read-only); None for any other error. The commands check
     their state directory before they start (exit 2); this is for what happens after."""
-    from orchestrator.history import out_of_space
+    from orchestrator.records.storage import out_of_space
 
     if isinstance(exc, sqlite3.Error) and not any(
         words in str(exc) for words in ("full", "disk I/O", "readonly", "unable to open")

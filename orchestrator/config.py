@@ -21,7 +21,7 @@ inventory = "inventory/production"   # relative paths are relative to this file
 state_directory = "/var/lib/orchestrator"
 rescan_seconds = 5                   # the watcher also scans the spool this often
 
-[migrate]                            # optional: schema changes (orchestrator/migrations.py)
+[migrate]                            # optional: schema changes (orchestrator/pipeline/migrations.py)
 directory = "db/migrations"          # in the revision: NNN-name.expand.sql, NNN-name.contract.sql
 expand = "db/migrate expand"         # run in the revision, once per deploy, before any node is touched
 contract = "db/migrate contract"     # run once every node is on the release and has passed its bake

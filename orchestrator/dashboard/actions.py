@@ -23,8 +23,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator import control
-from orchestrator import maintenance as maintenance_lib
+from orchestrator.control import gatekeeper as control
+from orchestrator.control import maintenance as maintenance_lib
 from orchestrator.errors import OrchestratorError
 
 VERBS = ("pause", "resume", "abort", "promote", "rollback", "maintenance-on", "maintenance-off")

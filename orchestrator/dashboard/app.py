@@ -29,15 +29,15 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from ansible_collections.orchestrator.fleet.plugins.module_utils import gate as gate_lib
-from orchestrator import control
-from orchestrator import maintenance as maintenance_lib
+from orchestrator.control import gatekeeper as control
+from orchestrator.control import maintenance as maintenance_lib
 from orchestrator.dashboard import actions as actions_lib
 from orchestrator.dashboard import evidence, metrics, timeline
 from orchestrator.dashboard.fleet_feed import FleetFeed
 from orchestrator.dashboard.records import PAGE_SIZE, Records, report_json
 from orchestrator.errors import InputError, OrchestratorError
-from orchestrator.history import RELEASE_STATUSES
-from orchestrator.lock import DeployLock
+from orchestrator.records.ledger import RELEASE_STATUSES
+from orchestrator.records.lock import DeployLock
 
 OUTCOMES = ("running", "deployed", "failed", "rejected", "interrupted", "unchanged")
 MAX_FORM = 16_384

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator import fleet_status
+from orchestrator import status as fleet_status
 from orchestrator.errors import OrchestratorError
 
 

@@ -19,9 +19,10 @@ from prometheus_client.core import (
     InfoMetricFamily,
 )
 
-from orchestrator import control, maintenance
+from orchestrator.control import gatekeeper as control
+from orchestrator.control import maintenance
 from orchestrator.dashboard.fleet_feed import FleetFeed
-from orchestrator.lock import DeployLock
+from orchestrator.records.lock import DeployLock
 
 # seconds from the push (or the claim) to the end
 DURATION_BUCKETS = (10, 20, 30, 45, 60, 90, 120, 180, 300, 600, 1200, 1800, 3600)

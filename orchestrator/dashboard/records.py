@@ -13,7 +13,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator.history import STAGES, DeployRecord, History, Release
+from orchestrator.records.deploys import STAGES, DeployRecord
+from orchestrator.records.history import History
+from orchestrator.records.ledger import Release
 
 PAGE_SIZE = 50
 

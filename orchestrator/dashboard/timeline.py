@@ -8,8 +8,8 @@ import time
 from dataclasses import dataclass, field
 
 from orchestrator.dashboard.records import stage_spans
-from orchestrator.history import DeployRecord
-from orchestrator.runner import DEPLOY_PHASES
+from orchestrator.fleet.runner import DEPLOY_PHASES
+from orchestrator.records.deploys import DeployRecord
 
 # The order a node goes through them (a phase's bar is drawn in its own colour); joining and
 # retiring are apply's, not a deploy's.

@@ -15,8 +15,10 @@ import pytest
 
 from ansible_collections.orchestrator.fleet.plugins.module_utils import haproxy_admin
 from ansible_collections.orchestrator.fleet.plugins.module_utils.processes import owned_pid
-from orchestrator import pipeline, rollout, sandbox
-from orchestrator.history import History
+from orchestrator import pipeline
+from orchestrator.records.history import History
+from orchestrator.rollout import roll as rollout
+from orchestrator.sandbox import cluster as sandbox
 from tests.support.load import Load, wait_until
 
 # Away from the default sandbox (127.0.1.x) so a developer's sandbox can keep running.

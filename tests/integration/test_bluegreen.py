@@ -13,8 +13,8 @@ import pytest
 
 from ansible_collections.orchestrator.fleet.plugins.module_utils import haproxy_admin
 from ansible_collections.orchestrator.fleet.plugins.module_utils.processes import terminate
-from orchestrator import sandbox
-from orchestrator.runner import orphaned_runs
+from orchestrator.fleet.runner import orphaned_runs
+from orchestrator.sandbox import cluster as sandbox
 from tests.conftest import run_cli
 from tests.integration.conftest import FAILING_HEALTH_TIMEOUT, Cluster, with_host
 from tests.integration.test_push_to_live import DEPLOY_TIMEOUT, WatcherProcess, commit_and_push, rows, settle_initial
@@ -61,7 +61,7 @@ class SlotCluster(Cluster):
             assert self.slot_status(name, idle) == "MAINT", f"{name}-{idle} is {self.slot_status(name, idle)}"
 
     def given_release(self, war: Path) -> str:
-        from orchestrator import rollout
+        from orchestrator.rollout import roll as rollout
 
         release = rollout.prepare(war, inventory=self.inventory).war
         if any(self.current_release(n) != release.release_id for n in self.nodes):

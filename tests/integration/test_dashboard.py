@@ -12,10 +12,11 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 from selenium.webdriver.common.by import By
 
-from orchestrator import control, rollout
+from orchestrator.control import gatekeeper as control
 from orchestrator.dashboard.app import Site
 from orchestrator.dashboard.settings import read_token
-from orchestrator.history import History
+from orchestrator.records.history import History
+from orchestrator.rollout import roll as rollout
 from tests.integration.conftest import baking_inventory
 from tests.support.cli import orchestrator_command
 from tests.support.dashboard import browser, call, screenshot, serving

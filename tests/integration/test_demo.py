@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 
-from orchestrator import sandbox
+from orchestrator.sandbox import cluster as sandbox
 from tests.conftest import ROOT, run_cli
 from tests.support.load import LoadReport
 

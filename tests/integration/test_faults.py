@@ -15,7 +15,7 @@ import pytest
 from ansible_collections.orchestrator.fleet.plugins.module_utils import haproxy_admin
 from orchestrator import pipeline
 from orchestrator.errors import DeployFailed
-from orchestrator.history import History
+from orchestrator.records.history import History
 from tests.integration.conftest import LOAD_CONNECTIONS
 from tests.support.load import wait_until
 
@@ -205,7 +205,7 @@ def fleet_back_in_rotation(cluster):
     yield
     if all(cluster.tomcat_pid(n) for n in cluster.nodes):
         return
-    from orchestrator import sandbox
+    from orchestrator.sandbox import cluster as sandbox
 
     sandbox.up(cluster.box)  # starts the Tomcat a failed test left dead
     wait_until(

@@ -9,8 +9,8 @@ import subprocess
 from pathlib import Path
 
 from ansible_collections.orchestrator.fleet.plugins.module_utils.processes import owned_pid, terminate
-from orchestrator import apply as apply_lib
-from orchestrator.history import History
+from orchestrator.records.history import History
+from orchestrator.rollout import apply as apply_lib
 from tests.conftest import run_cli
 from tests.integration.conftest import with_host, without_host
 from tests.support.cli import ansible_playbook, orchestrator_command

@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from orchestrator import rollout
+from orchestrator.rollout import roll as rollout
 from tests.conftest import run_cli
 from tests.integration.conftest import baking_inventory
 

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import sandbox
-from orchestrator.history import History
+from orchestrator.records.history import History
+from orchestrator.sandbox import cluster as sandbox
 from tests.conftest import run_cli
 from tests.integration.conftest import Cluster
 from tests.integration.test_push_to_live import WatcherProcess, hg

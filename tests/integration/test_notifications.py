@@ -7,7 +7,7 @@ import os
 import time
 
 from orchestrator import notify
-from orchestrator.history import History
+from orchestrator.records.history import History
 from tests.conftest import run_cli
 from tests.support.receiver import SECRET, TIMEOUT, Receiver, notify_config
 

@@ -10,7 +10,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from orchestrator import control, rollout
+from orchestrator.control import gatekeeper as control
+from orchestrator.rollout import roll as rollout
 from tests.conftest import ROOT, run_cli
 from tests.support.cli import orchestrator_command
 from tests.support.load import wait_until

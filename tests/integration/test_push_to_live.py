@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from orchestrator import flags, hooks
-from orchestrator.history import History
-from orchestrator.runner import orphaned_runs
-from orchestrator.watcher import ensure_spool
+from orchestrator import flags
+from orchestrator.fleet.runner import orphaned_runs
+from orchestrator.push import hooks
+from orchestrator.push.watcher import ensure_spool
+from orchestrator.records.history import History
 from tests.conftest import ROOT, run_cli
 from tests.integration.conftest import baking_inventory
 from tests.support.cli import orchestrator_command

@@ -12,9 +12,9 @@ import signal
 import subprocess
 from pathlib import Path
 
-from orchestrator import rollout
-from orchestrator.history import History
-from orchestrator.runner import RUN_MARKER
+from orchestrator.fleet.runner import RUN_MARKER
+from orchestrator.records.history import History
+from orchestrator.rollout import roll as rollout
 from tests.conftest import run_cli
 from tests.integration.conftest import baking_inventory
 from tests.support.cli import orchestrator_command

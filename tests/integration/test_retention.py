@@ -15,7 +15,7 @@ PLAYBOOK = """
   gather_facts: false
   tasks:
     - name: ship | Prepare r8 and prune, as the ship step does
-      webapp_release:
+      orchestrator.fleet.webapp_release:
         root: "{{ webapp_root }}"
         release: r8
         sha256: "0000"

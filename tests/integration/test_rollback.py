@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import shutil
 
-from orchestrator import rollout
-from orchestrator.history import History
+from orchestrator.records.history import History
+from orchestrator.rollout import roll as rollout
 from tests.conftest import build_war, run_cli
 from tests.integration.conftest import baking_inventory
 

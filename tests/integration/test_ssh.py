@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from orchestrator import sandbox
+from orchestrator.sandbox import cluster as sandbox
 from tests.conftest import build_war, run_cli
 from tests.integration.conftest import Cluster, without_host
 from tests.support.cli import orchestrator_command

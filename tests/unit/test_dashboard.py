@@ -14,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from ansible_collections.orchestrator.fleet.plugins.module_utils.judge import Judgement, Policy, Sample
 from orchestrator.dashboard import actions, evidence, timeline
 from orchestrator.dashboard.app import Site
-from orchestrator.history import History
+from orchestrator.records.history import History
 from tests.conftest import run_cli
 from tests.support.dashboard import TOKEN, NoFleet, call, serving
 

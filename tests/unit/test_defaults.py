@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from orchestrator.inventory import DEFAULTS
+from orchestrator.fleet.inventory import DEFAULTS
 
 ROOT = Path(__file__).resolve().parents[2]
 COLLECTION = ROOT / "ansible_collections" / "orchestrator" / "fleet"
@@ -64,7 +64,8 @@ def test_the_slot_ports_agree_on_both_sides():
 
 
 def test_the_orchestrator_names_the_same_slots():
-    from orchestrator import inventory, sandbox
+    from orchestrator.fleet import inventory
+    from orchestrator.sandbox import cluster as sandbox
 
     tomcat = yaml.safe_load((COLLECTION / "roles/tomcat/defaults/main.yml").read_text())["tomcat_slot_ports"]
     assert inventory.SLOTS == tuple(tomcat) == tuple(sandbox.SLOT_PORTS)

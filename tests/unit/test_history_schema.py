@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from orchestrator import history as history_lib
-from orchestrator.history import History
+from orchestrator.records import schema as history_lib
+from orchestrator.records.history import History
 
 
 def test_a_schema_3_history_gains_the_slot_column_and_keeps_its_deploys(tmp_path):

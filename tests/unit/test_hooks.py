@@ -1,6 +1,6 @@
 import subprocess
 
-from orchestrator import hooks
+from orchestrator.push import hooks
 
 
 def test_hg_hook_install_is_idempotent_and_keeps_other_settings(tmp_path):

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import migrations
 from orchestrator.config import Migrate
 from orchestrator.errors import InputError
+from orchestrator.pipeline import migrations
 from tests.unit.test_config import GOOD, MIGRATE
 
 
@@ -95,7 +95,7 @@ def test_a_pushed_revision_with_an_unplaceable_migration_is_refused_before_its_b
 
     from orchestrator import config as config_lib
     from orchestrator import pipeline
-    from orchestrator.history import History
+    from orchestrator.records.history import History
 
     repo = tmp_path / "repo"
     (repo / "db" / "migrations").mkdir(parents=True)

@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from ansible_collections.orchestrator.fleet.plugins.module_utils.processes import identity
-from orchestrator.runner import RUN_MARKER, RUN_OWNER, orphaned_runs
+from orchestrator.fleet.runner import RUN_MARKER, RUN_OWNER, orphaned_runs
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
 """Every task that does work is named "<phase> | <what it does>", with a phase the progress view
-knows (orchestrator/runner.py): a node's steps of a roll (DEPLOY_PHASES), which it times and
+knows (orchestrator/fleet/runner.py): a node's steps of a roll (DEPLOY_PHASES), which it times and
 shows, or the other phases, which it passes by. A misspelt phase would drop a step from the
 progress lines and the per-node timings without a word."""
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from orchestrator.runner import DEPLOY_PHASES, OTHER_PHASES
+from orchestrator.fleet.runner import DEPLOY_PHASES, OTHER_PHASES
 
 ROOT = Path(__file__).resolve().parents[2]
 COLLECTION = ROOT / "ansible_collections" / "orchestrator" / "fleet"

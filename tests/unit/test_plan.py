@@ -1,7 +1,7 @@
 import pytest
 
-from orchestrator.dry_run import serial_batches
 from orchestrator.errors import InputError
+from orchestrator.rollout.plan import serial_batches
 
 HOSTS = [f"node{i}" for i in range(1, 9)]
 

@@ -1,7 +1,7 @@
 from datetime import UTC, datetime, timedelta
 
-from orchestrator.progress import DeployProgress
-from orchestrator.runner import Event
+from orchestrator.fleet.runner import Event
+from orchestrator.rollout.progress import DeployProgress
 
 T0 = datetime(2026, 1, 1, 12, 0, 0)
 

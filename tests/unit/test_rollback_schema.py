@@ -2,8 +2,8 @@
 
 import pytest
 
-from orchestrator.history import History
-from orchestrator.rollback import SchemaMovedOn, refuse_if_schema_moved_on
+from orchestrator.pipeline.rollback import SchemaMovedOn, refuse_if_schema_moved_on
+from orchestrator.records.history import History
 
 
 @pytest.fixture

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from orchestrator import roster
-from orchestrator.inventory import fingerprint
-from orchestrator.live import LiveState
+from orchestrator.fleet import roster
+from orchestrator.fleet.inventory import fingerprint
+from orchestrator.fleet.live import LiveState
 
 
 @pytest.fixture

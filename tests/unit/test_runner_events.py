@@ -1,4 +1,4 @@
-from orchestrator.runner import Event
+from orchestrator.fleet.runner import Event
 
 
 def event(res, kind="runner_on_failed", task="drain | Stop new requests"):
@@ -33,7 +33,7 @@ def test_an_observer_that_raises_never_cuts_a_run_short(tmp_path, capsys):
     # Given a playbook of three tasks, and an observer of its events with a bug
     import sys
 
-    from orchestrator.runner import run_playbook
+    from orchestrator.fleet.runner import run_playbook
 
     (tmp_path / "hosts").write_text(f"localhost ansible_connection=local ansible_python_interpreter={sys.executable}\n")
     (tmp_path / "play.yml").write_text(

@@ -13,13 +13,14 @@ import time
 
 import pytest
 
-from orchestrator import apply as apply_lib
 from orchestrator import config as config_lib
-from orchestrator import flags, pipeline, roster
+from orchestrator import flags, pipeline
 from orchestrator.errors import InputError
-from orchestrator.history import History
-from orchestrator.inventory import Fleet, fingerprint
-from orchestrator.watcher import INVENTORY_SETTLE, Watcher, ensure_spool
+from orchestrator.fleet import roster
+from orchestrator.fleet.inventory import Fleet, fingerprint
+from orchestrator.push.watcher import INVENTORY_SETTLE, Watcher, ensure_spool
+from orchestrator.records.history import History
+from orchestrator.rollout import apply as apply_lib
 from tests.support.load import wait_until
 
 

@@ -2,7 +2,7 @@
 
 Standard library only: the ``haproxy_server`` module decides with it on each load balancer,
 live, before a batch is drained (roles/webapp/tasks/capacity.yml), and the dry run
-(orchestrator/dry_run.py) decides with it on the states it read. One rule, so the plan never says
+(orchestrator/rollout/plan.py) decides with it on the states it read. One rule, so the plan never says
 a step goes ahead that the deploy would refuse, or the other way round.
 """
 

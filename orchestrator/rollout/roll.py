@@ -16,10 +16,10 @@ from pathlib import Path
 from ansible_collections.orchestrator.fleet.plugins.module_utils import gate as gate_lib
 from ansible_collections.orchestrator.fleet.plugins.module_utils import warfile
 from orchestrator.errors import DeployFailed, InputError
-from orchestrator.inventory import SLOTS, Fleet, load_fleet
-from orchestrator.progress import DeployProgress, NodeProgress
+from orchestrator.fleet.inventory import SLOTS, Fleet, load_fleet
+from orchestrator.fleet.runner import Event, RunResult, run_playbook
 from orchestrator.project import playbook
-from orchestrator.runner import Event, RunResult, run_playbook
+from orchestrator.rollout.progress import DeployProgress, NodeProgress
 
 # Verdicts of the judge (plugins/module_utils/judge.py) with which a node counts as verified.
 PASSING = ("pass", "marginal")

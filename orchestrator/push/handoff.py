@@ -18,8 +18,9 @@ from orchestrator import flags as flag_lib
 from orchestrator import vcs
 from orchestrator.config import Config
 from orchestrator.errors import InputError, OrchestratorError
-from orchestrator.history import DeployRecord, History
-from orchestrator.lock import DeployLock
+from orchestrator.records.deploys import DeployRecord
+from orchestrator.records.history import History
+from orchestrator.records.lock import DeployLock
 
 LIVE = ("deployed", "unchanged")
 NOT_LIVE = ("failed", "rejected", "refused")
@@ -78,7 +79,7 @@ def request(config: Config, rev: str) -> Request:
 
 
 def follow(
-    config: Config, asked: Request, *, timeout: float, say: Callable[[str], None] = print, poll: float = 0.5
+    config: Config, asked: Request, *, timeout: float, say: Callable[[str], None], poll: float = 0.5
 ) -> DeployRecord:
     """Wait for the deploy that contains ``asked.revision``; return it if it went live.
 

@@ -16,15 +16,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from orchestrator import live, roster
 from orchestrator.errors import DeployFailed, InputError
-from orchestrator.history import History
-from orchestrator.inventory import Fleet, fingerprint, load_fleet
-from orchestrator.lock import DeployLock
-from orchestrator.progress import DeployProgress, NodeProgress
+from orchestrator.fleet import live, roster
+from orchestrator.fleet.inventory import Fleet, fingerprint, load_fleet
+from orchestrator.fleet.runner import Event, run_playbook, stop_orphaned_runs
 from orchestrator.project import playbook, stored_war
-from orchestrator.rollout import War, failure_message
-from orchestrator.runner import Event, run_playbook, stop_orphaned_runs
+from orchestrator.records.history import History
+from orchestrator.records.lock import DeployLock
+from orchestrator.rollout.progress import DeployProgress, NodeProgress
+from orchestrator.rollout.roll import War, failure_message
 
 
 @dataclass(frozen=True)

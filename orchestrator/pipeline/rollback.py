@@ -5,8 +5,6 @@ one node back on its previous release when the new one fails on it).
   the current one, or to a named one; rolled like a deploy (drain, health gate, enable) without
   judging a release the ledger knows as good, or, with blue/green inside the window, one HAProxy
   switch per node (``_switched_back``). playbooks/rollback.yml is the same by hand.
-- ``roll_back_updated``: after a failed deploy with deploy_failure_policy rollback, the nodes it
-  had already switched go back to the release they ran (called by pipeline.deploy_war).
 - ``refuse_if_schema_moved_on``: no rollback to a release from before a contract migration.
 - ``recover``: `orchestrator recover` - after a deploy was cut short, the fleet settled
   (recovery.reconcile) and brought to one release: back to the last known-good one, to a named
@@ -19,14 +17,17 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from orchestrator import bluegreen as bluegreen_lib
-from orchestrator import recovery, rollout
-from orchestrator.errors import InputError, OrchestratorError
-from orchestrator.history import GOOD, History
-from orchestrator.inventory import load_fleet
-from orchestrator.lock import DeployLock
-from orchestrator.pipeline import Reporter, deploy_war, recorded
+from orchestrator.errors import InputError
+from orchestrator.fleet.inventory import load_fleet
+from orchestrator.pipeline.deploy import deploy_war
+from orchestrator.pipeline.outcome import recorded
+from orchestrator.pipeline.report import Reporter
 from orchestrator.project import stored_war
+from orchestrator.records.history import History
+from orchestrator.records.ledger import GOOD
+from orchestrator.records.lock import DeployLock
+from orchestrator.rollout import bluegreen as bluegreen_lib
+from orchestrator.rollout import recovery
 
 
 class SchemaMovedOn(InputError):
@@ -192,60 +193,12 @@ def _switched_back(
     return True
 
 
-def roll_back_updated(failed: rollout.RolloutResult, state_dir: Path, report: Reporter, keep: list[str]) -> str:
-    """Put the nodes a failed deploy had already switched back on their old release, rolling as a deploy does."""
-    by_release: dict[str, list[str]] = {}
-    for node in failed.updated:
-        by_release.setdefault(failed.releases.get(node, {}).get("old") or "", []).append(node)
-    said = []
-    for release, nodes in by_release.items():
-        store = stored_war(state_dir, release)
-        if not release or not store.is_file():
-            said.append(
-                f"{', '.join(nodes)} stay on {failed.war.release_id}: their old release "
-                f"{release or '(none)'} is not in {store.parent}; roll back with the playbook orchestrator.fleet.rollback"
-            )
-            continue
-        if failed.fleet.strategy == "bluegreen":
-            try:
-                bluegreen_lib.switch_back(failed.fleet, release, None, state_dir=state_dir, limit=nodes)
-            except bluegreen_lib.SwitchRefused as exc:
-                report.say(
-                    f"cannot switch {', '.join(nodes)} back to their old slots ({exc}): rolling them back instead"
-                )
-            except OrchestratorError as exc:
-                said.append(f"switching {', '.join(nodes)} back to {release} failed: {exc}")
-                continue
-            else:
-                said.append(
-                    f"{', '.join(nodes)} switched back to {release} (their old slots, still running): "
-                    "the whole fleet is on it again"
-                )
-                continue
-        report.say(f"rolling {', '.join(nodes)} back to {release}")
-        try:
-            # the release the fleet ran before: not judged again (the judge just failed the one it replaces)
-            rollout.roll_out(
-                rollout.prepare(store, inventory=failed.fleet.inventory, strategy=failed.fleet.strategy),
-                state_dir=state_dir,
-                on_phase=report.on_phase,
-                limit=nodes,
-                keep_releases=keep,
-                known_good=f"the release the fleet ran before {failed.run_name}",
-            )
-        except OrchestratorError as exc:
-            said.append(f"rolling {', '.join(nodes)} back to {release} failed too: {exc}")
-            continue
-        said.append(f"{', '.join(nodes)} rolled back to {release}: the whole fleet is on it again")
-    return "; ".join(said)
-
-
 def recover(
     inventory: Path,
     state_dir: Path,
     history: History,
     *,
-    say: Callable[[str], None] = print,
+    say: Callable[[str], None],
     strategy: str | None = None,
     lock_wait: bool = True,
     to: str | None = None,

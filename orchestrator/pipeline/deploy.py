@@ -1,353 +1,31 @@
-"""From a revision to a deploy: export, build, test, find the WAR, deploy; each stage recorded.
-
-A failure at any stage deploys nothing and records the stage and the tail of its output. The
-deploy itself runs under the deploy lock, so the watcher and a manual deploy take turns.
+"""The deploy of one WAR: checked, stored, rolled out under the deploy lock with its migrations
+around the roll, and every outcome recorded in the history and the release ledger.
 """
 
 from __future__ import annotations
 
-import glob
 import os
 import shutil
-import signal
-import subprocess
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
 from ansible_collections.orchestrator.fleet.plugins.module_utils import gate as gate_lib
-from orchestrator import bluegreen as bluegreen_lib
-from orchestrator import maintenance, rollout, roster, vcs
-from orchestrator import migrations as migrations_lib
-from orchestrator import notify as notify_lib
-from orchestrator.config import Config, Stage
+from orchestrator.control import maintenance
 from orchestrator.errors import DeployFailed, FleetShort, InputError, MixedFleet, OrchestratorError
-from orchestrator.history import History
-from orchestrator.lock import DeployLock, LockBusy
+from orchestrator.fleet import roster
+from orchestrator.fleet.runner import stop_orphaned_runs
+from orchestrator.pipeline import migrations as migrations_lib
+from orchestrator.pipeline.outcome import ContractFailed, StageFailed, recorded
+from orchestrator.pipeline.report import Reporter
+from orchestrator.pipeline.stages import run_stage
 from orchestrator.project import stored_war
-from orchestrator.runner import stop_orphaned_runs
-
-TAIL_BYTES = 4000
-
-
-class StageFailed(OrchestratorError):
-    """A pipeline stage failed; nothing was deployed."""
-
-    def __init__(self, stage: str, message: str, tail: str = "", *, exit_code: int = 1):
-        super().__init__(f"{stage} failed: {message}")
-        self.stage, self.tail, self.exit_code = stage, tail, exit_code
-
-
-class ContractFailed(OrchestratorError):
-    """The release is live on every node, but its contract migrations failed (recorded; exit 1).
-
-    The next deploy runs the contract phase again: the migrations still pending are applied then.
-    """
-
-
-@dataclass(frozen=True)
-class Trigger:
-    """Why a pipeline runs: a batch of flags, or a person."""
-
-    source: str  # hg, git, manual, recovery
-    revision: str | None = None  # a revision to build (manual --rev); None: newest on the branch
-    pushed: float | None = None
-    claimed: float | None = None
-    flags: int = 0
-    last_pushed: float | None = None  # when the newest flag of the batch was written
-
-
-@dataclass
-class Reporter:
-    """Where a pipeline tells what it does."""
-
-    say: Callable[[str], None] = lambda message: None
-    on_phase: Callable | None = None
-    notifier: notify_lib.Notifier | None = None
-    _waiting: str | None = None  # what the gate waited for when it last changed
-
-    def notify(self, event: str, history: History, deploy_id: int, text: str, **fields) -> None:
-        """Queue a webhook event about ``deploy_id`` (never blocks, never fails the deploy: see
-        orchestrator/notify.py). Called from the runner's events and the gate watch's thread alike."""
-        if self.notifier is None:
-            return
-        try:
-            record = history.get(deploy_id)
-            about = {
-                "id": deploy_id,
-                "trigger": record.trigger if record else None,
-                "revision": record.revision if record else None,
-                "release": record.release_id if record else None,
-            }
-            self.notifier.send(event, about, text, **fields)
-        except Exception as exc:  # a notification is never worth a deploy
-            self.say(f"warning: the {event} notification was not sent: {type(exc).__name__}: {exc}")
-
-    def tell_finished(self, history: History, deploy_id: int) -> None:
-        """deploy_finished, once the deploy's outcome is recorded."""
-        if self.notifier is None:
-            return
-        try:
-            record = history.get(deploy_id)
-        except Exception as exc:
-            self.say(f"warning: the deploy_finished notification was not sent: {type(exc).__name__}: {exc}")
-            return
-        if record is None or record.outcome == "running":
-            return
-        where = f" at {record.stage}" if record.outcome not in ("deployed", "unchanged") else ""
-        text = (
-            f"deploy #{record.id} of {record.release_id or (record.revision or '')[:12] or '?'}: "
-            f"{record.outcome}{where}" + (f": {record.message}" if record.message else "")
-        )
-        self.notify(
-            "deploy_finished",
-            history,
-            record.id,
-            text[:3000],
-            outcome=record.outcome,
-            stage=record.stage,
-            message=record.message,
-            nodes=record.nodes,
-            times=record.times,
-            verdicts=record.verdicts,
-        )
-
-    def verdict(self, node: str, report: dict) -> None:
-        """One line per judged node, as its bake ends: the bake module's own summary."""
-        self.say(report.get("message") or f"{node}: {report.get('summary', report.get('verdict'))}")
-
-    def incident(self, message: str) -> None:
-        """A fault the deploy did not cause, as it is seen."""
-        self.say(f"warning: {message}")
-
-    def gate(self, state: dict) -> None:
-        """The roll stopped between batches (paused, or waiting for promotion), or went on again;
-        or the release's watch after the roll began or ended."""
-        if state.get("waiting"):
-            self.say(gate_lib.describe(state))
-        else:
-            self.say("the watch after the roll is over" if self._waiting == "watch" else "the roll goes on")
-        self._waiting = state.get("waiting")
-
-
-def notifier_for(config: Config | None, state_dir: Path) -> notify_lib.Notifier | None:
-    """The config's webhooks, their deliveries recorded in the history (a connection of their own)."""
-    if config is None or config.notify is None:
-        return None
-    log = History(state_dir)
-    lock = threading.Lock()  # one connection, several sender threads
-
-    def record(delivery: notify_lib.Delivery) -> None:
-        with lock:
-            log.record_delivery(delivery)
-
-    return notify_lib.Notifier(config.notify, record=record)
-
-
-@contextmanager
-def reporting(
-    config: Config | None, state_dir: Path, *, say: Callable[[str], None], on_phase=None
-) -> Iterator[tuple[History, Reporter]]:
-    """The history and a Reporter (with the config's webhooks) for one command; both closed after it,
-    the webhooks given up to their timeout to deliver what is queued."""
-    history = History(state_dir)
-    notifier = notifier_for(config, state_dir)
-    try:
-        yield history, Reporter(say, on_phase, notifier)
-    finally:
-        if notifier is not None:
-            notifier.close()
-        history.close()
-
-
-def tail(path: Path) -> str:
-    try:
-        with open(path, "rb") as f:
-            f.seek(max(0, os.path.getsize(path) - TAIL_BYTES))
-            return f.read().decode(errors="replace")
-    except OSError:
-        return ""
-
-
-def run_stage(name: str, stage: Stage, cwd: Path, log: Path, env: dict[str, str]) -> None:
-    """Run a configured command (trusted: it comes from orchestrator.toml) with a timeout.
-
-    It runs in a process group of its own so that a timeout stops everything it started.
-    """
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            ["sh", "-c", stage.command],
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            rc = proc.wait(timeout=stage.timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-            raise StageFailed(name, f"'{stage.command}' did not finish in {stage.timeout:g}s", tail(log)) from None
-    if rc != 0:
-        raise StageFailed(name, f"'{stage.command}' exited {rc}; output in {log}", tail(log))
-
-
-def find_artifact(workspace: Path, pattern: str) -> Path:
-    matches = sorted(Path(p) for p in glob.glob(str(workspace / pattern)) if Path(p).is_file())
-    if not matches:
-        raise StageFailed(
-            "artifact",
-            f"the build produced no file matching {pattern!r}; fix [build] artifact in orchestrator.toml or the build",
-        )
-    if len(matches) > 1:
-        names = ", ".join(str(m.relative_to(workspace)) for m in matches)
-        raise StageFailed(
-            "artifact",
-            f"the build produced {len(matches)} files matching {pattern!r} ({names}); "
-            "make the glob match exactly one WAR",
-        )
-    return matches[0]
-
-
-@contextmanager
-def recorded(history: History, deploy_id: int, report: Reporter | None = None) -> Iterator[dict]:
-    """Record how the work inside ends: rejected at a stage, refused, failed, or deployed; then tell
-    it (``report``'s deploy_finished notification)."""
-    where = {"stage": "start"}
-    try:
-        yield where
-    except StageFailed as exc:
-        _finish(history, deploy_id, "rejected", exc.stage, str(exc), exc.tail)
-        raise
-    except LockBusy as exc:
-        _finish(history, deploy_id, "refused", "lock", str(exc), "")
-        raise
-    except ContractFailed:
-        raise  # the deploy went through and said so
-    except OrchestratorError as exc:
-        _finish(history, deploy_id, "failed", where["stage"], str(exc), "")
-        raise
-    except BaseException as exc:
-        _finish(history, deploy_id, "failed", where["stage"], f"{type(exc).__name__}: {exc}", "")
-        raise
-    finally:
-        if report is not None:
-            report.tell_finished(history, deploy_id)
-
-
-def run(
-    config: Config,
-    trigger: Trigger,
-    *,
-    history: History,
-    report: Reporter | None = None,
-    lock_wait: bool = True,
-    should_stop: Callable[[], bool] = lambda: False,
-    serial: str | None = None,
-    strategy: str | None = None,
-    recover: bool = False,
-) -> int:
-    """Build, test and deploy one revision; returns the history id. Raises after recording.
-    ``recover``: settle a deploy found cut short first (the watcher's deploys always do)."""
-    report = report or Reporter()
-    deploy_id = history.start(trigger.source, pushed=trigger.pushed, claimed=trigger.claimed, flags=trigger.flags)
-    work = config.state_dir / "work" / str(deploy_id)
-    with recorded(history, deploy_id, report) as where:
-        where["stage"] = "export"
-        revision = vcs.resolve(config.repository, branch=config.branch, rev=trigger.revision)
-        history.update(deploy_id, revision=revision, branch=config.branch if trigger.revision is None else None)
-        if trigger.revision is None and (
-            _already_live(history, revision, deploy_id, report)
-            or _already_answered(history, revision, deploy_id, trigger, report)
-        ):
-            return deploy_id
-        report.say(f"deploy #{deploy_id}: revision {revision[:12]}, exporting")
-        src = work / "src"
-        vcs.export(config.repository, revision, src)
-        # the commit's time stamps the build's files: the same revision builds the same WAR
-        # (reproducible-builds.org's convention; a build that ignores it still deploys)
-        env = dict(os.environ, ORCHESTRATOR_REVISION=revision)
-        env.setdefault("SOURCE_DATE_EPOCH", str(vcs.commit_time(config.repository, revision)))
-        migrations = None
-        if config.migrate is not None:
-            # a revision whose migrations the orchestrator cannot place is refused before its build
-            where["stage"] = "migrate"
-            try:
-                migrations = migrations_lib.plan(config.migrate, src)
-            except InputError as exc:
-                raise StageFailed("migrate", str(exc), exit_code=2) from None
-        where["stage"] = "build"
-        report.say(f"deploy #{deploy_id}: building")
-        run_stage("build", config.build, src, work / "build.log", env)
-        history.mark(deploy_id, "built")
-        where["stage"] = "test"
-        report.say(f"deploy #{deploy_id}: testing")
-        run_stage("test", config.test, src, work / "test.log", env)
-        history.mark(deploy_id, "tested")
-        where["stage"] = "artifact"
-        war = find_artifact(src, config.artifact)
-        deploy_war(
-            war,
-            inventory=config.inventory,
-            state_dir=config.state_dir,
-            history=history,
-            deploy_id=deploy_id,
-            serial=serial,
-            report=report,
-            recover=recover or trigger.source != "manual",
-            lock_wait=lock_wait,
-            should_stop=should_stop,
-            where=where,
-            strategy=strategy,
-            migrations=migrations,
-        )
-        shutil.rmtree(src, ignore_errors=True)
-    return deploy_id
-
-
-def _already_live(history: History, revision: str, deploy_id: int, report: Reporter) -> bool:
-    """Pushes of a revision the fleet already runs deploy nothing (recorded as unchanged).
-
-    Only the watcher's deploys ask: flags are hints, and a second batch of flags for the same
-    revision (many pushers, a hook run twice) must not roll the fleet again. A deploy asked for
-    by name (``--rev``) goes ahead.
-    """
-    live = history.last_deployed()
-    if live is None or live.revision != revision:
-        return False
-    message = (
-        f"revision {revision[:12]} is already live (deploy #{live.id}, release {live.release_id}): nothing to deploy"
-    )
-    report.say(f"deploy #{deploy_id}: {message}")
-    _finish(history, deploy_id, "unchanged", "export", message, "")
-    return True
-
-
-def _already_answered(history: History, revision: str, deploy_id: int, trigger: Trigger, report: Reporter) -> bool:
-    """Flags written while a deploy of the same revision ran ask for nothing that deploy did not
-    try: they are answered by its outcome (recorded as unchanged), not by a second roll.
-
-    A CI job's ``trigger`` after its push writes a second flag for the revision the push's
-    deploy is rolling out; rolling it again would judge a rejected build twice. A flag written
-    after that deploy finished is a new request (a retry) and deploys.
-    """
-    last = history.last_attempt(revision, besides=deploy_id)
-    finished = last.times.get("finished") if last is not None else None
-    if finished is None or trigger.last_pushed is None or trigger.last_pushed > finished:
-        return False
-    message = (
-        f"revision {revision[:12]} was asked for while deploy #{last.id} rolled it out ({last.outcome}): "
-        f"nothing new to deploy; push a fix, or 'orchestrator deploy --rev {revision[:12]}' to try it again"
-    )
-    report.say(f"deploy #{deploy_id}: {message}")
-    _finish(history, deploy_id, "unchanged", "export", message, "")
-    return True
+from orchestrator.records.history import History
+from orchestrator.records.lock import DeployLock
+from orchestrator.rollout import bluegreen as bluegreen_lib
+from orchestrator.rollout import roll as rollout
+from orchestrator.rollout import undo
 
 
 def deploy_given_war(war: Path, *, history: History, report: Reporter, **options) -> rollout.RolloutResult:
@@ -425,7 +103,7 @@ def deploy_war(
                 "and brings the fleet to one release), or deploy --recover to settle it and deploy in one go"
             )
         if cut:
-            from orchestrator import recovery  # only needed after a crash
+            from orchestrator.rollout import recovery  # only needed after a crash
 
             recovery.settle(
                 inventory, state_dir, history, why=f"cut short; settled by deploy #{deploy_id}", say=report.say
@@ -513,9 +191,7 @@ def deploy_war(
             if not partial.updated:
                 raise _said_if_mixed(exc, partial, state_dir) from None
             if plan.fleet.failure_policy == "rollback":
-                from orchestrator import rollback  # rollback.py builds on this module
-
-                outcome = rollback.roll_back_updated(partial, state_dir, report, keep)
+                outcome = undo.roll_back_updated(partial, state_dir, keep, say=report.say, on_phase=report.on_phase)
                 report.notify(
                     "rolled_back",
                     history,
@@ -647,7 +323,7 @@ def _migrate(
 def _said_if_mixed(error: DeployFailed, partial: rollout.RolloutResult, state_dir: Path) -> DeployFailed:
     """The same error, or a MixedFleet naming which node runs what when the fleet is left on more
     than one release, or a FleetShort naming the nodes the rescue could not bring back."""
-    from orchestrator import live
+    from orchestrator.fleet import live
 
     lost = sorted(n for n, progress in partial.nodes.items() if progress.phase == "lost")
     if lost:
@@ -668,11 +344,6 @@ def _said_if_mixed(error: DeployFailed, partial: rollout.RolloutResult, state_di
         error = MixedFleet(f"{error}. THE FLEET IS MIXED: {mixed}")
     error.result = partial
     return error
-
-
-def _finish(history: History, deploy_id: int, outcome: str, stage: str, message: str, output_tail: str) -> None:
-    history.update(deploy_id, outcome=outcome, stage=stage, message=message, output_tail=output_tail)
-    history.mark(deploy_id, "finished")
 
 
 def _recording_phases(report: Reporter, history: History, deploy_id: int, release_id: str):

@@ -27,13 +27,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from orchestrator import live
 from orchestrator.errors import DeployFailed
-from orchestrator.history import History
-from orchestrator.inventory import load_fleet
-from orchestrator.lock import DeployLock
+from orchestrator.fleet import live
+from orchestrator.fleet.inventory import load_fleet
+from orchestrator.fleet.runner import run_playbook, stop_orphaned_runs
 from orchestrator.project import playbook
-from orchestrator.runner import run_playbook, stop_orphaned_runs
+from orchestrator.records.history import History
+from orchestrator.records.lock import DeployLock
 
 
 @dataclass
@@ -52,7 +52,7 @@ def reconcile(
     history: History,
     *,
     why: str,
-    say: Callable[[str], None] = print,
+    say: Callable[[str], None],
     strategy: str | None = None,
     lock_wait: bool = True,
 ) -> Found:
@@ -67,7 +67,7 @@ def settle(
     history: History,
     *,
     why: str,
-    say: Callable[[str], None] = print,
+    say: Callable[[str], None],
     strategy: str | None = None,
 ) -> Found:
     """Orphans stopped, cut-short deploys recorded as interrupted (``why``), every node serving

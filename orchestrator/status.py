@@ -11,14 +11,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from orchestrator import control, maintenance
+from orchestrator.control import gatekeeper as control
+from orchestrator.control import maintenance
 from orchestrator.errors import InputError, OrchestratorError
-from orchestrator.history import DeployRecord, History, require_writable, unusable
-from orchestrator.inventory import load_fleet
-from orchestrator.live import LiveState
-from orchestrator.lock import DeployLock
+from orchestrator.fleet.inventory import load_fleet
+from orchestrator.fleet.live import LiveState
+from orchestrator.fleet.runner import run_playbook
 from orchestrator.project import playbook
-from orchestrator.runner import run_playbook
+from orchestrator.records.deploys import DeployRecord
+from orchestrator.records.history import History
+from orchestrator.records.lock import DeployLock
+from orchestrator.records.storage import require_writable, unusable
 
 
 @dataclass

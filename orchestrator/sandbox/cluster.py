@@ -29,11 +29,11 @@ from ansible_collections.orchestrator.fleet.plugins.module_utils.processes impor
     pids_on_tcp,
     terminate,
 )
-from orchestrator import sandbox_db
-from orchestrator.bluegreen import PROMOTE_MARKER, PROMOTE_PID
 from orchestrator.errors import InputError, SandboxError
+from orchestrator.fleet.runner import run_playbook
 from orchestrator.project import playbook, project_dir
-from orchestrator.runner import run_playbook
+from orchestrator.rollout.bluegreen import PROMOTE_MARKER, PROMOTE_PID
+from orchestrator.sandbox import database as sandbox_db
 
 MAX_NODES = 99
 LB_HOST_OCTET = 100
@@ -338,8 +338,8 @@ def _hg(*args: str, cwd: Path) -> None:
 
 def make_repository(box: Sandbox) -> None:
     """The sample application in a central hg repository (hook installed) and a working clone."""
-    from orchestrator import hooks
-    from orchestrator.watcher import ensure_spool
+    from orchestrator.push import hooks
+    from orchestrator.push.watcher import ensure_spool
 
     ensure_spool(box.spool)
     if not (box.central / ".hg").is_dir():

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ansible_collections.orchestrator.fleet.plugins.module_utils import gate
 from orchestrator.errors import InputError
-from orchestrator.lock import DeployLock
+from orchestrator.records.lock import DeployLock
 
 
 def current(state_dir: Path) -> dict | None:

@@ -15,8 +15,8 @@ from pathlib import Path
 from ansible_collections.orchestrator.fleet.plugins.module_utils import gate
 from ansible_collections.orchestrator.fleet.plugins.module_utils.fsutil import write_atomic
 from orchestrator.errors import DeployFailed, InputError
+from orchestrator.fleet.runner import run_playbook
 from orchestrator.project import playbook
-from orchestrator.runner import run_playbook
 
 RECORD = "maintenance.json"
 MAX_MESSAGE = 2000

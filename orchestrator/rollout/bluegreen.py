@@ -19,10 +19,10 @@ from pathlib import Path
 
 from ansible_collections.orchestrator.fleet.plugins.module_utils.processes import owned_pid, terminate
 from orchestrator.errors import DeployFailed
-from orchestrator.inventory import Fleet
-from orchestrator.lock import DeployLock
+from orchestrator.fleet.inventory import Fleet
+from orchestrator.fleet.runner import Event, RunResult, run_playbook
 from orchestrator.project import playbook
-from orchestrator.runner import Event, RunResult, run_playbook
+from orchestrator.records.lock import DeployLock
 
 # The waiting promote process, for the next deploy (or `sandbox down`) to find and replace.
 PROMOTE_PID = "promote.pid"
@@ -139,7 +139,7 @@ def cancel_promote(state_dir: Path) -> int | None:
 
 def promote_when_due(inventory: Path, state_dir: Path, seconds: float, *, say: Callable[[str], None]) -> None:
     """Wait ``seconds``, then, under the deploy lock, stop the old slots whose window is over."""
-    from orchestrator.inventory import load_fleet
+    from orchestrator.fleet.inventory import load_fleet
 
     time.sleep(max(0.0, seconds))
     with DeployLock(state_dir).acquire("stopping the old blue/green slots"):

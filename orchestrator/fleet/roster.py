@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 
 from ansible_collections.orchestrator.fleet.plugins.module_utils.fsutil import write_atomic
-from orchestrator.inventory import APP_GROUP
+from orchestrator.fleet.inventory import APP_GROUP
 
 RETIRING_GROUP = "retiring"
 # Variables Ansible makes up for every host; they are recomputed for the retiring inventory.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from orchestrator.runner import DEPLOY_PHASES, Event
+from orchestrator.fleet.runner import DEPLOY_PHASES, Event
 
 TASK_END = ("runner_on_ok", "runner_on_failed", "runner_on_skipped", "runner_on_unreachable")
 # Phases that change the node or its place in rotation (shipping a WAR beside the live one does not).

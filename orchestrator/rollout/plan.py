@@ -12,10 +12,10 @@ from datetime import datetime
 from pathlib import Path
 
 from ansible_collections.orchestrator.fleet.plugins.module_utils import capacity
-from orchestrator import live
 from orchestrator.errors import InputError
-from orchestrator.inventory import SLOTS
-from orchestrator.rollout import Rollout
+from orchestrator.fleet import live
+from orchestrator.fleet.inventory import SLOTS
+from orchestrator.rollout.roll import Rollout
 
 
 def serial_batches(hosts: list[str], serial) -> list[list[str]]:

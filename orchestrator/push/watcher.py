@@ -35,14 +35,15 @@ from pathlib import Path
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from orchestrator import apply as apply_lib
 from orchestrator import flags as flag_lib
-from orchestrator import pipeline, roster
+from orchestrator import pipeline
 from orchestrator.config import Config
 from orchestrator.errors import OrchestratorError
-from orchestrator.history import History
-from orchestrator.inventory import fingerprint
-from orchestrator.spool import Spool
+from orchestrator.fleet import roster
+from orchestrator.fleet.inventory import fingerprint
+from orchestrator.push.spool import Spool
+from orchestrator.records.history import History
+from orchestrator.rollout import apply as apply_lib
 
 # Seconds the inventory's files must be left alone before an edit is applied.
 INVENTORY_SETTLE = 1.0
@@ -105,7 +106,7 @@ class Watcher:
         config: Config,
         *,
         history: History,
-        say: Callable[[str], None] = print,
+        say: Callable[[str], None],
         on_phase=None,
         strategy: str | None = None,
     ):
@@ -278,7 +279,7 @@ class Watcher:
         if not leftovers and not cut:
             return
         self.say(f"recovering: {len(cut)} interrupted deploy(s), {len(leftovers)} claimed flag(s)")
-        from orchestrator import recovery  # only needed after a crash
+        from orchestrator.rollout import recovery  # only needed after a crash
 
         recovery.reconcile(
             self.config.inventory,

@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchestrator.errors import DeployFailed
-from orchestrator.inventory import SLOTS, Fleet
+from orchestrator.fleet.inventory import SLOTS, Fleet
+from orchestrator.fleet.runner import run_playbook
 from orchestrator.project import playbook
-from orchestrator.runner import run_playbook
 
 
 @dataclass(frozen=True)
