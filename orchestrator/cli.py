@@ -293,7 +293,7 @@ def deploy(
         if rev is not None:
             trigger = pipeline.Trigger("manual", revision=rev)
             deploy_id = pipeline.run(
-                config,
+                where.required_config(),
                 trigger,
                 history=history,
                 report=report,
@@ -304,6 +304,7 @@ def deploy(
             )
             click.echo(f"deploy #{deploy_id} of {rev} is live")
             return
+        assert war is not None  # exactly one of --war and --rev (checked first)
         try:
             result = pipeline.deploy_given_war(
                 war,
@@ -711,9 +712,8 @@ def apply(where: Where, check: bool, no_wait: bool, strategy: str | None) -> Non
     if check:
         click.echo("nothing was changed")
     elif not changes.empty:
-        done = [f"{n} joined on {changes.war.release_id}" for n in changes.add] + [
-            f"{n} retired" for n in changes.remove
-        ]
+        joined_on = changes.war.release_id if changes.war is not None else "?"
+        done = [f"{n} joined on {joined_on}" for n in changes.add] + [f"{n} retired" for n in changes.remove]
         click.echo(f"{'; '.join(done)} in {result.seconds:.1f}s; artifacts in {result.artifacts}")
 
 
@@ -884,7 +884,7 @@ def _keep_record(path: Path | None, config, record) -> None:
     from ansible_collections.orchestrator.fleet.plugins.module_utils.fsutil import write_atomic
     from orchestrator.push import handoff
 
-    write_atomic(str(path), json.dumps(handoff.document(config, record), sort_keys=True) + "\n")
+    write_atomic(path, json.dumps(handoff.document(config, record), sort_keys=True) + "\n")
 
 
 @cli.command()
@@ -1021,7 +1021,11 @@ def hook_install(hg_repo: Path | None, git_repo: Path | None, spool: Path) -> No
 
     if (hg_repo is None) == (git_repo is None):
         raise InputError("give exactly one of --hg REPO or --git REPO")
-    path = hooks.install_hg(hg_repo, spool) if hg_repo else hooks.install_git(git_repo, spool)
+    if hg_repo is not None:
+        path = hooks.install_hg(hg_repo, spool)
+    else:
+        assert git_repo is not None  # exactly one of them (checked above)
+        path = hooks.install_git(git_repo, spool)
     click.echo(f"hook installed: {path}")
 
 
@@ -1048,7 +1052,7 @@ def history(where: Where, limit: int, as_json: bool) -> None:
     if as_json:
         for record in records:
             click.echo(
-                json.dumps({**record.as_dict(), "release_status": ledger.get(record.release_id)}, sort_keys=True)
+                json.dumps({**record.as_dict(), "release_status": ledger.get(record.release_id or "")}, sort_keys=True)
             )
         return
     # the migration phases' starts are in --json; the table shows when each stage was reached
@@ -1147,7 +1151,7 @@ def status(where: Where, as_json: bool) -> None:
     elif now.nodes:
         click.echo(f"fleet: every node on {now.release or '(no release)'}")
     if now.in_maintenance:
-        state = now.maintenance[now.in_maintenance[0]]
+        state = now.maintenance[now.in_maintenance[0]] or {}
         by = (
             f" (turned on by {now.maintenance_by['by']} at {datetime.fromtimestamp(now.maintenance_by['since']):%Y-%m-%d %H:%M:%S})"
             if now.maintenance_by

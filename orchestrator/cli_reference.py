@@ -41,7 +41,11 @@ def commands(group: click.Group, path: tuple[str, ...] = ()) -> list[tuple[tuple
 def help_text(path: tuple[str, ...], command: click.Command) -> str:
     parent = click.Context(cli, info_name="orchestrator", terminal_width=WIDTH, max_content_width=WIDTH)
     for name in path[:-1]:
-        parent = click.Context(parent.command.get_command(parent, name), parent=parent, info_name=name)
+        group = parent.command
+        assert isinstance(group, click.Group)
+        sub = group.get_command(parent, name)
+        assert sub is not None, name
+        parent = click.Context(sub, parent=parent, info_name=name)
     ctx = click.Context(command, parent=parent, info_name=path[-1], terminal_width=WIDTH, max_content_width=WIDTH)
     return command.get_help(ctx)
 

@@ -1,10 +1,14 @@
 """The orchestrator's exceptions. Library code raises these; only the CLI prints them."""
 
+from typing import Any
+
 
 class OrchestratorError(Exception):
     """Something went wrong; the message says what and what to do. Exit code 1."""
 
     exit_code = 1
+    # a roll that failed part-way: its rollout.roll.RolloutResult, for the caller's report
+    result: Any = None
 
 
 class InputError(OrchestratorError):

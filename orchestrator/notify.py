@@ -163,6 +163,7 @@ class Notifier:
                 q.task_done()
 
     def _deliver(self, url: str, event: str, deploy_id: int | None, body: bytes, queued: float) -> Delivery:
+        assert self.settings is not None  # a URL to send to comes from them
         headers = {
             "Content-Type": "application/json",
             "User-Agent": "orchestrator-webhook/1",

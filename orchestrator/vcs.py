@@ -90,6 +90,7 @@ def export(repository: Path, revision: str, destination: Path, *, timeout: float
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
+    assert proc.stdout is not None and proc.stderr is not None  # both are pipes
     try:
         with tarfile.open(fileobj=proc.stdout, mode="r|") as archive:
             archive.extractall(destination, filter="data")

@@ -58,7 +58,7 @@ class Gatekeeper:
 
     def session_for(self, token: str, name: str) -> str:
         """The cookie value for someone who gave the token and a name; Refused(403) for a wrong token."""
-        if not self.enabled:
+        if self.token is None:
             raise Refused(403, "actions are off: set [dashboard] token_file in orchestrator.toml")
         if not hmac.compare_digest(token.strip().encode(), self.token.encode()):
             raise Refused(403, "wrong token")
@@ -85,7 +85,7 @@ class Gatekeeper:
 
     def who(self, *, authorization: str | None, cookie: str | None, csrf: str | None, user: str | None) -> str:
         """The name of who asks, if the request may act; Refused otherwise."""
-        if not self.enabled:
+        if self.token is None:
             raise Refused(403, "actions are off: set [dashboard] token_file in orchestrator.toml to allow them")
         if authorization:
             scheme, _, given = authorization.partition(" ")

@@ -260,7 +260,8 @@ def create_app(site: Site, *, feed: FleetFeed | None = None) -> Starlette:
 
     return Starlette(
         routes=routes,
-        exception_handlers={HTTPException: not_found, InputError: unreadable},
+        # (starlette types a handler as taking any Exception; each of these gets its own kind)
+        exception_handlers={HTTPException: not_found, InputError: unreadable},  # type: ignore[dict-item]
         lifespan=lifespan,
     )
 

@@ -62,7 +62,8 @@ class Records:
     def deploy_rows(
         self, *, outcome: str | None = None, before: int | None = None, limit: int = PAGE_SIZE
     ) -> list[DeployRow]:
-        where, args = ["1"], []
+        where: list[str] = ["1"]
+        args: list[object] = []
         if outcome:
             where.append("outcome = ?")
             args.append(outcome)

@@ -6,6 +6,7 @@ import hashlib
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from orchestrator.errors import InputError
 
@@ -19,7 +20,7 @@ STRATEGIES = ("rolling", "bluegreen")
 SLOTS = ("blue", "green")
 # The deploy settings' defaults. The playbooks read the same variables with `| default(...)`;
 # tests/unit/test_defaults.py fails if any of those disagrees with these.
-DEFAULTS = {
+DEFAULTS: dict[str, Any] = {
     "deploy_serial": 1,
     "deploy_min_healthy": 1,
     "deploy_failure_policy": "rollback",

@@ -25,6 +25,8 @@ class ContractFailed(OrchestratorError):
     The next deploy runs the contract phase again: the migrations still pending are applied then.
     """
 
+    tail = ""  # the contract command's output, as a StageFailed's
+
 
 @contextmanager
 def recorded(history: History, deploy_id: int, report: Reporter | None = None) -> Iterator[dict]:

@@ -132,7 +132,7 @@ def _already_answered(history: History, revision: str, deploy_id: int, trigger: 
     """
     last = history.last_attempt(revision, besides=deploy_id)
     finished = last.times.get("finished") if last is not None else None
-    if finished is None or trigger.last_pushed is None or trigger.last_pushed > finished:
+    if last is None or finished is None or trigger.last_pushed is None or trigger.last_pushed > finished:
         return False
     message = (
         f"revision {revision[:12]} was asked for while deploy #{last.id} rolled it out ({last.outcome}): "

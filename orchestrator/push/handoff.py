@@ -132,7 +132,7 @@ def _candidates(history: History, config: Config, asked: Request) -> list[Deploy
 def _tell_progress(record: DeployRecord, told: set[str], say: Callable[[str], None]) -> None:
     if not told:
         told.add("start")
-        say(f"deploy #{record.id}: revision {record.revision[:12]}")
+        say(f"deploy #{record.id}: revision {(record.revision or '?')[:12]}")
     base = record.times.get("claimed") or 0
     for stage, words in PROGRESS:
         when = record.times.get(stage)
@@ -155,7 +155,7 @@ def _tell_progress(record: DeployRecord, told: set[str], say: Callable[[str], No
 
 def _why_not(record: DeployRecord) -> str:
     return (
-        f"deploy #{record.id} of {record.revision[:12]} {record.outcome} at {record.stage or '-'}: "
+        f"deploy #{record.id} of {(record.revision or '?')[:12]} {record.outcome} at {record.stage or '-'}: "
         f"{record.message or 'no message'}"
     )
 

@@ -73,7 +73,7 @@ class Spool:
 
     def identity(self) -> tuple:
         """Which directories these are: a spool or an incoming/ deleted and made again differs."""
-        ids = []
+        ids: list[tuple[int, int] | None] = []
         for path in (self.root, self.incoming):
             try:
                 st = os.stat(path)

@@ -34,6 +34,7 @@ from pathlib import Path
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver
 
 from orchestrator import flags as flag_lib
 from orchestrator import pipeline
@@ -117,7 +118,7 @@ class Watcher:
         self.observed: tuple | None = None  # the spool's identity when the observer was started
         self.wake = threading.Event()
         self.stopping = threading.Event()
-        self.observer: Observer | None = None
+        self.observer: BaseObserver | None = None
         self.inventory_edited = _InventoryEdited(self.wake)
         # the inventory as last applied; an edit made while no watcher ran differs from it at start
         self.inventory_seen = roster.applied_fingerprint(config.state_dir) or fingerprint(config.inventory)

@@ -72,7 +72,8 @@ class DeployLog:
             " VALUES (?, ?, ?, ?, ?, 'running', ?, ?)",
             (trigger, revision, branch, pushed, claimed, flags, identity(os.getpid())),
         )
-        return int(cur.lastrowid)
+        assert cur.lastrowid is not None  # an INSERT's row
+        return cur.lastrowid
 
     def update(self, deploy_id: int, **fields) -> None:
         allowed = {

@@ -46,6 +46,7 @@ class FleetChanges:
             return [f"the fleet matches the inventory: {', '.join(self.fleet.appservers)}"]
         lines = []
         for node in self.add:
+            assert self.war is not None  # a node to add gets the last known-good release (found() says)
             lines.append(
                 f"add {node}: provision Tomcat, install {self.war.release_id} (sha256 {self.war.sha256[:16]}…), "
                 "health-check it, then put it behind " + ", ".join(self.fleet.loadbalancers)
@@ -166,7 +167,7 @@ def _run(
                 list(found.remove), state_dir, run_dir / "retiring.json", found.kept_running
             )
         )
-    extravars = {"apply_join": list(found.add)}
+    extravars: dict[str, object] = {"apply_join": list(found.add)}
     if strategy is not None:
         extravars["deploy_strategy"] = strategy
     if found.war is not None:

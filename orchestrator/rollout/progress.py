@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -55,7 +56,7 @@ class NodeProgress:
 class DeployProgress:
     """Feed it every event; it calls ``on_phase(node, phase)`` when a node enters a new phase."""
 
-    def __init__(self, on_phase=None):
+    def __init__(self, on_phase: Callable[[NodeProgress, str], None] | None = None) -> None:
         self.nodes: dict[str, NodeProgress] = {}
         self.on_phase = on_phase
         self._task_start: dict[tuple[str, str], datetime] = {}

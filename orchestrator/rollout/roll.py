@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ansible_collections.orchestrator.fleet.plugins.module_utils import gate as gate_lib
 from ansible_collections.orchestrator.fleet.plugins.module_utils import warfile
-from orchestrator.errors import DeployFailed, InputError
+from orchestrator.errors import DeployFailed, InputError, OrchestratorError
 from orchestrator.fleet.inventory import SLOTS, Fleet, load_fleet
 from orchestrator.fleet.runner import Event, RunResult, run_playbook
 from orchestrator.project import playbook
@@ -163,7 +163,8 @@ class Incidents:
         for reply in [event.result, *(results if isinstance(results, list) else [])]:
             if not isinstance(reply, dict):
                 continue
-            lb = reply.get("item") if isinstance(reply.get("item"), str) else ""  # the loop is over the load balancers
+            item = reply.get("item")
+            lb = item if isinstance(item, str) else ""  # the loop is over the load balancers
             if isinstance(reply.get("incident"), str) and reply["incident"]:
                 self._add(
                     ("put back", event.host), f"{event.host}: {reply['incident']}" + (f" (on {lb})" if lb else "")
@@ -379,7 +380,9 @@ def roll_out(
     )
     if not run.ok:
         message, before_any_node = failure_message(run)
-        error = InputError(message) if before_any_node else DeployFailed(f"deploy {run_name} failed: {message}")
+        error: OrchestratorError = (
+            InputError(message) if before_any_node else DeployFailed(f"deploy {run_name} failed: {message}")
+        )
         error.result = result
         raise error
     return result

@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 
 
-def write_atomic(path: Path, text: str, *, mode: int = 0o644) -> bool:
+def write_atomic(path: str | Path, text: str, *, mode: int = 0o644) -> bool:
     """Write ``text`` to ``path`` through a temp file in the same directory and a rename.
 
     A crash leaves the old file or the new one, never half of one. Returns False (and writes

@@ -390,8 +390,9 @@ class RequestStream:
         self.sock: socket.socket | None = None
         self.pending = b""
 
-    def _open(self) -> None:
+    def _open(self) -> socket.socket:
         self.sock, self.pending = send(self.socket_path, f"show events {self.ring} -w -n"), b""
+        return self.sock
 
     def read(self, seconds: float) -> list[Request]:
         deadline = time.monotonic() + seconds
@@ -400,11 +401,10 @@ class RequestStream:
             left = deadline - time.monotonic()
             if left <= 0:
                 return found
-            if self.sock is None:
-                self._open()
-            self.sock.settimeout(min(left, 1.0))
+            sock = self.sock if self.sock is not None else self._open()
+            sock.settimeout(min(left, 1.0))
             try:
-                chunk = self.sock.recv(262144)
+                chunk = sock.recv(262144)
             except socket.timeout:  # TimeoutError only from Python 3.10 on
                 continue
             except OSError:
