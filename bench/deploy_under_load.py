@@ -63,18 +63,19 @@ def orchestrated(box: sandbox.Sandbox, war: Path, state: Path) -> tuple[float, d
     """Deploy through the orchestrator; returns wall time, floor parts per node, phase times per node."""
     floor: dict[str, dict[str, float]] = {}
 
-    def on_event(event: Event) -> None:
-        if event.kind != "runner_on_ok":
-            return
-        part = FLOOR_TASKS.get(event.task)
-        if part and "seconds" in event.result:
-            floor.setdefault(event.host, {})[part] = float(event.result["seconds"])
-        elif event.task == RESTART_TASK:
-            for part in ("stop", "start"):
-                floor.setdefault(event.host, {})[part] = float(event.result[part]["seconds"])
+    class FloorTimes(rollout.RollListener):
+        def event(self, event: Event) -> None:
+            if event.kind != "runner_on_ok":
+                return
+            part = FLOOR_TASKS.get(event.task)
+            if part and "seconds" in event.result:
+                floor.setdefault(event.host, {})[part] = float(event.result["seconds"])
+            elif event.task == RESTART_TASK:
+                for part in ("stop", "start"):
+                    floor.setdefault(event.host, {})[part] = float(event.result[part]["seconds"])
 
     began = time.monotonic()
-    result = rollout.roll_out(rollout.prepare(war, inventory=box.inventory), state_dir=state, on_event=on_event)
+    result = rollout.roll_out(rollout.prepare(war, inventory=box.inventory), state_dir=state, listener=FloorTimes())
     wall = time.monotonic() - began
     phases = {
         n: {p: result.nodes[n].seconds(p) for p in ("ship", "drain", "stop", "install", "start", "verify", "enable")}

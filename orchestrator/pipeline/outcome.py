@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from orchestrator.errors import OrchestratorError
 from orchestrator.pipeline.report import Reporter
@@ -28,11 +29,22 @@ class ContractFailed(OrchestratorError):
     tail = ""  # the contract command's output, as a StageFailed's
 
 
+@dataclass
+class Stage:
+    """Where the work inside ``recorded`` has got to: a failure is recorded at this stage."""
+
+    name: str = "start"
+
+    def reach(self, name: str) -> None:
+        self.name = name
+
+
 @contextmanager
-def recorded(history: History, deploy_id: int, report: Reporter | None = None) -> Iterator[dict]:
+def recorded(history: History, deploy_id: int, report: Reporter | None = None) -> Iterator[Stage]:
     """Record how the work inside ends: rejected at a stage, refused, failed, or deployed; then tell
-    it (``report``'s deploy_finished notification)."""
-    where = {"stage": "start"}
+    it (``report``'s deploy_finished notification). The work says which stage it is at on the
+    Stage it is given."""
+    where = Stage()
     try:
         yield where
     except StageFailed as exc:
@@ -44,10 +56,10 @@ def recorded(history: History, deploy_id: int, report: Reporter | None = None) -
     except ContractFailed:
         raise  # the deploy went through and said so
     except OrchestratorError as exc:
-        finish(history, deploy_id, "failed", where["stage"], str(exc), "")
+        finish(history, deploy_id, "failed", where.name, str(exc), "")
         raise
     except BaseException as exc:
-        finish(history, deploy_id, "failed", where["stage"], f"{type(exc).__name__}: {exc}", "")
+        finish(history, deploy_id, "failed", where.name, f"{type(exc).__name__}: {exc}", "")
         raise
     finally:
         if report is not None:

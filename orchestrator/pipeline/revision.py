@@ -52,7 +52,7 @@ def run(
     deploy_id = history.start(trigger.source, pushed=trigger.pushed, claimed=trigger.claimed, flags=trigger.flags)
     work = config.state_dir / "work" / str(deploy_id)
     with recorded(history, deploy_id, report) as where:
-        where["stage"] = "export"
+        where.reach("export")
         revision = vcs.resolve(config.repository, branch=config.branch, rev=trigger.revision)
         history.update(deploy_id, revision=revision, branch=config.branch if trigger.revision is None else None)
         if trigger.revision is None and (
@@ -70,20 +70,20 @@ def run(
         migrations = None
         if config.migrate is not None:
             # a revision whose migrations the orchestrator cannot place is refused before its build
-            where["stage"] = "migrate"
+            where.reach("migrate")
             try:
                 migrations = migrations_lib.plan(config.migrate, src)
             except InputError as exc:
                 raise StageFailed("migrate", str(exc), exit_code=2) from None
-        where["stage"] = "build"
+        where.reach("build")
         report.say(f"deploy #{deploy_id}: building")
         run_stage("build", config.build, src, work / "build.log", env)
         history.mark(deploy_id, "built")
-        where["stage"] = "test"
+        where.reach("test")
         report.say(f"deploy #{deploy_id}: testing")
         run_stage("test", config.test, src, work / "test.log", env)
         history.mark(deploy_id, "tested")
-        where["stage"] = "artifact"
+        where.reach("artifact")
         war = find_artifact(src, config.artifact)
         deploy_war(
             war,

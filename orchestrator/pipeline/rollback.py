@@ -20,7 +20,7 @@ from pathlib import Path
 from orchestrator.errors import InputError
 from orchestrator.fleet.inventory import load_fleet
 from orchestrator.pipeline.deploy import deploy_war
-from orchestrator.pipeline.outcome import recorded
+from orchestrator.pipeline.outcome import Stage, recorded
 from orchestrator.pipeline.report import Reporter
 from orchestrator.project import stored_war
 from orchestrator.records.history import History
@@ -134,20 +134,20 @@ def refuse_if_schema_moved_on(history: History, target) -> None:
 
 
 def _switched_back(
-    fleet, target, history: History, deploy_id: int, state_dir: Path, report: Reporter, lock_wait: bool, where: dict
+    fleet, target, history: History, deploy_id: int, state_dir: Path, report: Reporter, lock_wait: bool, where: Stage
 ) -> bool:
     """Roll back by switching every node to its idle slot, if they all still run ``target``.
 
     False (nothing switched) when a node's idle slot cannot take it: the window is over, or the
     slot holds another release; the caller then rolls the release out like a deploy.
     """
-    where["stage"] = "lock"
+    where.reach("lock")
     with DeployLock(state_dir).acquire(
         f"rollback #{deploy_id} to {target.release_id}",
         wait=lock_wait,
         on_wait=lambda who: report.say(f"waiting for the deploy lock, held by {who}"),
     ):
-        where["stage"] = "deploy"
+        where.reach("deploy")
         history.update(deploy_id, release_id=target.release_id, sha256=target.sha256)
         history.mark(deploy_id, "deploy_started")
         began = time.monotonic()

@@ -270,42 +270,70 @@ def prepare(war_path: Path, *, inventory: Path, serial: str | None = None, strat
     return Rollout(War.inspect(war_path, require_version=not fleet.allow_unversioned), fleet, serial)
 
 
+class RollListener:
+    """What a roll tells as it goes. Each method does nothing here: a listener overrides those it
+    wants to hear. Called from the runner's event thread (``gate`` from the gate watch's)."""
+
+    def phase(self, node: NodeProgress, phase: str) -> None:
+        """``node`` entered ``phase`` (drain, stop, install, ..., bake, done, failed)."""
+
+    def event(self, event: Event) -> None:
+        """Every event of the run, as ansible-runner reports it."""
+
+    def verdict(self, node: str, report: dict) -> None:
+        """The judge's last word on ``node``: the bake module's report."""
+
+    def incident(self, message: str) -> None:
+        """A fault the deploy did not cause (a server gone DOWN, a node put back by a reload)."""
+
+    def gate(self, state: dict) -> None:
+        """The gate between batches started or stopped waiting (state['waiting']: 'paused',
+        'promotion', 'watch' or None)."""
+
+    def switched(self, node: str, old: str, new: str) -> None:
+        """``node`` is back in rotation on the release ``new`` (it ran ``old``; '' for none)."""
+
+
+class PhaseListener(RollListener):
+    """Hears only each node's phase."""
+
+    def __init__(self, on_phase: Callable[[NodeProgress, str], None] | None):
+        self.on_phase = on_phase
+
+    def phase(self, node: NodeProgress, phase: str) -> None:
+        if self.on_phase is not None:
+            self.on_phase(node, phase)
+
+
 def roll_out(
     rollout: Rollout,
     *,
     state_dir: Path,
-    on_phase: Callable[[NodeProgress, str], None] | None = None,
-    on_event: Callable[[Event], None] | None = None,
-    on_verdict: Callable[[str, dict], None] | None = None,
-    on_incident: Callable[[str], None] | None = None,
+    listener: RollListener | None = None,
     stop: threading.Event | None = None,
     limit: list[str] | None = None,
     keep_releases: list[str] | None = None,
     known_good: str | None = None,
     bake: bool = True,
-    on_gate: Callable[[dict], None] | None = None,
-    on_switched: Callable[[str, str, str], None] | None = None,
 ) -> RolloutResult:
     """Run a prepared roll-out; raises InputError (nothing touched) or DeployFailed.
 
     The playbook's preflight checks what only Ansible can see (settings, every load balancer's
     admin socket) before any node is drained. ``known_good`` (why the release is trusted, e.g.
     "verified by deploy #4") skips the bake: a rollback to a release the ledger knows as good
-    is not vetoed by the judge that just failed the release it replaces. ``on_verdict(node,
-    report)`` hears each node's bake verdict as it comes, ``on_incident(message)`` each fault
-    the deploy did not cause (a server gone DOWN, a node put back in rotation by a reload).
-    ``bake=False`` rolls without the judge (maintenance mode: no user traffic reaches a node).
-    Between batches the roll passes a gate (plugins/module_utils/gate.py) that `orchestrator pause`,
-    `resume`, `abort` and `promote` work through; ``on_gate(state)`` hears each time it starts or
-    stops waiting (state['waiting']: 'paused', 'promotion' or None). ``on_switched(node, old,
-    new)`` hears each node that is back in rotation on the release.
+    is not vetoed by the judge that just failed the release it replaces. ``bake=False`` rolls
+    without the judge (maintenance mode: no user traffic reaches a node). ``limit``: these app
+    servers only. Between batches the roll passes a gate (plugins/module_utils/gate.py) that
+    `orchestrator pause`, `resume`, `abort` and `promote` work through. ``listener`` hears
+    phases, verdicts, incidents, the gate and each node switched (RollListener).
     """
+    listener = listener or RollListener()
     war, fleet, serial = rollout.war, rollout.fleet, rollout.serial
     began = datetime.now()
     # the run's name, for its directory of artifacts and the gate files (not the history's deploy #)
     run_name = f"{began:%Y%m%dT%H%M%S}-{war.release_id}"
-    progress = DeployProgress(on_phase=on_phase)
-    incidents = Incidents(progress, on_incident, bluegreen=fleet.strategy == "bluegreen")
+    progress = DeployProgress(on_phase=listener.phase)
+    incidents = Incidents(progress, listener.incident, bluegreen=fleet.strategy == "bluegreen")
     verdicts: dict[str, dict] = {}
 
     switched: set[str] = set()
@@ -316,8 +344,7 @@ def roll_out(
         node = progress.nodes.get(event.host)
         before = incidents.release_before(event.host)
         if (
-            on_switched is not None
-            and event.kind == "runner_on_ok"
+            event.kind == "runner_on_ok"
             and event.phase == "enable"
             and node is not None
             and not node.rescued
@@ -325,19 +352,16 @@ def roll_out(
             and before != war.release_id
         ):
             switched.add(event.host)
-            on_switched(event.host, before or "", war.release_id)
+            listener.switched(event.host, before or "", war.release_id)
         report = event.result.get("report") if event.phase in ("bake", "watch") else None
         if isinstance(report, dict) and event.kind in ("runner_on_ok", "runner_on_failed"):
             verdicts[event.host] = dict(
                 report, message=event.message if event.is_failure else event.result.get("msg", "")
             )
             # an open verdict goes on in the next step: only the bake's last word is told
-            if on_verdict is not None and not (
-                report.get("verdict") == "inconclusive" and not event.result.get("final")
-            ):
-                on_verdict(event.host, verdicts[event.host])
-        if on_event is not None:
-            on_event(event)
+            if not (report.get("verdict") == "inconclusive" and not event.result.get("final")):
+                listener.verdict(event.host, verdicts[event.host])
+        listener.event(event)
 
     extravars: dict = {"war": str(war.path), "deploy_strategy": fleet.strategy}
     if serial is not None:
@@ -353,7 +377,7 @@ def roll_out(
     extravars.update(deploy_control_dir=str(state_dir), deploy_control_id=run_name)
     # a limit names app servers; the load balancers always take part (they drain and enable them)
     hosts = [*limit, *fleet.loadbalancers] if limit else None
-    with GateWatch(state_dir, run_name, on_gate):
+    with GateWatch(state_dir, run_name, listener.gate):
         run = run_playbook(
             playbook("deploy.yml"),
             inventory=fleet.inventory,

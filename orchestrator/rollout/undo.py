@@ -54,7 +54,7 @@ def roll_back_updated(
             rollout.roll_out(
                 rollout.prepare(store, inventory=failed.fleet.inventory, strategy=failed.fleet.strategy),
                 state_dir=state_dir,
-                on_phase=on_phase,
+                listener=rollout.PhaseListener(on_phase),
                 limit=nodes,
                 keep_releases=keep,
                 known_good=f"the release the fleet ran before {failed.run_name}",

@@ -118,7 +118,8 @@ from ansible_collections.orchestrator.fleet.plugins.module_utils.haproxy_admin i
 POLL = 0.05
 
 
-def run(module: AnsibleModule) -> dict:
+# C901: the switch's checks come first, each failing with its own message, before any server changes
+def run(module: AnsibleModule) -> dict:  # noqa: C901
     p = module.params
     sock, backend = p["socket"], p["backend"]
     current = backend_servers(sock, backend)
