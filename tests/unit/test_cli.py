@@ -62,7 +62,7 @@ def test_a_state_directory_that_cannot_be_made_is_exit_2_naming_it(tmp_path):
 
 def test_a_command_that_needs_the_config_and_finds_none_says_where_it_looked(tmp_path, monkeypatch):
     # Given no --config, no ORCHESTRATOR_CONFIG, no ./orchestrator.toml and no sandbox
-    from orchestrator import cli as cli_module
+    from orchestrator.cli import base as cli_module
 
     monkeypatch.delenv("ORCHESTRATOR_CONFIG", raising=False)
     monkeypatch.chdir(tmp_path)
