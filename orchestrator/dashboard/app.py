@@ -54,42 +54,46 @@ class Site:
     refresh: float = 5.0  # seconds between readings of the fleet
 
 
-# C901: the routes are defined inside, and their branches count as this function's
-def create_app(site: Site, *, feed: FleetFeed | None = None) -> Starlette:  # noqa: C901
-    feed = feed or FleetFeed(site.inventory, site.state_dir, refresh=site.refresh)
-    records = Records(site.state_dir)
-    keeper = actions_lib.Gatekeeper(site.token)
-    registry = metrics.registry(site.state_dir, feed)
-    env = Environment(
-        loader=PackageLoader("orchestrator.dashboard"),
-        autoescape=select_autoescape(),
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters["clock"] = _clock
-    env.filters["ago"] = _ago
-    env.filters["secs"] = _secs
-    fleet = actions_lib.Fleet(site.inventory, site.state_dir, site.config_path)
+class Pages:
+    """The dashboard's pages and endpoints, each a method over what they share: the state directory's
+    records, the fleet feed, the gatekeeper of actions and the templates."""
 
-    def page(request: Request, name: str, code: int = 200, **context) -> HTMLResponse:
+    def __init__(self, site: Site, feed: FleetFeed | None = None):
+        self.site = site
+        self.feed = feed or FleetFeed(site.inventory, site.state_dir, refresh=site.refresh)
+        self.records = Records(self.site.state_dir)
+        self.keeper = actions_lib.Gatekeeper(self.site.token)
+        self.registry = metrics.registry(self.site.state_dir, self.feed)
+        self.env = Environment(
+            loader=PackageLoader("orchestrator.dashboard"),
+            autoescape=select_autoescape(),
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self.env.filters["clock"] = _clock
+        self.env.filters["ago"] = _ago
+        self.env.filters["secs"] = _secs
+        self.fleet = actions_lib.Fleet(self.site.inventory, self.site.state_dir, self.site.config_path)
+
+    def page(self, request: Request, name: str, code: int = 200, **context) -> HTMLResponse:
         cookie = request.cookies.get(actions_lib.COOKIE)
-        html = env.get_template(name).render(
+        html = self.env.get_template(name).render(
             request=request,
-            signed_in=keeper.session_name(cookie),
-            actions_on=keeper.enabled,
-            csrf=keeper.csrf_for(cookie),
-            state_dir=site.state_dir,
+            signed_in=self.keeper.session_name(cookie),
+            actions_on=self.keeper.enabled,
+            csrf=self.keeper.csrf_for(cookie),
+            state_dir=self.site.state_dir,
             **context,
         )
         return HTMLResponse(html, status_code=code)
 
     # --- the fleet ---
 
-    def fleet_context() -> dict:
-        reading = feed.latest()
-        holder = DeployLock(site.state_dir).held_by()
-        gate = control.current(site.state_dir)
-        running = records.running() if holder else None
+    def fleet_context(self) -> dict:
+        reading = self.feed.latest()
+        holder = DeployLock(self.site.state_dir).held_by()
+        gate = control.current(self.site.state_dir)
+        running = self.records.running() if holder else None
         status = reading.status
         lbs = sorted({lb for n in status.nodes for lb in n.haproxy}) if status else []
         phases = {n["node"]: n["outcome"] for n in running.nodes} if running else {}
@@ -102,41 +106,41 @@ def create_app(site: Site, *, feed: FleetFeed | None = None) -> Starlette:  # no
             gate_text=gate_lib.describe(gate) if gate and gate.get("waiting") else "",
             running=running,
             phases=phases,
-            last=records.last(),
-            cut_short=records.history().cut_short(),
-            maintenance=maintenance_lib.recorded(site.state_dir),
+            last=self.records.last(),
+            cut_short=self.records.history().cut_short(),
+            maintenance=maintenance_lib.recorded(self.site.state_dir),
             now=time.time(),
         )
 
-    def fleet_page(request: Request) -> Response:
-        return page(request, "fleet.html", **fleet_context())
+    def fleet_page(self, request: Request) -> Response:
+        return self.page(request, "fleet.html", **self.fleet_context())
 
-    def fleet_fragment(request: Request) -> Response:
-        return page(request, "fleet_live.html", **fleet_context())
+    def fleet_fragment(self, request: Request) -> Response:
+        return self.page(request, "fleet_live.html", **self.fleet_context())
 
     # --- deploys ---
 
-    def deploys_page(request: Request) -> Response:
+    def deploys_page(self, request: Request) -> Response:
         outcome = request.query_params.get("outcome") or None
         if outcome is not None and outcome not in OUTCOMES:
             raise HTTPException(404, f"no such outcome {outcome!r}: choose one of {', '.join(OUTCOMES)}")
         before = _int(request.query_params.get("before"))
-        rows = records.deploy_rows(outcome=outcome, before=before)
-        return page(
+        rows = self.records.deploy_rows(outcome=outcome, before=before)
+        return self.page(
             request,
             "deploys.html",
             rows=rows,
             outcome=outcome,
-            outcomes=records.outcomes(),
+            outcomes=self.records.outcomes(),
             older=rows[-1].id if len(rows) == PAGE_SIZE else None,
             now=time.time(),
         )
 
-    def deploy_context(deploy_id: int) -> dict:
-        record = records.deploy(deploy_id)
+    def deploy_context(self, deploy_id: int) -> dict:
+        record = self.records.deploy(deploy_id)
         if record is None:
-            raise HTTPException(404, f"there is no deploy #{deploy_id} in the history of {site.state_dir}")
-        reports = records.reports(deploy_id)
+            raise HTTPException(404, f"there is no deploy #{deploy_id} in the history of {self.site.state_dir}")
+        reports = self.records.reports(deploy_id)
         judged = [
             dict(
                 node=v.node,
@@ -148,22 +152,22 @@ def create_app(site: Site, *, feed: FleetFeed | None = None) -> Starlette:  # no
             )
             for v in reports
         ]
-        live = record.outcome == "running" and DeployLock(site.state_dir).held_by() is not None
+        live = record.outcome == "running" and DeployLock(self.site.state_dir).held_by() is not None
         return dict(record=record, timeline=timeline.build(record), judged=judged, live=live, now=time.time())
 
-    def deploy_page(request: Request) -> Response:
-        return page(request, "deploy.html", **deploy_context(request.path_params["deploy_id"]))
+    def deploy_page(self, request: Request) -> Response:
+        return self.page(request, "deploy.html", **self.deploy_context(request.path_params["deploy_id"]))
 
-    def deploy_fragment(request: Request) -> Response:
-        return page(request, "deploy_live.html", **deploy_context(request.path_params["deploy_id"]))
+    def deploy_fragment(self, request: Request) -> Response:
+        return self.page(request, "deploy_live.html", **self.deploy_context(request.path_params["deploy_id"]))
 
-    def releases_page(request: Request) -> Response:
+    def releases_page(self, request: Request) -> Response:
         status = request.query_params.get("status") or None
         if status is not None and status not in RELEASE_STATUSES:
             raise HTTPException(404, f"no such standing {status!r}: choose one of {', '.join(RELEASE_STATUSES)}")
         offset = _int(request.query_params.get("offset")) or 0
-        releases = records.releases(status=status, offset=offset)
-        return page(
+        releases = self.records.releases(status=status, offset=offset)
+        return self.page(
             request,
             "releases.html",
             releases=releases,
@@ -172,97 +176,104 @@ def create_app(site: Site, *, feed: FleetFeed | None = None) -> Starlette:  # no
             older=offset + PAGE_SIZE if len(releases) == PAGE_SIZE else None,
         )
 
-    def metrics_endpoint(request: Request) -> Response:
-        records.history()  # an unreadable state directory is said, and an old schema brought up to date, first
-        return Response(metrics.scrape(registry), media_type="text/plain; version=0.0.4; charset=utf-8")
+    def metrics_endpoint(self, request: Request) -> Response:
+        self.records.history()  # an unreadable state directory is said, and an old schema brought up to date, first
+        return Response(metrics.scrape(self.registry), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     # --- sign-in and actions ---
 
-    def login_page(request: Request) -> Response:
-        return page(request, "login.html", error=None)
+    def login_page(self, request: Request) -> Response:
+        return self.page(request, "login.html", error=None)
 
-    async def login(request: Request) -> Response:
+    async def login(self, request: Request) -> Response:
         form = await _form(request)
         try:
-            cookie = keeper.session_for(form.get("token", ""), form.get("name", ""))
+            cookie = self.keeper.session_for(form.get("token", ""), form.get("name", ""))
         except actions_lib.Refused as exc:
-            return page(request, "login.html", code=exc.status, error=str(exc))
+            return self.page(request, "login.html", code=exc.status, error=str(exc))
         response = RedirectResponse("/", status_code=303)
         response.set_cookie(actions_lib.COOKIE, cookie, httponly=True, samesite="strict", max_age=12 * 3600)
         return response
 
-    def logout(request: Request) -> Response:
+    def logout(self, request: Request) -> Response:
         response = RedirectResponse("/", status_code=303)
         response.delete_cookie(actions_lib.COOKIE)
         return response
 
-    async def action(request: Request) -> Response:
+    async def action(self, request: Request) -> Response:
         verb = request.path_params["verb"]
         if verb not in actions_lib.VERBS:
             raise HTTPException(404, f"no action {verb!r}: the actions are {', '.join(actions_lib.VERBS)}")
         form = await _form(request)
         wants_json = "application/json" in request.headers.get("accept", "") or "authorization" in request.headers
         try:
-            name = keeper.who(
+            name = self.keeper.who(
                 authorization=request.headers.get("authorization"),
                 cookie=request.cookies.get(actions_lib.COOKIE),
                 csrf=form.get("csrf") or request.headers.get("x-csrf-token"),
                 user=request.headers.get("x-orchestrator-user"),
             )
         except actions_lib.Refused as exc:
-            return _answer(request, wants_json, verb, "refused", str(exc), exc.status)
+            return self._answer(request, wants_json, verb, "refused", str(exc), exc.status)
         who = f"{name} (dashboard, {request.client.host if request.client else '?'})"
         try:
-            message = await run_in_threadpool(actions_lib.act, verb, fleet, who, form)
+            message = await run_in_threadpool(actions_lib.act, verb, self.fleet, who, form)
             outcome, status = "done", 200
         except OrchestratorError as exc:
             message, outcome, status = str(exc), "refused", 409
-        await run_in_threadpool(records.history().record_action, verb, who, outcome, message)
-        return _answer(request, wants_json, verb, outcome, message, status)
+        await run_in_threadpool(self.records.history().record_action, verb, who, outcome, message)
+        return self._answer(request, wants_json, verb, outcome, message, status)
 
-    def _answer(request: Request, wants_json: bool, verb: str, outcome: str, message: str, status: int) -> Response:
+    def _answer(
+        self, request: Request, wants_json: bool, verb: str, outcome: str, message: str, status: int
+    ) -> Response:
         if wants_json:
             return JSONResponse({"verb": verb, "outcome": outcome, "message": message}, status_code=status)
-        return page(request, "action.html", code=status, verb=verb, outcome=outcome, message=message)
+        return self.page(request, "action.html", code=status, verb=verb, outcome=outcome, message=message)
 
     # --- errors ---
 
-    def not_found(request: Request, exc: HTTPException) -> Response:
+    def not_found(self, request: Request, exc: HTTPException) -> Response:
         if exc.status_code == 404:
-            return page(request, "error.html", code=404, title="Not found", message=exc.detail)
-        return page(request, "error.html", code=exc.status_code, title=f"Error {exc.status_code}", message=exc.detail)
+            return self.page(request, "error.html", code=404, title="Not found", message=exc.detail)
+        return self.page(
+            request, "error.html", code=exc.status_code, title=f"Error {exc.status_code}", message=exc.detail
+        )
 
-    def unreadable(request: Request, exc: InputError) -> Response:
+    def unreadable(self, request: Request, exc: InputError) -> Response:
         # the state directory cannot be read: the page says so, with the fix
-        return page(request, "error.html", code=503, title="The state directory cannot be read", message=str(exc))
+        return self.page(request, "error.html", code=503, title="The state directory cannot be read", message=str(exc))
 
+
+def create_app(site: Site, *, feed: FleetFeed | None = None) -> Starlette:
+    pages = Pages(site, feed)
     routes = [
-        Route("/", fleet_page),
-        Route("/fragments/fleet", fleet_fragment),
-        Route("/deploys", deploys_page),
-        Route("/deploys/{deploy_id:int}", deploy_page),
-        Route("/fragments/deploys/{deploy_id:int}", deploy_fragment),
-        Route("/releases", releases_page),
-        Route("/metrics", metrics_endpoint),
-        Route("/login", login_page, methods=["GET"]),
-        Route("/login", login, methods=["POST"]),
-        Route("/logout", logout, methods=["POST"]),
-        Route("/actions/{verb}", action, methods=["POST"]),
+        Route("/", pages.fleet_page),
+        Route("/fragments/fleet", pages.fleet_fragment),
+        Route("/deploys", pages.deploys_page),
+        Route("/deploys/{deploy_id:int}", pages.deploy_page),
+        Route("/fragments/deploys/{deploy_id:int}", pages.deploy_fragment),
+        Route("/releases", pages.releases_page),
+        Route("/metrics", pages.metrics_endpoint),
+        Route("/login", pages.login_page, methods=["GET"]),
+        Route("/login", pages.login, methods=["POST"]),
+        Route("/logout", pages.logout, methods=["POST"]),
+        Route("/actions/{verb}", pages.action, methods=["POST"]),
         Mount("/static", StaticFiles(packages=[("orchestrator.dashboard", "static")]), name="static"),
     ]
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
-        feed.start()
+        pages.feed.start()
         try:
             yield
         finally:
-            feed.stop()
+            pages.feed.stop()
 
     return Starlette(
         routes=routes,
         # (starlette types a handler as taking any Exception; each of these gets its own kind)
-        exception_handlers={HTTPException: not_found, InputError: unreadable},  # type: ignore[dict-item]
+        exception_handlers={HTTPException: pages.not_found, InputError: pages.unreadable},  # type: ignore[dict-item]
         lifespan=lifespan,
     )
 
