@@ -7,17 +7,13 @@ import signal
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
-from orchestrator.errors import InputError, OrchestratorError
-
-if TYPE_CHECKING:
-    pass
 from orchestrator.cli.base import Where, cli, config_option, fleet_options, load_config, strategy_option
 from orchestrator.cli.fleet import dashboard_site
 from orchestrator.cli.render import phase_printer, print_summary, show_plan
+from orchestrator.errors import InputError, OrchestratorError
 
 
 @cli.command()

@@ -5,16 +5,12 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
-from orchestrator.errors import InputError
-
-if TYPE_CHECKING:
-    pass
 from orchestrator.cli.base import Where, cli, fleet_options, strategy_option
 from orchestrator.cli.render import phase_printer, show_plan
+from orchestrator.errors import InputError
 
 
 @cli.command()

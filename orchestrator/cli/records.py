@@ -6,16 +6,12 @@ import json
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
-from orchestrator.errors import InputError
-
-if TYPE_CHECKING:
-    pass
 from orchestrator.cli.base import Where, cli, config_option, fleet_options, resolve_where, state_dir_option
 from orchestrator.cli.render import schema
+from orchestrator.errors import InputError
 
 
 @cli.group(invoke_without_command=True)

@@ -5,12 +5,9 @@ from __future__ import annotations
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
-if TYPE_CHECKING:
-    pass
 from orchestrator.cli.base import Where
 
 SUMMARY_PHASES = ("ship", "drain", "stop", "install", "start", "verify", "enable", "bake")

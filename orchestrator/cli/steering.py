@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import click
 
-if TYPE_CHECKING:
-    pass
 from orchestrator.cli.base import Where, cli, fleet_options
 
 
