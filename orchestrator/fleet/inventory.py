@@ -8,26 +8,22 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from ansible_collections.orchestrator.fleet.plugins.module_utils import preflight
 from orchestrator.errors import InputError
+from orchestrator.project import collection_dir
 
 APP_GROUP = "appservers"
 LB_GROUP = "loadbalancers"
 
 
-FAILURE_POLICIES = ("rollback", "stop")
-STRATEGIES = ("rolling", "bluegreen")
 # deploy_strategy bluegreen: every app server's Tomcat slots (roles/tomcat tomcat_slot_ports)
 SLOTS = ("blue", "green")
-# The deploy settings' defaults. The playbooks read the same variables with `| default(...)`;
-# tests/unit/test_defaults.py fails if any of those disagrees with these.
-DEFAULTS: dict[str, Any] = {
-    "deploy_serial": 1,
-    "deploy_min_healthy": 1,
-    "deploy_failure_policy": "rollback",
-    "deploy_allow_unversioned": False,
-    "deploy_strategy": "rolling",
-    "bluegreen_keep_seconds": 300,
-}
+# The deploy settings that hold for the whole fleet, with their defaults: the collection's
+# settings role gives them once, for the playbooks and for us.
+SETTINGS_DEFAULTS = collection_dir() / "roles" / "settings" / "defaults" / "main.yml"
+DEFAULTS: dict[str, Any] = yaml.safe_load(SETTINGS_DEFAULTS.read_text())
 
 
 @dataclass(frozen=True)
@@ -56,12 +52,9 @@ class Fleet:
 
 
 def check_strategy(strategy: str, where: str) -> None:
-    if strategy not in STRATEGIES:
-        raise InputError(
-            f"{where}: deploy_strategy is {strategy!r}; use 'rolling' (each node restarts on the new "
-            "release out of rotation) or 'bluegreen' (the new release starts in each node's idle "
-            "Tomcat slot and HAProxy switches to it)"
-        )
+    problems = preflight.strategy(strategy)
+    if problems:
+        raise InputError(f"{where}: {problems[0]}")
 
 
 def load_fleet(inventory: Path) -> Fleet:
@@ -120,43 +113,21 @@ def load_fleet(inventory: Path) -> Fleet:
     variables = VariableManager(loader=manager._loader, inventory=manager)
     first = manager.get_host(groups[APP_GROUP][0])
     first_vars = variables.get_vars(host=first)
-    policy = str(first_vars.get("deploy_failure_policy", DEFAULTS["deploy_failure_policy"]))
-    if policy not in FAILURE_POLICIES:
-        raise InputError(
-            f"inventory {inventory}: deploy_failure_policy is {policy!r}; set it to 'rollback' "
-            "(put the updated nodes back on their old release) or 'stop' (leave them)"
-        )
+    problems = preflight.deploy_settings(first_vars)
+    if problems:
+        raise InputError(f"inventory {inventory}: {'; '.join(problems)}")
     from ansible.module_utils.parsing.convert_bool import boolean
 
-    try:
-        allow_unversioned = boolean(first_vars.get("deploy_allow_unversioned", DEFAULTS["deploy_allow_unversioned"]))
-    except TypeError:
-        raise InputError(
-            f"inventory {inventory}: deploy_allow_unversioned is "
-            f"{first_vars.get('deploy_allow_unversioned')!r}; set it to true or false"
-        ) from None
-    strategy = str(first_vars.get("deploy_strategy", DEFAULTS["deploy_strategy"]))
-    check_strategy(strategy, f"inventory {inventory}")
-    keep = first_vars.get("bluegreen_keep_seconds", DEFAULTS["bluegreen_keep_seconds"])
-    try:
-        keep_seconds = float(keep)
-        if keep_seconds < 0:
-            raise ValueError
-    except (TypeError, ValueError):
-        raise InputError(
-            f"inventory {inventory}: bluegreen_keep_seconds is {keep!r}; set it to a number of "
-            "seconds, 0 or more (how long the old slots keep running after a switch)"
-        ) from None
     return Fleet(
         inventory,
         tuple(groups[APP_GROUP]),
         tuple(groups[LB_GROUP]),
-        policy,
+        str(first_vars.get("deploy_failure_policy", DEFAULTS["deploy_failure_policy"])),
         first_vars.get("deploy_serial", DEFAULTS["deploy_serial"]),
         first_vars.get("deploy_min_healthy", DEFAULTS["deploy_min_healthy"]),
-        allow_unversioned,
-        strategy,
-        keep_seconds,
+        boolean(first_vars.get("deploy_allow_unversioned", DEFAULTS["deploy_allow_unversioned"])),
+        str(first_vars.get("deploy_strategy", DEFAULTS["deploy_strategy"])),
+        float(first_vars.get("bluegreen_keep_seconds", DEFAULTS["bluegreen_keep_seconds"])),
     )
 
 

@@ -88,26 +88,6 @@ def test_bluegreen_on_nodes_provisioned_with_one_slot_names_them_and_the_fix(clu
         ("node2", "webapp_drain_timeout: -5", "node2: webapp_drain_timeout must be a number of seconds above 0, is -5"),
         ("node1", "tomcat_heap: lots", "node1: tomcat_heap must look like 256m or 1g, is lots"),
         (
-            "node1",
-            "webapp_bake_seconds: 5\nwebapp_bake_5xx_detect_share: 2",
-            "node1: webapp_bake_5xx_detect_share must be a share above 0 and at most 1 (0.25 is 25%), is 2",
-        ),
-        (
-            "node2",
-            "webapp_bake_max_5xx_multiple: 3",
-            "node2: webapp_bake_max_5xx_multiple is no longer read: the bake now judges a node against the old release",
-        ),
-        (
-            "node1",
-            "webapp_bake_seconds: 5\nwebapp_canary_weight_steps: [50, 300]",
-            "node1: webapp_canary_weight_steps must be a list of HAProxy weights from 1 to 256",
-        ),
-        (
-            "node1",
-            "webapp_bake_seconds: 5\nwebapp_bake_probe: {paths: ['http://app1/health'], rate: 20}",
-            "webapp_bake_probe.paths must be a list of paths on the application, each starting with / (not a URL",
-        ),
-        (
             "node2",
             "webapp_bake_seconds: 5\nwebapp_bake_probe: {paths: ['/'], rate: 5000}",
             "node2: webapp_bake_probe.rate must be requests/s above 0 and at most 1000, e.g. 20; is 5000",
@@ -120,6 +100,9 @@ def test_bluegreen_on_nodes_provisioned_with_one_slot_names_them_and_the_fix(clu
     ],
 )
 def test_setting_out_of_range(cluster, wars, untouched, tmp_path, host, setting, message):
+    # One rule of each kind, to show the preflight reaches it before any node is touched: a node's
+    # webapp setting, its Tomcat setting, the bake's, and the bake against the live load balancer's
+    # health-check interval. Every rule is forced in tests/unit/test_preflight.py.
     result = deploy(cluster, wars["v2"], inventory_with(cluster, tmp_path, host, setting))
     assert result.returncode == 2
     assert message in result.stderr

@@ -1,51 +1,51 @@
-"""The deploy settings that both sides read have one default: the playbooks' `| default(...)`
-for deploy_serial, deploy_min_healthy, deploy_allow_unversioned, deploy_strategy and
-bluegreen_keep_seconds, and the documented one for
-deploy_failure_policy, equal orchestrator.inventory.DEFAULTS (what the orchestrator plans
-with). A change to one side that forgets the other fails here."""
+"""The fleet's deploy settings have their defaults in one place, the collection's settings role
+(roles/settings/defaults/main.yml), which the playbooks, the roles and the orchestrator all read.
+A default given again anywhere else (a `| default(...)` in the YAML) fails here, before it can
+drift from the one the orchestrator plans with."""
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
-import pytest
 import yaml
 
 from orchestrator.fleet.inventory import DEFAULTS
+from tests.conftest import COLLECTION, ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
-COLLECTION = ROOT / "ansible_collections" / "orchestrator" / "fleet"
-PLAYBOOK_FILES = sorted(
-    [
-        *COLLECTION.glob("playbooks/*.yml"),
-        *COLLECTION.glob("roles/*/tasks/*.yml"),
-        *COLLECTION.glob("roles/*/defaults/*.yml"),
+SETTINGS = COLLECTION / "roles/settings/defaults/main.yml"
+YAML_FILES = sorted(
+    path for path in [*COLLECTION.glob("playbooks/*.yml"), *COLLECTION.glob("roles/*/*/*.yml")] if path != SETTINGS
+)
+
+
+def test_no_playbook_or_role_gives_a_setting_a_default_of_its_own():
+    again = [
+        f"{path.relative_to(COLLECTION)}: {match.group(0)}"
+        for path in YAML_FILES
+        for match in re.finditer(rf"\b({'|'.join(DEFAULTS)})\s*\|\s*default\([^)]*\)", path.read_text())
     ]
-)
+    assert again == []
 
 
-def defaults_in_playbooks(variable: str) -> list[tuple[str, str]]:
-    """(file, default) for every `variable | default(X)` in the playbooks and roles."""
-    found = []
-    for path in PLAYBOOK_FILES:
-        for value in re.findall(rf"\b{variable}\s*\|\s*default\(([^)]*)\)", path.read_text()):
-            found.append((str(path.relative_to(ROOT)), value.strip()))
-    return found
-
-
-@pytest.mark.parametrize(
-    "variable",
-    ["deploy_serial", "deploy_min_healthy", "deploy_allow_unversioned", "deploy_strategy", "bluegreen_keep_seconds"],
-)
-def test_every_playbook_default_is_the_orchestrators(variable):
-    found = defaults_in_playbooks(variable)
-    assert found, f"no playbook reads {variable}"
-    expected = DEFAULTS[variable]
-    for path, value in found:
-        assert yaml.safe_load(value) == expected, (
-            f"{path}: {variable} | default({value}), the orchestrator uses {expected!r}"
-        )
+def test_a_play_that_reads_a_setting_lists_the_settings_role_or_a_role_that_depends_on_it():
+    """Otherwise the play would fail on an undefined variable wherever the inventory is silent."""
+    with_settings = {"orchestrator.fleet.settings"} | {
+        f"orchestrator.fleet.{path.parent.parent.name}"
+        for path in COLLECTION.glob("roles/*/meta/main.yml")
+        if {"role": "orchestrator.fleet.settings"} in (yaml.safe_load(path.read_text()).get("dependencies") or [])
+    }
+    assert with_settings >= {"orchestrator.fleet.webapp", "orchestrator.fleet.tomcat", "orchestrator.fleet.haproxy"}
+    reads = re.compile(rf"\b({'|'.join(DEFAULTS)})\b")
+    for path in COLLECTION.glob("playbooks/*.yml"):
+        for play in yaml.safe_load(path.read_text()):
+            if "import_playbook" in play:
+                continue
+            body = yaml.safe_dump({k: v for k, v in play.items() if k != "roles"})
+            roles = {r if isinstance(r, str) else r["role"] for r in play.get("roles", [])}
+            if reads.search(body):
+                assert roles & with_settings, (
+                    f"{path.name}: play {play['name']!r} reads a setting without the settings role"
+                )
 
 
 def test_the_example_inventory_names_the_failure_policy_default():
