@@ -1,36 +1,24 @@
-"""The bake's settings live in three places that must agree: the webapp role's defaults (what a
-deploy uses), the haproxy_bake module's documented defaults, and the judge's Policy (what the
-unit tests of the judge assume)."""
+"""The judge's settings are given once, in judge.SETTINGS: Policy's defaults, haproxy_bake's
+argument_spec and the preflight's rules are built from it, and the webapp role passes a
+variable only when it is set. What must still repeat a default is the module's DOCUMENTATION,
+literal YAML that ansible-doc reads without running code: checked here (and by ansible-test's
+validate-modules). The two role settings the module also takes (interval, inconclusive) keep
+their role defaults, which the module's defaults must equal for a caller of the module alone."""
 
 from __future__ import annotations
 
 import dataclasses
 import importlib.util
-from pathlib import Path
+import re
 
 import pytest
 import yaml
 
+from ansible_collections.orchestrator.fleet.plugins.module_utils import judge
 from ansible_collections.orchestrator.fleet.plugins.module_utils.judge import Policy
+from tests.conftest import COLLECTION
 
-ROOT = Path(__file__).resolve().parents[2]
-COLLECTION = ROOT / "ansible_collections" / "orchestrator" / "fleet"
 ROLE_DEFAULTS = yaml.safe_load((COLLECTION / "roles/webapp/defaults/main.yml").read_text())
-
-# role variable -> the module's option and the Policy field of the same name (None: module only)
-SETTINGS = {
-    "webapp_bake_confidence": "confidence",
-    "webapp_bake_power": "power",
-    "webapp_bake_min_requests": "min_requests",
-    "webapp_bake_5xx_tolerance": "errors_tolerance",
-    "webapp_bake_5xx_detect_share": "errors_detect_share",
-    "webapp_bake_latency_tolerance": "latency_tolerance",
-    "webapp_bake_latency_floor_ms": "latency_floor_ms",
-    "webapp_bake_latency_detect": "latency_detect",
-    "webapp_bake_latency_detect_ms": "latency_detect_ms",
-    "webapp_bake_interval": "interval",
-    "webapp_bake_inconclusive": "inconclusive",
-}
 
 
 def module_options() -> dict:
@@ -40,15 +28,29 @@ def module_options() -> dict:
     return yaml.safe_load(documentation)["options"]
 
 
-@pytest.mark.parametrize("variable, option", SETTINGS.items())
-def test_the_role_the_module_and_the_judge_agree_on_each_default(variable, option):
-    role = ROLE_DEFAULTS[variable]
-    assert module_options()[option].get("default") == role, f"haproxy_bake's {option} vs {variable}"
+@pytest.mark.parametrize("setting", judge.SETTINGS, ids=lambda s: s.option)
+def test_the_modules_documentation_says_the_judges_default(setting):
+    documented = module_options()[setting.option]
+    assert documented.get("default") == setting.default
+    assert documented["type"] == judge.argument_spec()[setting.option]["type"]
+
+
+def test_the_policy_is_the_judges_settings_and_the_watches():
     fields = {f.name: f.default for f in dataclasses.fields(Policy)}
-    if option in fields:
-        assert fields[option] == role, f"Policy.{option} vs {variable}"
+    assert fields == {**judge.DEFAULTS, "watches": 1}
 
 
-def test_every_policy_field_but_watches_is_a_role_setting():
-    # watches: the number of nodes after the first batch, which the playbook counts
-    assert {f.name for f in dataclasses.fields(Policy)} - {"watches"} <= set(SETTINGS.values())
+@pytest.mark.parametrize("setting", judge.SETTINGS, ids=lambda s: s.option)
+def test_the_role_gives_no_default_of_its_own_and_passes_the_variable_only_when_set(setting):
+    assert setting.variable not in ROLE_DEFAULTS
+    for task_file in ("bake_step.yml", "watch.yml"):
+        text = (COLLECTION / "roles/webapp/tasks" / task_file).read_text()
+        assert re.search(rf"{setting.option}: \"{{{{ {setting.variable} \| default\(omit\) }}}}\"", text), task_file
+    assert setting.variable in (COLLECTION / "roles/webapp/meta/argument_specs.yml").read_text()
+
+
+@pytest.mark.parametrize(
+    "variable, option", [("webapp_bake_interval", "interval"), ("webapp_bake_inconclusive", "inconclusive")]
+)
+def test_the_role_settings_the_module_takes_have_the_same_default(variable, option):
+    assert module_options()[option].get("default") == ROLE_DEFAULTS[variable]

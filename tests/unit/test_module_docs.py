@@ -10,6 +10,7 @@ import ast
 import pytest
 import yaml
 
+from ansible_collections.orchestrator.fleet.plugins.module_utils import judge
 from tests.conftest import COLLECTION
 
 LIBRARY = COLLECTION / "plugins/modules"
@@ -29,7 +30,12 @@ def argument_spec(module: ast.Module, name: str) -> set[str]:
     for node in ast.walk(module):
         if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "AnsibleModule":
             spec = next(k.value for k in node.keywords if k.arg == "argument_spec")
-            return {k.arg for k in spec.keywords}
+            names = {k.arg for k in spec.keywords if k.arg is not None}
+            for splat in (k.value for k in spec.keywords if k.arg is None):
+                # haproxy_bake's **judge.argument_spec(): the judge's settings
+                assert ast.unparse(splat) == "judge.argument_spec()", ast.unparse(splat)
+                names |= set(judge.argument_spec())
+            return names
     # documentation only: the arguments are its action plugin's _VALID_ARGS
     action = COLLECTION / "plugins/action" / f"{name}.py"
     assert action.exists(), "no AnsibleModule(argument_spec=dict(...)) call, and no action plugin"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from ansible_collections.orchestrator.fleet.plugins.module_utils import preflight
+from ansible_collections.orchestrator.fleet.plugins.module_utils import judge, preflight
 from tests.conftest import COLLECTION
 
 ROLE_DEFAULTS = {
@@ -19,7 +19,9 @@ RUNTIME = {"check_inter_seconds": 2.0, "ring": "reqs"}
 
 def webapp(**changes):
     """The webapp role's defaults as a node sees them, with ``changes``."""
-    settings = {name: ROLE_DEFAULTS["webapp"].get(name) for name in preflight.VARIABLES["webapp"]}
+    settings = {
+        name: ROLE_DEFAULTS["webapp"][name] for name in preflight.VARIABLES["webapp"] if name in ROLE_DEFAULTS["webapp"]
+    }
     settings.update({"webapp_loadbalancers": ["lb1"], "webapp_bake_seconds": 30, **changes})
     return preflight.webapp(settings, loadbalancer=RUNTIME)
 
@@ -51,7 +53,7 @@ def test_the_roles_defaults_break_no_rule():
         ),
         ({"webapp_bake_latency_floor_ms": -3}, "webapp_bake_latency_floor_ms must be a number, 0 or more, is -3"),
         ({"webapp_bake_5xx_detect_share": 2}, "webapp_bake_5xx_detect_share must be a share above 0 and at most 1"),
-        ({"webapp_bake_min_requests": 0}, "webapp_bake_min_requests must be 1 or more, is 0"),
+        ({"webapp_bake_min_requests": 0}, "webapp_bake_min_requests must be a whole number, 1 or more, is 0"),
         ({"webapp_canary_weight_steps": [50, 300]}, "webapp_canary_weight_steps must be a list of HAProxy weights"),
         ({"webapp_canary_weight_steps": "50,100"}, "webapp_canary_weight_steps must be a list of HAProxy weights"),
         (
@@ -87,12 +89,18 @@ def test_a_webapp_setting_out_of_range_is_named_with_its_fix(changes, message):
     assert any(message in problem for problem in problems), problems
 
 
+def test_the_judges_own_defaults_break_no_rule():
+    assert webapp(**{setting.variable: setting.default for setting in judge.SETTINGS}) == []
+
+
 def test_without_a_bake_its_settings_are_not_checked():
     assert webapp(webapp_bake_seconds=0, webapp_bake_interval=0, webapp_canary_weight_steps="x") == []
 
 
 def test_the_dry_run_leaves_the_load_balancers_settings_to_the_deploy():
-    settings = {name: ROLE_DEFAULTS["webapp"].get(name) for name in preflight.VARIABLES["webapp"]}
+    settings = {
+        name: ROLE_DEFAULTS["webapp"][name] for name in preflight.VARIABLES["webapp"] if name in ROLE_DEFAULTS["webapp"]
+    }
     settings.update(webapp_loadbalancers=["lb1"], webapp_bake_seconds=1)
     assert preflight.webapp(settings, loadbalancer=None) == []
     assert preflight.webapp(settings, loadbalancer={"check_inter_seconds": 2.0, "ring": ""}) == [

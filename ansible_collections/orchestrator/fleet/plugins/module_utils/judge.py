@@ -176,19 +176,68 @@ class Sample:
 
 
 @dataclass(frozen=True)
-class Policy:
-    """How sure the judge must be, and what it promises to catch (the webapp_bake_* settings)."""
+class Setting:
+    """One of the judge's settings: the haproxy_bake option (= the Policy field), the webapp role's
+    variable, its default, and its kind, which says the range the preflight holds it to."""
 
-    confidence: float = 0.99  # a release as good as the old one fails the deploy at most 1 - this
-    power: float = 0.95  # a regression of the detection size passes at most 1 - this
-    min_requests: int = 50  # on each side, before any pass
-    errors_tolerance: float = 0.25  # a significant excess up to 1.25x the old 5xx share is no fault
-    errors_detect_share: float = 0.02  # catch double the old 5xx share, and any share of this or more
-    latency_tolerance: float = 0.10  # slower by up to 10% ...
-    latency_floor_ms: float = 10.0  # ... or by up to 10 ms is no fault
-    latency_detect: float = 0.25  # catch a slowdown of 25% ...
-    latency_detect_ms: float = 30.0  # ... and of 30 ms or more
+    option: str
+    variable: str
+    default: float
+    kind: str  # probability: 0.5 to below 1; share: above 0, at most 1; count: 1 or more; amount: 0 or more
+
+
+# The judge's settings, each given once: Policy's defaults, the haproxy_bake module's
+# argument_spec and the preflight's rules (preflight.py) are built from this table. A role
+# variable left unset passes no value and the default here applies. The module's DOCUMENTATION
+# is literal YAML (ansible-doc reads it without running code) and repeats the defaults;
+# ansible-test's validate-modules and tests/unit/test_bake_settings.py check it does.
+SETTINGS = (
+    # a release as good as the old one fails the deploy at most 1 - this
+    Setting("confidence", "webapp_bake_confidence", 0.99, "probability"),
+    # a regression of the detection size passes at most 1 - this
+    Setting("power", "webapp_bake_power", 0.95, "probability"),
+    # requests on each side before any pass
+    Setting("min_requests", "webapp_bake_min_requests", 50, "count"),
+    # a significant excess up to 1.25x the old 5xx share is no fault
+    Setting("errors_tolerance", "webapp_bake_5xx_tolerance", 0.25, "amount"),
+    # catch double the old 5xx share, and any share of this or more
+    Setting("errors_detect_share", "webapp_bake_5xx_detect_share", 0.02, "share"),
+    # slower by up to 10% ...
+    Setting("latency_tolerance", "webapp_bake_latency_tolerance", 0.10, "amount"),
+    # ... or by up to 10 ms is no fault
+    Setting("latency_floor_ms", "webapp_bake_latency_floor_ms", 10.0, "amount"),
+    # catch a slowdown of 25% ...
+    Setting("latency_detect", "webapp_bake_latency_detect", 0.25, "share"),
+    # ... and of 30 ms or more
+    Setting("latency_detect_ms", "webapp_bake_latency_detect_ms", 30.0, "amount"),
+)
+DEFAULTS = {setting.option: setting.default for setting in SETTINGS}
+
+
+def argument_spec() -> dict:
+    """The judge's settings as haproxy_bake options."""
+    return {s.option: dict(type="int" if s.kind == "count" else "float", default=s.default) for s in SETTINGS}
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How sure the judge must be, and what it promises to catch (SETTINGS says each)."""
+
+    confidence: float = DEFAULTS["confidence"]
+    power: float = DEFAULTS["power"]
+    min_requests: int = int(DEFAULTS["min_requests"])
+    errors_tolerance: float = DEFAULTS["errors_tolerance"]
+    errors_detect_share: float = DEFAULTS["errors_detect_share"]
+    latency_tolerance: float = DEFAULTS["latency_tolerance"]
+    latency_floor_ms: float = DEFAULTS["latency_floor_ms"]
+    latency_detect: float = DEFAULTS["latency_detect"]
+    latency_detect_ms: float = DEFAULTS["latency_detect_ms"]
     watches: int = 1  # nodes watched after the release's verdict, who share half of 1 - confidence
+
+    @classmethod
+    def from_params(cls, params: dict) -> Policy:
+        """The policy a haproxy_bake call asks for (its options of the same names)."""
+        return cls(watches=params["watches"], **{s.option: params[s.option] for s in SETTINGS})
 
     @property
     def alpha(self) -> float:

@@ -15,6 +15,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
+from ansible_collections.orchestrator.fleet.plugins.module_utils import judge
+
 # What each set of rules reads (the action plugin passes these from the task's variables).
 VARIABLES = {
     "deploy": (
@@ -44,21 +46,13 @@ VARIABLES = {
         "webapp_bake_seconds",
         "webapp_bake_max_seconds",
         "webapp_bake_interval",
-        "webapp_bake_confidence",
-        "webapp_bake_power",
         "webapp_bake_warmup_seconds",
-        "webapp_bake_5xx_tolerance",
-        "webapp_bake_5xx_detect_share",
-        "webapp_bake_latency_tolerance",
-        "webapp_bake_latency_floor_ms",
-        "webapp_bake_latency_detect",
-        "webapp_bake_latency_detect_ms",
         "webapp_bake_history_seconds",
-        "webapp_bake_min_requests",
         "webapp_watch_seconds",
         "webapp_canary_weight",
         "webapp_canary_weight_steps",
         "webapp_bake_probe",
+        *(setting.variable for setting in judge.SETTINGS),
         # read only to say they are gone
         "webapp_bake_max_5xx_share",
         "webapp_bake_max_5xx_multiple",
@@ -321,28 +315,12 @@ def bake_problems(settings: Mapping, bake_seconds: float, loadbalancers: Sequenc
             "webapp_bake_interval (seconds between looks) must be above 0 and at most webapp_bake_seconds, "
             f"is {settings.get('webapp_bake_interval')}"
         )
-    for name in ("webapp_bake_confidence", "webapp_bake_power"):
-        probability = number(settings.get(name))
-        if probability is None or not 0.5 <= probability < 1:
-            problems.append(f"{name} must be a probability from 0.5 to below 1 (0.99 is 99%), is {settings.get(name)}")
-    for name in (
-        "webapp_bake_warmup_seconds",
-        "webapp_bake_5xx_tolerance",
-        "webapp_bake_latency_tolerance",
-        "webapp_bake_latency_floor_ms",
-        "webapp_bake_latency_detect_ms",
-        "webapp_bake_history_seconds",
-        "webapp_watch_seconds",
-    ):
-        if not is_number_at_least_zero(settings.get(name)):
-            problems.append(f"{name} must be a number, 0 or more, is {settings.get(name)}")
-    for name in ("webapp_bake_5xx_detect_share", "webapp_bake_latency_detect"):
-        share = number(settings.get(name))
-        if share is None or not 0 < share <= 1:
-            problems.append(f"{name} must be a share above 0 and at most 1 (0.25 is 25%), is {settings.get(name)}")
-    min_requests = number(settings.get("webapp_bake_min_requests"))
-    if min_requests is None or min_requests < 1:
-        problems.append(f"webapp_bake_min_requests must be 1 or more, is {settings.get('webapp_bake_min_requests')}")
+    for name in ("webapp_bake_warmup_seconds", "webapp_bake_history_seconds", "webapp_watch_seconds"):
+        problems += kind_rule(name, "amount", settings.get(name))
+    # the judge's own settings: checked when given (unset, the judge's default applies)
+    for setting in judge.SETTINGS:
+        if setting.variable in settings:
+            problems += kind_rule(setting.variable, setting.kind, settings[setting.variable])
     steps = settings.get("webapp_canary_weight_steps")
     if not isinstance(steps, (list, tuple)) or not all(1 <= (number(step) or 0) <= 256 for step in steps):
         problems.append(
@@ -353,6 +331,20 @@ def bake_problems(settings: Mapping, bake_seconds: float, loadbalancers: Sequenc
     if probe:
         problems += probe_problems(probe)
     return problems
+
+
+def kind_rule(name: str, kind: str, value) -> list:
+    """The range a setting of this kind (judge.Setting.kind) must be in."""
+    if kind == "amount":
+        return [] if is_number_at_least_zero(value) else [f"{name} must be a number, 0 or more, is {value}"]
+    given = number(value)
+    if kind == "probability" and (given is None or not 0.5 <= given < 1):
+        return [f"{name} must be a probability from 0.5 to below 1 (0.99 is 99%), is {value}"]
+    if kind == "share" and (given is None or not 0 < given <= 1):
+        return [f"{name} must be a share above 0 and at most 1 (0.25 is 25%), is {value}"]
+    if kind == "count" and (given is None or given < 1 or given != int(given)):
+        return [f"{name} must be a whole number, 1 or more, is {value}"]
+    return []
 
 
 def probe_problems(probe) -> list:

@@ -261,6 +261,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.orchestrator.fleet.plugins.module_utils import judge
 from ansible_collections.orchestrator.fleet.plugins.module_utils.haproxy_admin import (
     HAProxyAdminError,
     RequestStream,
@@ -332,28 +333,13 @@ class _NoProbe:
         return None
 
 
-def policy(p: dict) -> Policy:
-    return Policy(
-        confidence=p["confidence"],
-        power=p["power"],
-        min_requests=p["min_requests"],
-        errors_tolerance=p["errors_tolerance"],
-        errors_detect_share=p["errors_detect_share"],
-        latency_tolerance=p["latency_tolerance"],
-        latency_floor_ms=p["latency_floor_ms"],
-        latency_detect=p["latency_detect"],
-        latency_detect_ms=p["latency_detect_ms"],
-        watches=p["watches"],
-    )
-
-
 # C901: the bake's one loop of looks, with its stops in the order they are told; judge.py holds the statistics
 def bake(module: AnsibleModule) -> None:  # noqa: C901
     p = module.params
     carry = p["carry"] or {}
     watching = p["mode"] == "watch"
     state = carry.get("judgement") or (None if watching else p["evidence"] or None)
-    judgement = Judgement(policy(p), state, mode=p["mode"])
+    judgement = Judgement(Policy.from_params(p), state, mode=p["mode"])
     reference = Sample.from_dict(p["history"])
     server = p["server"]
     peers = [s for s in p["peers"] if s != server]
@@ -530,15 +516,7 @@ def main() -> None:
             probe=dict(type="dict", default={}),
             frontend=dict(type="str", default=""),
             watches=dict(type="int", default=1),
-            confidence=dict(type="float", default=0.99),
-            power=dict(type="float", default=0.95),
-            min_requests=dict(type="int", default=50),
-            errors_tolerance=dict(type="float", default=0.25),
-            errors_detect_share=dict(type="float", default=0.02),
-            latency_tolerance=dict(type="float", default=0.1),
-            latency_floor_ms=dict(type="float", default=10.0),
-            latency_detect=dict(type="float", default=0.25),
-            latency_detect_ms=dict(type="float", default=30.0),
+            **judge.argument_spec(),  # the judge's settings (judge.SETTINGS)
         ),
         supports_check_mode=True,
     )
