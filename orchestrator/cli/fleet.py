@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from pathlib import Path
 
 import click
 
 from orchestrator.cli.base import Where, cli, fleet_options, strategy_option
-from orchestrator.cli.render import phase_printer, show_plan
+from orchestrator.cli.render import phase_printer, show_plan, show_status
 from orchestrator.errors import InputError
 
 
@@ -98,63 +97,7 @@ def status(where: Where, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(now.as_dict(), sort_keys=True))
         return
-    click.echo(f"deploy in progress: {now.deploy_in_progress or 'none'}")
-    if now.gate:
-        from ansible_collections.orchestrator.fleet.plugins.module_utils.gate import describe
-
-        click.echo(f"  {describe(now.gate)}")
-    r = now.last_deploy
-    if r is not None:
-        outcome = "CUT SHORT (recorded running; no process runs it)" if r.id in now.cut_short else r.outcome
-        click.echo(
-            f"last deploy: #{r.id} {r.trigger} {r.release_id or r.revision or '-'}: {outcome}"
-            + (f" at {r.stage}" if r.outcome not in ("deployed", "running", "unchanged") else "")
-        )
-    if now.cut_short:
-        click.echo(
-            f"deploy(s) #{', #'.join(map(str, now.cut_short))} cut short: 'orchestrator recover' records them and "
-            "brings the fleet to one release (a deploy refuses until then)"
-        )
-    lbs = sorted({lb for n in now.nodes for lb in n.haproxy})
-    click.echo(f"{'node':<14} {'release':<28} {'slot':<5} " + " ".join(f"{lb:<12}" for lb in lbs))
-    for n in now.nodes:
-        click.echo(
-            f"{n.name:<14} {n.release or '-':<28} {n.slot:<5} "
-            + " ".join(f"{n.haproxy.get(lb, '-'):<12}" for lb in lbs)
-        )
-    if now.old_slots_until is not None:
-        keep = keep_seconds(where.inventory)
-        click.echo(
-            f"old slots: their window is open until {datetime.fromtimestamp(now.old_slots_until):%H:%M:%S} "
-            "(unless promoted): a rollback until then only switches HAProxy back"
-            if fleet_status.window_open(now)
-            else f"old slots: their window is over (bluegreen_keep_seconds {keep:g}); a rollback rolls the release out again"
-        )
-    out = sorted(
-        n.name for n in now.nodes if n.haproxy and not any(str(v).startswith("UP") for v in n.haproxy.values())
-    )
-    if out and not now.deploy_in_progress:
-        click.echo(
-            f"capacity: {len(now.nodes) - len(out)} of {len(now.nodes)} serving; OUT OF ROTATION: {', '.join(out)} "
-            "(no load balancer sends them requests)"
-        )
-    if now.mixed:
-        click.echo(f"fleet: MIXED, more than one release: {now.mixed}")
-    elif now.nodes:
-        click.echo(f"fleet: every node on {now.release or '(no release)'}")
-    if now.in_maintenance:
-        state = now.maintenance[now.in_maintenance[0]] or {}
-        by = (
-            f" (turned on by {now.maintenance_by['by']} at {datetime.fromtimestamp(now.maintenance_by['since']):%Y-%m-%d %H:%M:%S})"
-            if now.maintenance_by
-            else ""
-        )
-        click.echo(
-            f"maintenance: ON at {', '.join(now.in_maintenance)}{by}: every request gets a 503, Retry-After "
-            f"{state['retry_after']}, {state['message']!r}; 'orchestrator maintenance off' serves again"
-        )
-    for problem in now.problems:
-        click.echo(problem)
+    show_status(now, lambda: keep_seconds(where.inventory))
 
 
 def keep_seconds(inventory: Path) -> float:

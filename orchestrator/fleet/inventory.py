@@ -131,6 +131,38 @@ def load_fleet(inventory: Path) -> Fleet:
     )
 
 
+# The roles whose settings a node's preflight checks, and whose defaults it sees (in this order).
+NODE_ROLES = ("settings", "tomcat", "webapp")
+
+
+def node_problems(inventory: Path) -> list[str]:
+    """Each app server's webapp and Tomcat settings against the preflight's rules, as the deploy's
+    preflight checks them: the roles' defaults under the inventory's variables, templated by
+    Ansible. What only the live load balancers can say (their health-check interval, their
+    request ring) is left to the deploy. One line per node with a problem."""
+    from ansible.inventory.manager import InventoryManager
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.template import Templar
+    from ansible.vars.manager import VariableManager
+
+    defaults: dict[str, Any] = {}
+    for role in NODE_ROLES:
+        defaults.update(yaml.safe_load((collection_dir() / "roles" / role / "defaults" / "main.yml").read_text()) or {})
+    loader = DataLoader()
+    manager = InventoryManager(loader=loader, sources=[str(inventory)])
+    variables = VariableManager(loader=loader, inventory=manager)
+    problems = []
+    for host in manager.get_groups_dict().get(APP_GROUP, []):
+        given = {**defaults, **variables.get_vars(host=manager.get_host(host))}
+        templar = Templar(loader=loader, variables=given)
+        wanted = {*preflight.VARIABLES["webapp"], *preflight.VARIABLES["tomcat"]}
+        settings = {name: templar.template(given[name]) for name in wanted if name in given}
+        found = preflight.tomcat(settings) + preflight.webapp(settings, loadbalancer=None)
+        if found:
+            problems.append(f"{host}: {'; '.join(found)}")
+    return problems
+
+
 PLUGIN_FAILURE = re.compile(r"\* Failed to parse (?P<file>.+?) with (?P<plugin>\w+) plugin: (?P<why>.*)", re.S)
 YAML_WHERE = re.compile(r"The error appears to be in '[^']*': line (?P<line>\d+), column (?P<column>\d+)")
 

@@ -108,10 +108,9 @@ def document(config: Config, record: DeployRecord) -> dict:
     """The deploy as `orchestrator history --json` prints it, with its release's standing in the ledger."""
     history = History(config.state_dir, writable=False)
     try:
-        release = history.release(record.release_id) if record.release_id else None
+        return history.documents([record])[0]
     finally:
         history.close()
-    return {**record.as_dict(), "release_status": release.status if release else None}
 
 
 def _candidates(history: History, config: Config, asked: Request) -> list[DeployRecord]:

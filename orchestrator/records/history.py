@@ -11,7 +11,7 @@ from pathlib import Path
 from orchestrator.errors import InputError
 from orchestrator.records.actions import ActionLog
 from orchestrator.records.deliveries import DeliveryLog
-from orchestrator.records.deploys import DeployLog
+from orchestrator.records.deploys import DeployLog, DeployRecord
 from orchestrator.records.ledger import ReleaseLedger
 from orchestrator.records.schema import SCHEMA_VERSION, STEPS
 from orchestrator.records.storage import require_writable, unusable
@@ -46,6 +46,12 @@ class History(DeployLog, ReleaseLedger, VerdictLog, DeliveryLog, ActionLog):
                 f"{self.path} has schema {version}; this orchestrator reads {SCHEMA_VERSION}: "
                 "it was written by a newer orchestrator; upgrade this one"
             )
+
+    def documents(self, records: list[DeployRecord]) -> list[dict]:
+        """Deploys as `history --json` prints them and a CI job reads them: every field of each,
+        and the standing of the release it deployed in the ledger (release_status; None for none)."""
+        standing = {release.release_id: release.status for release in self.releases()}
+        return [{**record.as_dict(), "release_status": standing.get(record.release_id or "")} for record in records]
 
     def close(self) -> None:
         self.db.close()

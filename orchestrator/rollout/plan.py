@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from ansible_collections.orchestrator.fleet.plugins.module_utils import capacity
+from ansible_collections.orchestrator.fleet.plugins.module_utils import capacity, preflight
 from orchestrator.errors import InputError
 from orchestrator.fleet import live
-from orchestrator.fleet.inventory import SLOTS
+from orchestrator.fleet.inventory import SLOTS, node_problems
 from orchestrator.rollout.roll import Rollout
 
 
@@ -22,15 +22,13 @@ def serial_batches(hosts: list[str], serial) -> list[list[str]]:
     """Split ``hosts`` into batches exactly as Ansible's ``serial`` does (pct_to_int, last value repeats)."""
     from ansible.utils.helpers import pct_to_int
 
+    problems = preflight.serial_rule(serial)
+    if problems:
+        raise InputError(problems[0])
     steps = serial if isinstance(serial, list) else [serial]
     remaining, batches, i = list(hosts), [], 0
     while remaining:
-        try:
-            size = pct_to_int(str(steps[i]) if str(steps[i]).endswith("%") else steps[i], len(hosts))
-        except ValueError:
-            raise InputError(f"deploy_serial {serial!r} is not a number, a percentage or a list of those") from None
-        if size <= 0:
-            raise InputError(f"deploy_serial must be above 0, got {serial!r}")
+        size = pct_to_int(str(steps[i]) if str(steps[i]).endswith("%") else int(steps[i]), len(hosts))
         batches.append(remaining[:size])
         remaining = remaining[size:]
         i = min(i + 1, len(steps) - 1)
@@ -61,7 +59,14 @@ class Plan:
 
 
 def plan(rollout: Rollout, *, state_dir: Path) -> Plan:
+    """The steps a deploy of ``rollout`` would take, from the live fleet. Every node's settings
+    are checked first, by the preflight's rules: a plan never shows a deploy its preflight refuses."""
     fleet = rollout.fleet
+    problems = node_problems(fleet.inventory)
+    if problems:
+        raise InputError(
+            f"inventory {fleet.inventory}: {' | '.join(problems)}. Fix it in the inventory (group_vars or host_vars)"
+        )
     serial = rollout.serial if rollout.serial is not None else fleet.serial
     state = live.read(fleet, run_dir=state_dir / "plans" / datetime.now().strftime("%Y%m%dT%H%M%S%f"))
     current, haproxy = state.releases, state.haproxy

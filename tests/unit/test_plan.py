@@ -1,6 +1,7 @@
 import pytest
 
 from orchestrator.errors import InputError
+from orchestrator.fleet.inventory import node_problems
 from orchestrator.rollout.plan import serial_batches
 
 HOSTS = [f"node{i}" for i in range(1, 9)]
@@ -28,3 +29,34 @@ def test_batches_follow_ansible_serial(serial, sizes):
 def test_bad_serial(serial):
     with pytest.raises(InputError):
         serial_batches(HOSTS, serial)
+
+
+def inventory(tmp_path, appservers_vars: str = "", host_vars: dict | None = None):
+    (tmp_path / "group_vars").mkdir()
+    (tmp_path / "host_vars").mkdir()
+    (tmp_path / "hosts.yml").write_text(
+        "all:\n  children:\n    appservers:\n      hosts: {node1: {}, node2: {}}\n    loadbalancers:\n      hosts: {lb1: {}}\n"
+    )
+    (tmp_path / "group_vars" / "appservers.yml").write_text(appservers_vars or "{}\n")
+    for host, text in (host_vars or {}).items():
+        (tmp_path / "host_vars" / f"{host}.yml").write_text(text)
+    return tmp_path
+
+
+def test_the_dry_run_checks_each_nodes_settings_as_the_preflight_does(tmp_path):
+    # Given an inventory whose node2 has a Tomcat heap Java would not take, and whose app servers
+    # all have a bake interval longer than the bake (templated, as Ansible would)
+    inv = inventory(
+        tmp_path,
+        "bake: 5\nwebapp_bake_seconds: '{{ bake }}'\nwebapp_bake_interval: 10\n",
+        {"node2": "tomcat_heap: lots\n"},
+    )
+    # When the plan reads it: each node's problems, as the deploy's preflight words them
+    problems = node_problems(inv)
+    assert len(problems) == 2, problems
+    assert problems[0].startswith("node1: webapp_bake_interval (seconds between looks) must be above 0")
+    assert problems[1].startswith("node2: tomcat_heap must look like 256m or 1g, is lots; webapp_bake_interval")
+
+
+def test_the_roles_defaults_plan_without_a_problem(tmp_path):
+    assert node_problems(inventory(tmp_path)) == []

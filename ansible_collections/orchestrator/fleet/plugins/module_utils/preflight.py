@@ -1,8 +1,9 @@
 """The rules a deploy's settings must follow, each with the fix in its message.
 
-Standard library only, and one owner for every rule: the ``preflight`` action runs them on the
-controller before any node is touched (every playbook's preflight, and each role's ``assert``
-entry point), and ``orchestrator plan`` runs them on the inventory it reads. Types and choices
+Standard library only (with judge.py, for the judge's settings), and one owner for every rule:
+the ``preflight`` action runs them on the controller before any node is touched (every
+playbook's preflight, and each role's ``assert`` entry point), and the orchestrator runs them
+on the inventory it reads (``orchestrator plan`` every node's, any command the fleet's). Types and choices
 of single variables are checked before this by the roles' meta/argument_specs.yml; what is here
 are the ranges, the formats and the checks that span several variables or hosts.
 
