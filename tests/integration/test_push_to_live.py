@@ -427,6 +427,12 @@ def test_watcher_killed_mid_deploy_recovers(cluster, watcher):
     assert interrupted.outcome == "running"  # nobody could record anything
     orphans = orphaned_runs(cluster.state_dir)
     assert orphans, "expected the killed watcher's ansible-playbook to outlive it"
+    # Held where it is: a run left behind ends by itself when it next flushes its output to the
+    # terminal its dead parent held (EIO), at a moment that depends on how full its buffer was.
+    # Frozen, it is surely still there when the watcher comes back, and must be stopped by it
+    # (SIGTERM does not end a frozen group: the recovery's SIGKILL after its wait does).
+    for pid in orphans:
+        os.killpg(pid, signal.SIGSTOP)
     # and started again
     restarted = watcher()
 
