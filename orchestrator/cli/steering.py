@@ -38,8 +38,6 @@ def promote(where: Where, old_slots: bool, no_wait: bool, after: float | None) -
         orchestrator promote --old-slots
     """
     from orchestrator.control import gatekeeper as control
-    from orchestrator.fleet.inventory import load_fleet
-    from orchestrator.records.lock import DeployLock
     from orchestrator.rollout import bluegreen
 
     inventory, state_dir = where.inventory, where.state_dir
@@ -49,14 +47,12 @@ def promote(where: Where, old_slots: bool, no_wait: bool, after: float | None) -
     if not old_slots:
         click.echo(control.promote(state_dir))
         return
-    fleet = load_fleet(inventory)
-    with DeployLock(state_dir).acquire(
-        "orchestrator promote --old-slots",
+    stopped = bluegreen.promote_now(
+        inventory,
+        state_dir,
         wait=not no_wait,
         on_wait=lambda who: click.echo(f"waiting for the deploy lock, held by {who}"),
-    ):
-        bluegreen.cancel_promote(state_dir)
-        stopped = bluegreen.promote(fleet, state_dir=state_dir, now=True)
+    )
     click.echo(f"old slots stopped on {', '.join(stopped)}" if stopped else "no old slot was running")
 
 

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
+import orchestrator
 from ansible_collections.orchestrator.fleet.plugins.module_utils.processes import owned_pid, terminate
 from orchestrator.errors import DeployFailed
 from orchestrator.fleet.inventory import Fleet
@@ -27,6 +28,8 @@ from orchestrator.records.lock import DeployLock
 # The waiting promote process, for the next deploy (or `sandbox down`) to find and replace.
 PROMOTE_PID = "promote.pid"
 PROMOTE_MARKER = "promote --after"
+# The directory holding the orchestrator package: the waiting promote process imports it from there.
+PACKAGE_PARENT = Path(orchestrator.__file__).resolve().parent.parent
 
 
 class SwitchRefused(DeployFailed):
@@ -121,7 +124,7 @@ def schedule_promote(inventory: Path, state_dir: Path, seconds: float) -> int:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1])),
+            env=dict(os.environ, PYTHONPATH=str(PACKAGE_PARENT)),
         )
     finally:
         log.close()
@@ -135,6 +138,17 @@ def cancel_promote(state_dir: Path) -> int | None:
     if pid is not None:
         terminate(pid, timeout=5)
     return pid
+
+
+def promote_now(inventory: Path, state_dir: Path, *, wait: bool, on_wait: Callable[[str], None]) -> list[str]:
+    """`promote --old-slots`: under the deploy lock, stop every old slot now (the waiting promote
+    process is cancelled: nothing is left for it). Returns the nodes whose old slot was stopped."""
+    from orchestrator.fleet.inventory import load_fleet
+
+    fleet = load_fleet(inventory)
+    with DeployLock(state_dir).acquire("orchestrator promote --old-slots", wait=wait, on_wait=on_wait):
+        cancel_promote(state_dir)
+        return promote(fleet, state_dir=state_dir, now=True)
 
 
 def promote_when_due(inventory: Path, state_dir: Path, seconds: float, *, say: Callable[[str], None]) -> None:
