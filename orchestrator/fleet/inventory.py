@@ -69,8 +69,11 @@ def load_fleet(inventory: Path) -> Fleet:
     from ansible import constants
     from ansible.errors import AnsibleError
     from ansible.inventory.manager import InventoryManager
+    from ansible.module_utils.parsing.convert_bool import boolean
     from ansible.parsing.dataloader import DataLoader
+    from ansible.template import Templar
     from ansible.utils.display import Display
+    from ansible.vars.manager import VariableManager
 
     display = Display()
     display.verbosity = 0
@@ -108,26 +111,30 @@ def load_fleet(inventory: Path) -> Fleet:
             + ": add a group "
             + " and a group ".join(f"'{g}' listing {what[g]}" for g in missing)
         )
-    from ansible.vars.manager import VariableManager
-
     variables = VariableManager(loader=manager._loader, inventory=manager)
     first = manager.get_host(groups[APP_GROUP][0])
     first_vars = variables.get_vars(host=first)
-    problems = preflight.deploy_settings(first_vars)
+    # the fleet's settings as the playbooks will see them: templated by Ansible, else the default
+    templar = Templar(loader=manager._loader, variables=first_vars)
+    settings = dict(DEFAULTS)
+    for name in (name for name in DEFAULTS if name in first_vars):
+        try:
+            settings[name] = templar.template(first_vars[name])
+        except AnsibleError as exc:
+            raise InputError(f"inventory {inventory}: {name} cannot be templated: {exc.message}") from None
+    problems = preflight.deploy_settings(settings)
     if problems:
         raise InputError(f"inventory {inventory}: {'; '.join(problems)}")
-    from ansible.module_utils.parsing.convert_bool import boolean
-
     return Fleet(
         inventory,
         tuple(groups[APP_GROUP]),
         tuple(groups[LB_GROUP]),
-        str(first_vars.get("deploy_failure_policy", DEFAULTS["deploy_failure_policy"])),
-        first_vars.get("deploy_serial", DEFAULTS["deploy_serial"]),
-        first_vars.get("deploy_min_healthy", DEFAULTS["deploy_min_healthy"]),
-        boolean(first_vars.get("deploy_allow_unversioned", DEFAULTS["deploy_allow_unversioned"])),
-        str(first_vars.get("deploy_strategy", DEFAULTS["deploy_strategy"])),
-        float(first_vars.get("bluegreen_keep_seconds", DEFAULTS["bluegreen_keep_seconds"])),
+        str(settings["deploy_failure_policy"]),
+        settings["deploy_serial"],
+        settings["deploy_min_healthy"],
+        boolean(settings["deploy_allow_unversioned"]),
+        str(settings["deploy_strategy"]),
+        float(settings["bluegreen_keep_seconds"]),
     )
 
 
@@ -140,6 +147,7 @@ def node_problems(inventory: Path) -> list[str]:
     preflight checks them: the roles' defaults under the inventory's variables, templated by
     Ansible. What only the live load balancers can say (their health-check interval, their
     request ring) is left to the deploy. One line per node with a problem."""
+    from ansible.errors import AnsibleError
     from ansible.inventory.manager import InventoryManager
     from ansible.parsing.dataloader import DataLoader
     from ansible.template import Templar
@@ -151,13 +159,18 @@ def node_problems(inventory: Path) -> list[str]:
     loader = DataLoader()
     manager = InventoryManager(loader=loader, sources=[str(inventory)])
     variables = VariableManager(loader=loader, inventory=manager)
+    wanted = (*preflight.VARIABLES["tomcat"], *preflight.VARIABLES["webapp"])
     problems = []
     for host in manager.get_groups_dict().get(APP_GROUP, []):
         given = {**defaults, **variables.get_vars(host=manager.get_host(host))}
         templar = Templar(loader=loader, variables=given)
-        wanted = {*preflight.VARIABLES["webapp"], *preflight.VARIABLES["tomcat"]}
-        settings = {name: templar.template(given[name]) for name in wanted if name in given}
-        found = preflight.tomcat(settings) + preflight.webapp(settings, loadbalancer=None)
+        settings, found = {}, []
+        for name in (name for name in wanted if name in given):
+            try:
+                settings[name] = templar.template(given[name])
+            except AnsibleError as exc:
+                found.append(f"{name} cannot be templated: {exc.message}")
+        found += preflight.tomcat(settings) + preflight.webapp(settings, loadbalancer=None)
         if found:
             problems.append(f"{host}: {'; '.join(found)}")
     return problems

@@ -1,7 +1,7 @@
 import pytest
 
 from orchestrator.errors import InputError
-from orchestrator.fleet.inventory import node_problems
+from orchestrator.fleet.inventory import load_fleet, node_problems
 from orchestrator.rollout.plan import serial_batches
 
 HOSTS = [f"node{i}" for i in range(1, 9)]
@@ -60,3 +60,29 @@ def test_the_dry_run_checks_each_nodes_settings_as_the_preflight_does(tmp_path):
 
 def test_the_roles_defaults_plan_without_a_problem(tmp_path):
     assert node_problems(inventory(tmp_path)) == []
+
+
+def test_a_setting_that_cannot_be_templated_is_named(tmp_path):
+    problems = node_problems(inventory(tmp_path, "webapp_drain_timeout: '{{ nowhere }}'\n"))
+    assert len(problems) == 2 and all("webapp_drain_timeout cannot be templated: " in p for p in problems), problems
+    assert "nowhere" in problems[0]
+
+
+def test_the_fleets_settings_are_read_as_ansible_templates_them(tmp_path):
+    # Given the fleet's settings in group_vars/all, one templated
+    inv = inventory(tmp_path)
+    (inv / "group_vars" / "all.yml").write_text(
+        "keep: 2\nbluegreen_keep_seconds: '{{ keep * 60 }}'\ndeploy_serial: 2\n"
+    )
+    fleet = load_fleet(inv)
+    # Then the orchestrator plans with what the playbooks will use, and the defaults for the rest
+    assert (fleet.keep_seconds, fleet.serial, fleet.strategy) == (120.0, 2, "rolling")
+
+
+def test_a_fleet_setting_out_of_range_is_named_with_the_inventory(tmp_path):
+    inv = inventory(tmp_path)
+    (inv / "group_vars" / "all.yml").write_text('deploy_pause_timeout_action: \'{{ "re" ~ "try" }}\'\n')
+    with pytest.raises(
+        InputError, match=r"inventory .*: deploy_pause_timeout_action must be abort or promote; got retry"
+    ):
+        load_fleet(inv)
