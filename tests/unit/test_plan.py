@@ -86,3 +86,11 @@ def test_a_fleet_setting_out_of_range_is_named_with_the_inventory(tmp_path):
         InputError, match=r"inventory .*: deploy_pause_timeout_action must be abort or promote; got retry"
     ):
         load_fleet(inv)
+
+
+def test_an_empty_boolean_setting_is_refused_not_a_traceback(tmp_path):
+    # Ansible takes no '' for a boolean; the rule says so before the fleet is built with it
+    inv = inventory(tmp_path)
+    (inv / "group_vars" / "all.yml").write_text("deploy_allow_unversioned: ''\n")
+    with pytest.raises(InputError, match=r"deploy_allow_unversioned is ''; set it to true or false"):
+        load_fleet(inv)

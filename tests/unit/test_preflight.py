@@ -126,6 +126,8 @@ def test_the_dry_run_leaves_the_load_balancers_settings_to_the_deploy():
         ),
         ({"deploy_failure_policy": "pray"}, "deploy_failure_policy is 'pray'; set it to 'rollback'"),
         ({"deploy_allow_unversioned": "perhaps"}, "deploy_allow_unversioned is 'perhaps'; set it to true or false"),
+        ({"deploy_allow_unversioned": ""}, "deploy_allow_unversioned is ''; set it to true or false"),
+        ({"deploy_allow_unversioned": 2}, "deploy_allow_unversioned is 2; set it to true or false"),
         ({"deploy_strategy": "purple"}, "deploy_strategy is 'purple'; use 'rolling'"),
         ({"bluegreen_keep_seconds": "-5"}, "bluegreen_keep_seconds is '-5'; set it to a number of seconds, 0 or more"),
         ({"deploy_pause_after": "always"}, "deploy_pause_after must be canary or empty; got always"),

@@ -80,8 +80,9 @@ RETIRED = {
     "webapp_bake_max_rtime_multiple": "webapp_bake_latency_tolerance",
     "webapp_bake_rtime_floor_ms": "webapp_bake_latency_floor_ms",
 }
-TRUE_WORDS = ("true", "yes", "on", "1", "y", "t")
-FALSE_WORDS = ("false", "no", "off", "0", "n", "f", "")
+# Ansible's booleans (ansible.module_utils.parsing.convert_bool), which the playbooks and the
+# orchestrator apply to deploy_allow_unversioned: these words in any case, and 0 or 1
+BOOLEAN_WORDS = ("true", "yes", "on", "1", "y", "t", "false", "no", "off", "0", "n", "f")
 
 
 def number(value):
@@ -153,8 +154,14 @@ def failure_policy_rule(value) -> list:
     ]
 
 
+def is_boolean(value) -> bool:
+    if isinstance(value, (bool, int, float)):
+        return value in (0, 1)
+    return str(value).strip().lower() in BOOLEAN_WORDS
+
+
 def boolean_rule(value) -> list:
-    if isinstance(value, bool) or str(value).lower() in TRUE_WORDS + FALSE_WORDS:
+    if is_boolean(value):
         return []
     return [f"deploy_allow_unversioned is {value!r}; set it to true or false"]
 
