@@ -114,7 +114,7 @@ def history(where: Where, limit: int, as_json: bool) -> None:
             for document in store.documents(records):
                 click.echo(json.dumps(document, sort_keys=True))
             return
-        ledger = {r.release_id: r.status for r in store.releases()}
+        ledger = store.standings()
     finally:
         store.close()
     show_history(records, ledger)

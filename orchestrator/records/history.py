@@ -50,8 +50,8 @@ class History(DeployLog, ReleaseLedger, VerdictLog, DeliveryLog, ActionLog):
     def documents(self, records: list[DeployRecord]) -> list[dict]:
         """Deploys as `history --json` prints them and a CI job reads them: every field of each,
         and the standing of the release it deployed in the ledger (release_status; None for none)."""
-        standing = {release.release_id: release.status for release in self.releases()}
-        return [{**record.as_dict(), "release_status": standing.get(record.release_id or "")} for record in records]
+        standings = self.standings()
+        return [{**record.as_dict(), "release_status": standings.get(record.release_id or "")} for record in records]
 
     def close(self) -> None:
         self.db.close()

@@ -84,6 +84,10 @@ class ReleaseLedger:
         ).fetchall()
         return [Release.from_row(r) for r in rows]
 
+    def standings(self) -> dict[str, str]:
+        """Each release's status in the ledger, by release id."""
+        return dict(self.db.execute("SELECT release_id, status FROM releases").fetchall())
+
     def release(self, release_id: str) -> Release | None:
         row = self.db.execute("SELECT * FROM releases WHERE release_id = ?", (release_id,)).fetchone()
         return Release.from_row(row) if row else None
